@@ -1,0 +1,217 @@
+"""The whylens exception hierarchy.
+
+Every error whylens raises on purpose is a subclass of :class:`WhylensError`, so a caller can catch
+one base class. Messages say what was wrong and what to do about it; they carry names, ids and
+hashes, never personal data (no field values, e-mail addresses, free text of a person).
+
+Third-party exceptions (``cryptography``'s ``InvalidTag``, ``sqlite3.DatabaseError``, LightGBM's
+errors) are wrapped, the original kept as ``__cause__`` for debugging, so callers never have to know
+which primitive failed.
+
+::
+
+    WhylensError
+    ├── ConfigurationError            bad argument to open(), unknown option
+    ├── StoreError                    the database file
+    │   ├── NotAWhylensDatabase       corrupt, foreign or newer-format file
+    │   └── StoreUnavailable          cannot be opened or written (locked, read-only, disk full)
+    ├── KeyringError                  the key file beside the database
+    │   ├── KeyringMissing
+    │   ├── KeyringPermissionError    readable by group or others
+    │   └── KeyringMismatch           a keyring that does not belong to this database
+    ├── CryptoError
+    │   ├── DecryptionError           authentication failed: tampered, swapped or wrong key
+    │   ├── CiphertextFormatError     truncated, unknown version or algorithm
+    │   └── SubjectErased             the subject's key was destroyed (crypto-shredded)
+    ├── LedgerError
+    │   └── LedgerIntegrityError      the hash chain does not verify
+    ├── ConsentError
+    │   ├── UnknownPurpose
+    │   └── InvalidConsentEvent       out of order, future-dated, malformed
+    ├── SubjectError
+    │   ├── InvalidSubjectId
+    │   └── UnknownSubject
+    ├── ModelError
+    │   ├── ModelNotFound
+    │   ├── SchemaError               an invalid feature schema
+    │   ├── FeatureError              wrong, missing or non-numeric features at scoring time
+    │   ├── TrainingError             not enough usable (consented) rows, bad target
+    │   └── WrongModelKind            a ranker passed to decide() and vice versa
+    ├── ExplanationError
+    │   └── AdditivityError           contributions + base value != model output
+    └── AuditError
+        ├── DecisionNotFound
+        ├── ReviewStateError          approve a decision that is not pending, and so on
+        └── ExportVerificationError
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AdditivityError",
+    "AuditError",
+    "CiphertextFormatError",
+    "ConfigurationError",
+    "ConsentError",
+    "CryptoError",
+    "DecisionNotFound",
+    "DecryptionError",
+    "ExplanationError",
+    "ExportVerificationError",
+    "FeatureError",
+    "InvalidConsentEvent",
+    "InvalidSubjectId",
+    "KeyringError",
+    "KeyringMismatch",
+    "KeyringMissing",
+    "KeyringPermissionError",
+    "LedgerError",
+    "LedgerIntegrityError",
+    "ModelError",
+    "ModelNotFound",
+    "NotAWhylensDatabase",
+    "ReviewStateError",
+    "SchemaError",
+    "StoreError",
+    "StoreUnavailable",
+    "SubjectErased",
+    "SubjectError",
+    "TrainingError",
+    "UnknownPurpose",
+    "UnknownSubject",
+    "WhylensError",
+    "WrongModelKind",
+]
+
+
+class WhylensError(Exception):
+    """Base class of every error whylens raises on purpose."""
+
+
+class ConfigurationError(WhylensError):
+    """An option or argument that whylens cannot work with."""
+
+
+class StoreError(WhylensError):
+    """The database file could not be used."""
+
+
+class NotAWhylensDatabase(StoreError):
+    """The file exists but is not a whylens database (corrupt, foreign, or a newer format)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be opened or written (locked, read-only, disk full...)."""
+
+
+class KeyringError(WhylensError):
+    """The keyring (the key file beside the database) could not be used."""
+
+
+class KeyringMissing(KeyringError):
+    """The database exists but its keyring file does not."""
+
+
+class KeyringPermissionError(KeyringError):
+    """The keyring file can be read by users other than its owner."""
+
+
+class KeyringMismatch(KeyringError):
+    """The keyring does not belong to this database."""
+
+
+class CryptoError(WhylensError):
+    """Encryption or decryption failed."""
+
+
+class DecryptionError(CryptoError):
+    """A ciphertext did not authenticate: it was altered, moved to another field or subject,
+    or the key is wrong."""
+
+
+class CiphertextFormatError(CryptoError):
+    """A ciphertext is truncated or carries an unknown format version or algorithm."""
+
+
+class SubjectErased(CryptoError):
+    """The subject was erased: their data key is destroyed and their data cannot be read."""
+
+
+class LedgerError(WhylensError):
+    """The append-only ledger could not be read or written."""
+
+
+class LedgerIntegrityError(LedgerError):
+    """The ledger's hash chain does not verify."""
+
+
+class ConsentError(WhylensError):
+    """A consent operation was refused."""
+
+
+class UnknownPurpose(ConsentError):
+    """A purpose id that is not in the purposes catalog."""
+
+
+class InvalidConsentEvent(ConsentError):
+    """A consent event that cannot be recorded (future-dated, out of order, malformed)."""
+
+
+class SubjectError(WhylensError):
+    """A problem with a subject identifier or record."""
+
+
+class InvalidSubjectId(SubjectError):
+    """A subject id that is empty, too long or not a string."""
+
+
+class UnknownSubject(SubjectError):
+    """No record of this subject."""
+
+
+class ModelError(WhylensError):
+    """A model could not be trained, loaded or used."""
+
+
+class ModelNotFound(ModelError):
+    """No model with this name (and version) in the registry."""
+
+
+class SchemaError(ModelError):
+    """A feature schema that is invalid or does not match the data."""
+
+
+class FeatureError(ModelError):
+    """Features passed for scoring are missing, unexpected or not numeric."""
+
+
+class TrainingError(ModelError):
+    """Training could not proceed (for example no consented rows are left)."""
+
+
+class WrongModelKind(ModelError):
+    """A ranker was used where a classifier is needed, or the other way round."""
+
+
+class ExplanationError(WhylensError):
+    """An explanation could not be produced."""
+
+
+class AdditivityError(ExplanationError):
+    """Attributions plus the base value do not add up to the model output being explained."""
+
+
+class AuditError(WhylensError):
+    """An audit-trail operation failed."""
+
+
+class DecisionNotFound(AuditError):
+    """No decision with this id."""
+
+
+class ReviewStateError(AuditError):
+    """A review action that the decision's current state does not allow."""
+
+
+class ExportVerificationError(AuditError):
+    """An audit export could not be read at all (missing manifest, unreadable file)."""
