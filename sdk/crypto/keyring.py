@@ -1,0 +1,393 @@
+"""The local keyring: the key file that sits beside an embedded whylens database.
+
+The keyring holds every secret the database needs and nothing else::
+
+    {
+      "format": "whylens-keyring", "version": 1,
+      "id": "<16 random bytes, hex>", "created": "<ISO 8601 UTC>",
+      "current_kek": 1, "keks": {"1": "<base64, 32 bytes>"},
+      "pseudonym_key": "<base64, 32 bytes>", "mac_key": "<base64, 32 bytes>",
+      "signing_key": "<base64, 32-byte Ed25519 private seed>"
+    }
+
+* ``keks`` are the key-encryption keys that wrap each subject's data key (see
+  :mod:`sdk.crypto.envelope`); ``current_kek`` is the version used for new wraps.
+* ``pseudonym_key`` turns subject ids into pseudonyms (:func:`sdk.crypto.field.pseudonym`).
+* ``mac_key`` is for keyed hashes (blind indexes); ``signing_key`` signs ledger checkpoints and
+  export manifests.
+
+The file is created with mode ``0600`` from its first byte (never world-readable, not even for an
+instant) and :meth:`Keyring.load` refuses a file that group or other users can read. Losing the file
+means losing every encrypted value in the database: back it up, separately from the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ..errors import KeyringError, KeyringMissing, KeyringPermissionError
+
+__all__ = ["KEYRING_FORMAT", "KEYRING_VERSION", "Keyring"]
+
+KEYRING_FORMAT = "whylens-keyring"
+KEYRING_VERSION = 1
+_KEY_SIZE = 32
+_MAX_FILE_SIZE = 1 << 20  # a keyring is a few hundred bytes; refuse to parse anything huge
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class Keyring:
+    """The secrets of one whylens database, loaded from (or created as) a local key file.
+
+    Use :meth:`create` once, when the database is created, and :meth:`load` afterwards. The object
+    never shows key material in its ``repr`` and cannot be pickled.
+    """
+
+    __slots__ = (
+        "_created",
+        "_current_kek",
+        "_fingerprint",
+        "_id",
+        "_keks",
+        "_mac_key",
+        "_path",
+        "_pseudonym_key",
+        "_public_raw",
+        "_signing_key",
+    )
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        keyring_id: str,
+        created: str,
+        current_kek: int,
+        keks: dict[int, bytes],
+        pseudonym_key: bytes,
+        mac_key: bytes,
+        signing_seed: bytes,
+    ) -> None:
+        """Build a keyring from already-validated parts; use :meth:`create` or :meth:`load`."""
+        self._path = path
+        self._id = keyring_id
+        self._created = created
+        self._current_kek = current_kek
+        self._keks = dict(keks)
+        self._pseudonym_key = pseudonym_key
+        self._mac_key = mac_key
+        self._signing_key = Ed25519PrivateKey.from_private_bytes(signing_seed)
+        self._public_raw = self._signing_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        self._fingerprint = hashlib.sha256(self._public_raw).hexdigest()
+
+    # -- creating and loading ------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str]) -> Keyring:
+        """Create a new keyring file at ``path`` with fresh random keys and return it.
+
+        The file is written to a temporary file (mode ``0600`` from the start), fsynced and then
+        moved into place, so a crash never leaves a half-written keyring. Raises
+        :class:`KeyringError` if ``path`` already exists: an existing keyring is never replaced.
+        """
+        path = Path(path)
+        if path.exists() or path.is_symlink():
+            raise KeyringError(
+                f"keyring file {str(path)!r} already exists; refusing to overwrite it (it may hold "
+                "the only keys to an existing database). Use Keyring.load, or choose another path."
+            )
+        seed = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        keyring = cls(
+            path=path,
+            keyring_id=secrets.token_hex(16),
+            created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            current_kek=1,
+            keks={1: secrets.token_bytes(_KEY_SIZE)},
+            pseudonym_key=secrets.token_bytes(_KEY_SIZE),
+            mac_key=secrets.token_bytes(_KEY_SIZE),
+            signing_seed=seed,
+        )
+        _write_new_file(path, keyring._to_json(seed))
+        return keyring
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Keyring:
+        """Load the keyring file at ``path``.
+
+        Raises :class:`KeyringMissing` if there is no such file, :class:`KeyringPermissionError`
+        if group or other users may access it, and :class:`KeyringError` if it is not a valid
+        whylens keyring.
+        """
+        path = Path(path)
+        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            raise KeyringMissing(
+                f"keyring file {str(path)!r} not found. The database's encryption keys are kept "
+                "in this file; without it the encrypted data in the database cannot be read. "
+                "Restore the keyring file from your backup to this path (a new keyring cannot "
+                "read existing data)."
+            ) from None
+        except OSError as exc:
+            raise KeyringError(
+                f"cannot open keyring file {str(path)!r}: {exc.strerror or exc}. If it is a "
+                "symbolic link, point whylens at the real file."
+            ) from exc
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise KeyringError(f"keyring path {str(path)!r} is not a regular file")
+            if os.name == "posix" and st.st_mode & 0o077:
+                raise KeyringPermissionError(
+                    f"keyring file {str(path)!r} has mode {stat.S_IMODE(st.st_mode):04o}, which "
+                    "lets other users read or change the database's keys. Restrict it to its "
+                    f"owner with: chmod 600 {str(path)!r}"
+                )
+            raw = f.read(_MAX_FILE_SIZE + 1)
+        if len(raw) > _MAX_FILE_SIZE:
+            _malformed(path, "the file is far too large to be a keyring")
+        return cls._from_json(path, raw)
+
+    @classmethod
+    def _from_json(cls, path: Path, raw: bytes) -> Keyring:
+        try:
+            doc = json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            _malformed(path, "it is not JSON")
+        if not isinstance(doc, dict) or doc.get("format") != KEYRING_FORMAT:
+            _malformed(path, f'it has no "format": "{KEYRING_FORMAT}" marker')
+        version = doc.get("version")
+        if version != KEYRING_VERSION:
+            if isinstance(version, int) and not isinstance(version, bool) and version > 1:
+                raise KeyringError(
+                    f"keyring file {str(path)!r} has format version {version}, newer than this "
+                    f"whylens understands ({KEYRING_VERSION}); upgrade whylens."
+                )
+            _malformed(path, "its format version is missing or invalid")
+        keyring_id = doc.get("id")
+        if not isinstance(keyring_id, str) or len(keyring_id) != 32 or not _is_hex(keyring_id):
+            _malformed(path, '"id" must be 32 hex characters')
+        created = doc.get("created")
+        if not isinstance(created, str):
+            _malformed(path, '"created" must be a timestamp string')
+        current = doc.get("current_kek")
+        if not isinstance(current, int) or isinstance(current, bool) or current < 1:
+            _malformed(path, '"current_kek" must be a positive integer')
+        raw_keks = doc.get("keks")
+        if not isinstance(raw_keks, dict) or not raw_keks:
+            _malformed(path, '"keks" must be a non-empty object')
+        keks: dict[int, bytes] = {}
+        for name, value in raw_keks.items():
+            if not (isinstance(name, str) and name.isdigit() and int(name) >= 1):
+                _malformed(path, '"keks" keys must be positive integers')
+            keks[int(name)] = _key(path, f"keks.{name}", value)
+        if current not in keks:
+            _malformed(path, f'"current_kek" is {current} but "keks" has no such version')
+        return cls(
+            path=path,
+            keyring_id=keyring_id,
+            created=created,
+            current_kek=current,
+            keks=keks,
+            pseudonym_key=_key(path, "pseudonym_key", doc.get("pseudonym_key")),
+            mac_key=_key(path, "mac_key", doc.get("mac_key")),
+            signing_seed=_key(path, "signing_key", doc.get("signing_key")),
+        )
+
+    def _to_json(self, seed: bytes) -> bytes:
+        doc = {
+            "format": KEYRING_FORMAT,
+            "version": KEYRING_VERSION,
+            "id": self._id,
+            "created": self._created,
+            "current_kek": self._current_kek,
+            "keks": {str(v): _b64(k) for v, k in sorted(self._keks.items())},
+            "pseudonym_key": _b64(self._pseudonym_key),
+            "mac_key": _b64(self._mac_key),
+            "signing_key": _b64(seed),
+        }
+        return (json.dumps(doc, indent=2) + "\n").encode("ascii")
+
+    # -- public surface ------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """Where the keyring file lives."""
+        return self._path
+
+    @property
+    def id(self) -> str:
+        """The keyring's random id (32 hex characters); not secret."""
+        return self._id
+
+    @property
+    def created(self) -> str:
+        """When the keyring was created (ISO 8601, UTC)."""
+        return self._created
+
+    @property
+    def fingerprint(self) -> str:
+        """Hex SHA-256 of the raw Ed25519 public key: safe to store, print and compare."""
+        return self._fingerprint
+
+    @property
+    def current_kek_version(self) -> int:
+        """The version of the key-encryption key used for new wraps."""
+        return self._current_kek
+
+    @property
+    def kek_versions(self) -> tuple[int, ...]:
+        """Every key-encryption key version this keyring holds, ascending."""
+        return tuple(sorted(self._keks))
+
+    def kek(self, version: int) -> bytes:
+        """The 32-byte key-encryption key ``version``; :class:`KeyringError` if unknown."""
+        try:
+            return self._keks[version]
+        except (KeyError, TypeError):
+            raise KeyringError(
+                f"this keyring has no key-encryption key version {version!r} (it has versions "
+                f"{list(self.kek_versions)}); the data was wrapped under a keyring this one does "
+                "not contain. Load the keyring that belongs to this database."
+            ) from None
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        """The 32-byte HMAC key that turns subject ids into pseudonyms."""
+        return self._pseudonym_key
+
+    @property
+    def mac_key(self) -> bytes:
+        """The 32-byte key for keyed hashes (blind indexes)."""
+        return self._mac_key
+
+    @property
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The Ed25519 key that signs checkpoints and export manifests."""
+        return self._signing_key
+
+    def public_key_bytes(self) -> bytes:
+        """The raw 32-byte Ed25519 public key (for verifiers)."""
+        return self._public_raw
+
+    def sign(self, data: bytes) -> bytes:
+        """An Ed25519 signature (64 bytes) of ``data``."""
+        return self._signing_key.sign(data)
+
+    def __repr__(self) -> str:
+        return (
+            f"Keyring(id={self._id!r}, fingerprint={self._fingerprint[:16]!r}, "
+            f"kek_versions={list(self.kek_versions)}, current_kek={self._current_kek})"
+        )
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a Keyring cannot be pickled; load it from its file in each process")
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _malformed(path: Path, why: str) -> NoReturn:
+    raise KeyringError(f"{str(path)!r} is not a valid whylens keyring: {why}")
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+def _key(path: Path, name: str, value: Any) -> bytes:
+    if not isinstance(value, str):
+        _malformed(path, f'"{name}" must be a base64 string')
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        _malformed(path, f'"{name}" is not valid base64')
+    if len(key) != _KEY_SIZE:
+        _malformed(path, f'"{name}" must decode to {_KEY_SIZE} bytes, not {len(key)}')
+    return key
+
+
+def _write_new_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file at ``path`` atomically, mode 0600, never replacing a file."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except OSError as exc:
+        raise KeyringError(
+            f"cannot create keyring file in {str(path.parent)!r}: {exc.strerror or exc}. Check "
+            "the folder exists and is writable."
+        ) from exc
+    try:
+        try:
+            with os.fdopen(fd, "wb") as f:
+                if os.name == "posix":
+                    os.fchmod(f.fileno(), 0o600)  # the umask can only remove bits; be explicit
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            _link_no_replace(tmp, path)
+        except FileExistsError:
+            raise KeyringError(
+                f"keyring file {str(path)!r} appeared while a new one was being written; the "
+                "existing file was left untouched."
+            ) from None
+        except OSError as exc:
+            raise KeyringError(
+                f"cannot write keyring file {str(path)!r}: {exc.strerror or exc}"
+            ) from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _fsync_dir(path.parent)
+
+
+def _link_no_replace(tmp: Path, path: Path) -> None:
+    # A hard link is an atomic "rename unless the target exists"; fall back to rename on
+    # filesystems without hard links (the exists() check in create() then guards the target).
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        if path.exists():
+            raise FileExistsError(str(path)) from None
+        os.rename(tmp, path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
