@@ -1,0 +1,385 @@
+"""The :class:`Ledger`: appends with leader-based group commit, reads, and verification.
+
+Group commit, without a background thread: an appender puts its validated entries on a queue; if
+no commit is in progress it becomes the *leader*, takes the whole queue and writes it in one
+transaction (assigning seq, ts, prev and hash in queue order), then wakes the appenders of that
+batch with their entries (or with the batch's exception). Appenders that arrive while a commit is
+running wait; when it ends one of them leads the next batch with everything queued meanwhile. So a
+single thread gets one transaction per append and no waiting, while many threads share commits.
+``append`` returns only once its transaction is committed, as durable as the database's
+:class:`~sdk.store.Durability` mode makes it.
+
+Do not call :meth:`Ledger.append` inside ``Database.transaction()``: the ledger opens its own.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import ConfigurationError, LedgerError, LedgerIntegrityError
+from ..store import Database
+from ..types import VerifyReport
+from .entry import (
+    GENESIS_HASH,
+    LedgerEntry,
+    PendingEntry,
+    PreparedItem,
+    RawEntry,
+    body_hash,
+    encode_body,
+    entry_from_row,
+    format_ts,
+    hex_or_empty,
+    parse_ts,
+    prepare,
+)
+from .verify import HEAD_KEY, check_tail, encode_head, verify_ledger
+
+__all__ = ["Ledger", "LedgerStats"]
+
+_READ_PAGE = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INSERT = (
+    "INSERT INTO ledger (seq, stream, kind, subject, ts, body, prev_hash, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_TAIL_SQL = "SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1"
+_HEAD_SQL = "SELECT value FROM whylens_meta WHERE key = ?"
+
+Reader = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+
+
+class LedgerStats:
+    """Counters for tests and benchmarks: entries written, transactions committed, largest batch."""
+
+    __slots__ = ("appends", "commits", "largest_batch")
+
+    def __init__(self) -> None:
+        self.appends = 0
+        self.commits = 0
+        self.largest_batch = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"LedgerStats(appends={self.appends}, commits={self.commits}, "
+            f"largest_batch={self.largest_batch})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """What the ledger knows about the end of the stored chain."""
+
+    size: int
+    last_hash: str
+    last_ts: datetime
+    head_text: str | None
+    problem: str | None
+
+
+class _Waiter:
+    __slots__ = ("done", "entries", "error", "items")
+
+    def __init__(self, items: list[PreparedItem]) -> None:
+        self.items = items
+        self.entries: list[LedgerEntry] = []
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class Ledger:
+    """The one append-only, hash-chained log of a whylens database (consent, audit, subjects...).
+
+    ``mac_key`` signs the head (the size and last hash) after every commit. Opening a ledger whose
+    head does not verify does not raise, so tools can still read it and :meth:`verify` reports the
+    problem; but appending to it raises :class:`LedgerIntegrityError` (a new head would seal the
+    damage).
+    """
+
+    def __init__(self, db: Database, *, mac_key: bytes) -> None:
+        if not isinstance(mac_key, bytes | bytearray) or len(mac_key) < 16:
+            raise ConfigurationError("the ledger mac_key must be at least 16 bytes")
+        self._db = db
+        self._key = bytes(mac_key)
+        self._cond = threading.Condition()
+        self._queue: list[_Waiter] = []
+        self._leading = False
+        self.stats = LedgerStats()
+        self._state = self._read_state(db.query)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def append(
+        self, stream: str, kind: str, data: Mapping[str, Any], *, subject: str | None = None
+    ) -> LedgerEntry:
+        """Append one entry and return it once committed.
+
+        Raises :class:`LedgerError` for invalid input (nothing is written),
+        :class:`LedgerIntegrityError` if the stored chain's end does not match its signed head,
+        and :class:`~sdk.errors.StoreUnavailable` if the database cannot be written.
+        """
+        item = prepare(stream, kind, data, subject)
+        return self._submit([item])[0]
+
+    def append_many(self, items: Sequence[PendingEntry]) -> list[LedgerEntry]:
+        """Append several entries atomically (one transaction: all or none), in order."""
+        if isinstance(items, PendingEntry | str | bytes) or not isinstance(items, Sequence):
+            raise LedgerError("append_many takes a sequence of PendingEntry")
+        prepared: list[PreparedItem] = []
+        for i, item in enumerate(items):
+            if not isinstance(item, PendingEntry):
+                raise LedgerError(
+                    f"append_many item {i} is a {type(item).__name__}, not a PendingEntry"
+                )
+            try:
+                prepared.append(prepare(item.stream, item.kind, item.data, item.subject))
+            except LedgerError as exc:
+                raise LedgerError(f"append_many item {i}: {exc}") from None
+        if not prepared:
+            return []
+        return self._submit(prepared)
+
+    def _submit(self, items: list[PreparedItem]) -> list[LedgerEntry]:
+        waiter = _Waiter(items)
+        with self._cond:
+            self._queue.append(waiter)
+            while self._leading and not waiter.done:
+                self._cond.wait()
+            if waiter.done:
+                return _result(waiter)
+            # No commit running and ours is still queued: lead a batch with the whole queue.
+            self._leading = True
+            batch, self._queue = self._queue, []
+        try:
+            self._commit(batch)
+        except BaseException as exc:
+            for w in batch:
+                w.error = exc
+            raise
+        finally:
+            with self._cond:
+                for w in batch:
+                    w.done = True
+                self._leading = False
+                self._cond.notify_all()
+        return waiter.entries
+
+    def _commit(self, batch: list[_Waiter]) -> None:
+        rows: list[tuple[Any, ...]] = []
+        made: list[list[LedgerEntry]] = []
+        with self._db.transaction() as tx:
+            state = self._sync(lambda sql, params: tx.execute(sql, params).fetchall())
+            if state.problem is not None:
+                raise LedgerIntegrityError(
+                    f"refusing to append: {state.problem}. Nothing was written; run verify() "
+                    "and restore the database from a backup"
+                )
+            now = datetime.now(UTC)
+            ts = now if now > state.last_ts else state.last_ts
+            ts_text = format_ts(ts)
+            seq, prev = state.size, state.last_hash
+            for w in batch:
+                out: list[LedgerEntry] = []
+                for it in w.items:
+                    seq += 1
+                    body = encode_body(
+                        seq=seq,
+                        stream=it.stream,
+                        kind=it.kind,
+                        subject=it.subject,
+                        ts=ts_text,
+                        data_bytes=it.data_bytes,
+                        prev=prev,
+                    )
+                    digest = body_hash(body)
+                    rows.append(
+                        (
+                            seq,
+                            it.stream,
+                            it.kind,
+                            it.subject,
+                            ts_text,
+                            body,
+                            bytes.fromhex(prev),
+                            digest,
+                        )
+                    )
+                    h = digest.hex()
+                    out.append(
+                        LedgerEntry(seq, it.stream, it.kind, it.subject, ts, it.data, prev, h)
+                    )
+                    prev = h
+                made.append(out)
+            tx.executemany(_INSERT, rows)
+            head_text = encode_head(self._key, seq, prev)
+            tx.set_meta(HEAD_KEY, head_text)
+        self._state = _State(seq, prev, ts, head_text, None)
+        for w, out in zip(batch, made, strict=True):
+            w.entries = out
+        st = self.stats
+        st.appends += len(rows)
+        st.commits += 1
+        st.largest_batch = max(st.largest_batch, len(rows))
+
+    def _sync(self, read: Reader) -> _State:
+        """The state of the stored chain's end, re-checked if another writer moved it."""
+        cached = self._state
+        tail = read(_TAIL_SQL, ())
+        head_rows = read(_HEAD_SQL, (HEAD_KEY,))
+        head_text = str(head_rows[0][0]) if head_rows else None
+        size, last_hash, _ = _tail_of(tail)
+        if (size, last_hash, head_text) == (cached.size, cached.last_hash, cached.head_text):
+            return cached
+        self._state = self._state_from(tail, head_text)
+        return self._state
+
+    def _read_state(self, read: Reader) -> _State:
+        head_rows = read(_HEAD_SQL, (HEAD_KEY,))
+        return self._state_from(read(_TAIL_SQL, ()), str(head_rows[0][0]) if head_rows else None)
+
+    def _state_from(self, tail: list[tuple[Any, ...]], head_text: str | None) -> _State:
+        size, last_hash, ts_text = _tail_of(tail)
+        problem = check_tail(head_text, size, last_hash, self._key)
+        last_ts = _EPOCH
+        if ts_text is not None:
+            try:
+                last_ts = parse_ts(ts_text)
+            except ValueError:
+                problem = problem or f"entry {size}: its timestamp column is malformed"
+        return _State(size, last_hash, last_ts, head_text, problem)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """The number of entries stored (the seq of the last one)."""
+        return _tail_of(self._db.query(_TAIL_SQL))[0]
+
+    @property
+    def head_hash(self) -> str:
+        """The hash of the last stored entry (:data:`GENESIS_HASH` when empty)."""
+        return _tail_of(self._db.query(_TAIL_SQL))[1]
+
+    def entry_count(self, stream: str | None = None) -> int:
+        """How many entries there are, in all or in one stream."""
+        if stream is None:
+            row = self._db.query_one("SELECT COUNT(*) FROM ledger")
+        else:
+            row = self._db.query_one("SELECT COUNT(*) FROM ledger WHERE stream = ?", (stream,))
+        return int(row[0]) if row else 0
+
+    def get(self, seq: int) -> LedgerEntry:
+        """The entry with sequence number ``seq``; :class:`LedgerError` if there is none."""
+        if type(seq) is not int:
+            raise LedgerError("a ledger seq is an int")
+        row = self._db.query_one(
+            "SELECT seq, stream, kind, subject, ts, body, hash FROM ledger WHERE seq = ?", (seq,)
+        )
+        if row is None:
+            raise LedgerError(f"there is no ledger entry {seq} (the ledger has {self.size})")
+        return entry_from_row(row)
+
+    def entries(
+        self,
+        *,
+        stream: str | None = None,
+        subject: str | None = None,
+        after_seq: int = 0,
+        kinds: Collection[str] | None = None,
+    ) -> Iterator[LedgerEntry]:
+        """Entries in seq order, optionally only one stream, one subject, some kinds, or those
+        after ``after_seq``. Reads in pages; each entry's stored bytes are checked against its
+        hash (:class:`LedgerIntegrityError` if they differ)."""
+        where = ["seq > ?"]
+        params: list[Any] = []
+        if stream is not None:
+            where.append("stream = ?")
+            params.append(stream)
+        if subject is not None:
+            where.append("subject = ?")
+            params.append(subject)
+        if kinds is not None:
+            if isinstance(kinds, str):
+                raise LedgerError("kinds must be a collection of kind names, not one string")
+            names = sorted(set(kinds))
+            if not names:
+                return
+            where.append(f"kind IN ({', '.join('?' * len(names))})")
+            params.extend(names)
+        if type(after_seq) is not int or after_seq < 0:
+            raise LedgerError("after_seq must be an int >= 0")
+        sql = (
+            "SELECT seq, stream, kind, subject, ts, body, hash FROM ledger "
+            f"WHERE {' AND '.join(where)} ORDER BY seq LIMIT {_READ_PAGE}"
+        )
+        last = after_seq
+        while True:
+            rows = self._db.query(sql, [last, *params])
+            for row in rows:
+                yield entry_from_row(row)
+            if len(rows) < _READ_PAGE:
+                return
+            last = rows[-1][0]
+
+    def raw_entries(self, *, after_seq: int = 0) -> Iterator[RawEntry]:
+        """Every stored row in seq order, as is (body bytes and columns, nothing checked).
+
+        For exports and forensic tools; use :meth:`entries` to read checked, parsed entries.
+        """
+        if type(after_seq) is not int or after_seq < 0:
+            raise LedgerError("after_seq must be an int >= 0")
+        sql = (
+            "SELECT seq, stream, kind, subject, ts, prev_hash, hash, body FROM ledger "
+            f"WHERE seq > ? ORDER BY seq LIMIT {_READ_PAGE}"
+        )
+        last = after_seq
+        while True:
+            rows = self._db.query(sql, (last,))
+            for seq, stream, kind, subject, ts, prev, digest, body in rows:
+                try:
+                    when: datetime | None = parse_ts(ts)
+                except (ValueError, TypeError):
+                    when = None
+                yield RawEntry(
+                    seq=seq,
+                    stream=stream,
+                    kind=kind,
+                    subject=subject,
+                    ts=when,
+                    prev_hash=hex_or_empty(prev),
+                    hash=hex_or_empty(digest),
+                    body=body if isinstance(body, bytes) else str(body).encode(),
+                )
+            if len(rows) < _READ_PAGE:
+                return
+            last = rows[-1][0]
+
+    def verify(self) -> VerifyReport:
+        """Check the whole chain and its signed head (see :mod:`sdk.ledger.verify`)."""
+        return verify_ledger(self._db, self._key)
+
+
+def _tail_of(tail: list[tuple[Any, ...]]) -> tuple[int, str, str | None]:
+    if not tail:
+        return 0, GENESIS_HASH, None
+    seq, digest, ts = tail[0]
+    hex_ = digest.hex() if isinstance(digest, bytes) else ""
+    return int(seq), hex_, ts if isinstance(ts, str) else ""
+
+
+def _result(waiter: _Waiter) -> list[LedgerEntry]:
+    err = waiter.error
+    if err is None:
+        return waiter.entries
+    if isinstance(err, Exception):
+        try:
+            mine = copy.copy(err)
+        except Exception:  # pragma: no cover - exotic exception types
+            mine = LedgerError("the group commit carrying this entry failed; nothing was written")
+        raise mine from err
+    raise LedgerError("the group commit carrying this entry was interrupted; nothing was written")

@@ -1,0 +1,323 @@
+"""Checking the ledger end to end, and the signed head that seals it.
+
+Two things make the ledger tamper-evident:
+
+* the **hash chain**: every body carries the hash of the previous entry, so altering, removing or
+  reordering an entry in the middle breaks a link;
+* the **signed head**: after every commit the ledger writes ``whylens_meta['ledger_head']`` =
+  ``{"size", "hash", "mac"}`` with ``mac = HMAC-SHA256(key, canonical_json({"size", "hash"}))``.
+  Without the key nobody can cut entries off the end, rewrite the tail, or add entries, and then
+  produce a head that verifies.
+
+:func:`verify_ledger` walks every row once, in pages (memory stays small), checking for each:
+seq gapless from 1; SHA-256 of the stored bytes equals the stored hash; the body links to the
+previous hash; the body is canonical, parses, and agrees with the row's columns; timestamps never
+decrease. Then it checks the head. Problem strings carry seq numbers only, never data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .._canonical import canonical_json
+from ..store import Database
+from ..types import VerifyReport
+from .entry import (
+    GENESIS_HASH,
+    KIND_RE,
+    STREAM_RE,
+    SUBJECT_RE,
+    TS_RE,
+    entry_from_body,
+    tail_bytes,
+)
+
+__all__ = ["HEAD_KEY", "Head", "check_tail", "decode_head", "encode_head", "verify_ledger"]
+
+HEAD_KEY = "ledger_head"
+"""The ``whylens_meta`` key of the signed head."""
+
+PAGE_ROWS = 20_000
+_ROWS_SQL = (
+    "SELECT seq, stream, kind, subject, ts, body, prev_hash, hash FROM ledger "
+    "WHERE seq > ? ORDER BY seq LIMIT ?"
+)
+_RUN_VERIFY = "run verify() for details"
+_decoder = json.JSONDecoder()
+
+
+# -- the signed head ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The signed head as stored: the number of entries, the last hash, and their MAC."""
+
+    size: int
+    hash: str
+    mac: str
+
+    def authentic(self, mac_key: bytes) -> bool:
+        """True if ``mac`` is the HMAC of (size, hash) under ``mac_key``."""
+        return hmac.compare_digest(self.mac, head_mac(mac_key, self.size, self.hash))
+
+
+def head_mac(mac_key: bytes, size: int, hash_hex: str) -> str:
+    """Hex HMAC-SHA256 over ``canonical_json({"size": size, "hash": hash_hex})``."""
+    msg = canonical_json({"size": size, "hash": hash_hex})
+    return hmac.new(mac_key, msg, hashlib.sha256).hexdigest()
+
+
+def encode_head(mac_key: bytes, size: int, hash_hex: str) -> str:
+    """The text stored under :data:`HEAD_KEY` after a commit."""
+    mac = head_mac(mac_key, size, hash_hex)
+    return canonical_json({"size": size, "hash": hash_hex, "mac": mac}).decode()
+
+
+def decode_head(text: str) -> Head:
+    """Parse a stored head; raises ValueError if it is not one."""
+    obj = json.loads(text)
+    if not isinstance(obj, dict) or obj.keys() != {"size", "hash", "mac"}:
+        raise ValueError("not a ledger head")
+    size, hash_hex, mac = obj["size"], obj["hash"], obj["mac"]
+    if type(size) is not int or size < 0 or not isinstance(hash_hex, str):
+        raise ValueError("not a ledger head")
+    if not isinstance(mac, str):
+        raise ValueError("not a ledger head")
+    return Head(size, hash_hex, mac)
+
+
+def head_problem(head_text: str | None, mac_key: bytes) -> tuple[Head | None, str | None]:
+    """The parsed head (None when absent or unreadable) and what is wrong with it, if anything."""
+    if head_text is None:
+        return None, None
+    try:
+        head = decode_head(head_text)
+    except ValueError:
+        return None, "the signed ledger head is unreadable (it was altered)"
+    if not head.authentic(mac_key):
+        return head, (
+            "the signed ledger head does not verify with this ledger's key: it was changed "
+            "without the key (or the key is wrong)"
+        )
+    return head, None
+
+
+def check_tail(head_text: str | None, size: int, last_hash: str, mac_key: bytes) -> str | None:
+    """Does the end of the stored chain (its size and last hash) match an authentic head?
+
+    Used before every commit: appending on top of a cut or forged tail would seal the damage under
+    a new, valid head, so the ledger refuses to. Returns the problem, or None when they match.
+    """
+    head, problem = head_problem(head_text, mac_key)
+    if problem is not None:
+        return problem
+    if head is None:
+        if size == 0:
+            return None
+        return (
+            f"the signed ledger head is missing although the ledger has {size} entries "
+            "(it was deleted, or entries were added without the ledger key)"
+        )
+    if size < head.size:
+        return (
+            f"the ledger ends at entry {size} but its signed head covers {head.size} entries: "
+            "entries were removed from the end"
+        )
+    if size > head.size:
+        return (
+            f"entries {head.size + 1}..{size} were added without the ledger key "
+            f"(the signed head covers {head.size})"
+        )
+    if last_hash != head.hash:
+        return (
+            f"the hash of the last entry ({size}) differs from the signed head: the end of the "
+            "ledger was rewritten"
+        )
+    return None
+
+
+# -- the walk -----------------------------------------------------------------------------------
+
+
+class _Walker:
+    """Walks rows in seq order, remembering only the last hash and timestamp."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.prev = bytes.fromhex(GENESIS_HASH)
+        self.prev_hex = GENESIS_HASH
+        self.last_ts = ""
+        self.names_ok: set[tuple[str, str]] = set()
+
+    def walk(self, db: Database) -> VerifyReport | None:
+        """Check every row after the ones already walked; a failure report, or None."""
+        while True:
+            rows = db.query(_ROWS_SQL, (self.size, PAGE_ROWS))
+            if not rows:
+                return None
+            bad = self._page(rows)
+            if bad is not None:
+                return bad
+            if len(rows) < PAGE_ROWS:
+                return None
+
+    def _page(self, rows: list[tuple[Any, ...]]) -> VerifyReport | None:
+        sha256 = hashlib.sha256
+        decode = _decoder.raw_decode
+        subject_ok = SUBJECT_RE.fullmatch
+        ts_ok = TS_RE.fullmatch
+        names_ok = self.names_ok
+        expected = self.size
+        prev, prev_hex, last_ts = self.prev, self.prev_hex, self.last_ts
+        for seq, stream, kind, subject, ts, body, prev_col, hash_col in rows:
+            expected += 1
+            if seq != expected:
+                if type(seq) is int and seq > expected:
+                    return self._fail(expected, f"entry {expected} is missing (deleted)")
+                return self._fail(expected, f"entry {expected}: its row number is malformed")
+            if type(body) is not bytes:
+                return self._fail(seq, f"entry {seq}: the stored body is not a byte string")
+            digest = sha256(body).digest()
+            if digest != hash_col:
+                return self._fail(
+                    seq,
+                    f"entry {seq}: stored bytes do not match their hash (altered after it was "
+                    "written)",
+                )
+            if prev_col != prev:
+                return self._fail(
+                    seq,
+                    f"entry {seq}: its prev_hash column does not match the hash of entry {seq - 1}",
+                )
+            if (stream, kind) not in names_ok:
+                if not (
+                    isinstance(stream, str)
+                    and isinstance(kind, str)
+                    and STREAM_RE.fullmatch(stream)
+                    and KIND_RE.fullmatch(kind)
+                ):
+                    return self._fail(seq, f"entry {seq}: its stream or kind column is malformed")
+                names_ok.add((stream, kind))
+            if subject is not None and not (isinstance(subject, str) and subject_ok(subject)):
+                return self._fail(seq, f"entry {seq}: its subject column is malformed")
+            if not (isinstance(ts, str) and ts_ok(ts)):
+                return self._fail(seq, f"entry {seq}: its timestamp column is malformed")
+            tail = tail_bytes(
+                seq=seq, stream=stream, kind=kind, subject=subject, ts=ts, prev=prev_hex
+            )
+            if not (body.startswith(b'{"data":{') and body.endswith(tail)):
+                return self._fail(seq, _diagnose(seq, body, prev_hex, (stream, kind, subject, ts)))
+            try:
+                text = body[8 : len(body) - len(tail)].decode()
+                _data, end = decode(text)
+                if end != len(text):
+                    raise ValueError("trailing bytes")
+            except ValueError:
+                return self._fail(seq, f"entry {seq}: its body does not parse as a ledger entry")
+            if ts < last_ts:
+                return self._fail(
+                    seq, f"entry {seq}: its timestamp is earlier than entry {seq - 1}'s"
+                )
+            prev, prev_hex, last_ts = digest, digest.hex(), ts
+            self.size = expected
+            self.prev, self.prev_hex, self.last_ts = prev, prev_hex, last_ts
+        return None
+
+    def _fail(self, seq: int, problem: str) -> VerifyReport:
+        return VerifyReport(ok=False, checked=seq, first_bad=seq, problem=problem, head_hash=None)
+
+
+def _diagnose(
+    seq: int, body: bytes, prev_hex: str, cols: tuple[object, object, object, object]
+) -> str:
+    """Why a body with a correct hash is not the canonical encoding of its row (slow path)."""
+    try:
+        entry = entry_from_body(body, "")
+    except (ValueError, UnicodeDecodeError):
+        return f"entry {seq}: its body does not parse as a ledger entry"
+    if entry.prev_hash != prev_hex:
+        return (
+            f"entry {seq}: it does not link to entry {seq - 1} (its recorded previous hash "
+            "differs: an entry before it was replaced or removed)"
+        )
+    if entry.seq != seq:
+        return f"entry {seq}: its body records a different sequence number ({entry.seq})"
+    body_fields = (entry.stream, entry.kind, entry.subject, body_ts(body))
+    for name, col, val in zip(("stream", "kind", "subject", "ts"), cols, body_fields, strict=True):
+        if col != val:
+            return f"entry {seq}: its {name} column disagrees with the hashed body"
+    return f"entry {seq}: its body is not in canonical form"
+
+
+def body_ts(body: bytes) -> str | None:
+    """The raw ``ts`` string of a body (None if unreadable)."""
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return None
+    ts = obj.get("ts") if isinstance(obj, dict) else None
+    return ts if isinstance(ts, str) else None
+
+
+# -- the whole check ----------------------------------------------------------------------------
+
+
+def verify_ledger(db: Database, mac_key: bytes) -> VerifyReport:
+    """Verify every entry of the ledger in ``db`` and its signed head (see the module docstring).
+
+    Safe to run while other threads append: rows committed during the walk are walked too.
+    """
+    walker = _Walker()
+    bad = walker.walk(db)
+    if bad is not None:
+        return bad
+    while True:
+        head_text = db.meta(HEAD_KEY)
+        head, problem = head_problem(head_text, mac_key)
+        if problem is not None:
+            return _fail_head(walker.size, problem)
+        if head is None:
+            if walker.size == 0:
+                return VerifyReport(ok=True, checked=0, head_hash=GENESIS_HASH)
+            return _fail_head(walker.size, check_tail(None, walker.size, "", mac_key) or "")
+        if head.size <= walker.size:
+            break
+        # The head was read after the rows: more rows committed meanwhile, or the end was cut.
+        before = walker.size
+        bad = walker.walk(db)
+        if bad is not None:
+            return bad
+        if walker.size == before:
+            return _fail_head(
+                walker.size, check_tail(head_text, walker.size, walker.prev_hex, mac_key) or ""
+            )
+    if head.size == walker.size:
+        problem = check_tail(head_text, walker.size, walker.prev_hex, mac_key)
+        if problem is not None:
+            return _fail_head(walker.size, problem)
+        return VerifyReport(ok=True, checked=walker.size, head_hash=walker.prev_hex)
+    # Rows beyond the head: nobody with the key wrote them.
+    row = db.query_one("SELECT hash FROM ledger WHERE seq = ?", (head.size,))
+    at_head = row[0].hex() if row is not None and isinstance(row[0], bytes) else GENESIS_HASH
+    if at_head != head.hash:
+        return _fail_head(
+            walker.size,
+            f"the chain no longer passes through the signed head (entry {head.size}): the "
+            "ledger was rewritten from there on",
+        )
+    return VerifyReport(
+        ok=False,
+        checked=walker.size,
+        first_bad=head.size + 1,
+        problem=check_tail(head_text, walker.size, walker.prev_hex, mac_key),
+        head_hash=None,
+    )
+
+
+def _fail_head(checked: int, problem: str) -> VerifyReport:
+    return VerifyReport(ok=False, checked=checked, first_bad=None, problem=problem, head_hash=None)
