@@ -1,0 +1,293 @@
+"""The model registry: versions of trained LightGBM models, their schemas and model cards.
+
+Model text (LightGBM's own format) is stored in the database with its SHA-256 content hash; a
+loaded model is checked against that hash, so a decision record's ``content_hash`` names exactly
+the trees that produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ..errors import ModelNotFound, SchemaError, StoreError, TrainingError
+from ..store import Database
+from ..types import ModelCard, ReviewPolicy
+from .schema import FeatureSchema
+from .training import consented_rows, fit
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+    import pandas as pd
+
+    from ..consent import ConsentLedger
+
+__all__ = ["Model", "ModelRegistry"]
+
+_NAME_MAX = 64
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """One registered model version: the booster, its schema and its card."""
+
+    card: ModelCard
+    schema: FeatureSchema
+    booster: lgb.Booster
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def version(self) -> int:
+        return self.card.version
+
+    @property
+    def kind(self) -> Literal["ranker", "classifier"]:
+        return self.card.kind
+
+    @property
+    def content_hash(self) -> str:
+        return self.card.content_hash
+
+    def raw_scores(self, matrix: np.ndarray) -> np.ndarray:
+        """Raw margins (log-odds for classifiers), on one thread."""
+        return np.asarray(self.booster.predict(matrix, raw_score=True, num_threads=1))
+
+
+class ModelRegistry:
+    """``p.models``: train, register and load model versions."""
+
+    def __init__(self, db: Database, consent: ConsentLedger) -> None:
+        self._db = db
+        self._consent = consent
+        self._cache: dict[tuple[str, int], Model] = {}
+        self._lock = threading.Lock()
+
+    def train_ranker(
+        self,
+        name: str,
+        data: pd.DataFrame,
+        schema: FeatureSchema,
+        *,
+        target: str,
+        group: str,
+        subject_column: str = "subject",
+        time_column: str | None = None,
+        params: dict[str, Any] | None = None,
+        num_boost_round: int = 100,
+        seed: int = 7,
+        holdout_fraction: float = 0.2,
+    ) -> ModelCard:
+        """Train a LambdaRank model on the consented rows of ``data`` and register it.
+
+        ``data`` has one row per (query, candidate item) with the ``group`` column naming the
+        query; rows of a query must be contiguous. Returns the new version's card.
+        """
+        if group not in data.columns:
+            raise SchemaError(f"group column {group!r} is not in the data")
+        return self._train(
+            "ranker",
+            name,
+            data,
+            schema,
+            target=target,
+            group=group,
+            subject_column=subject_column,
+            time_column=time_column,
+            params=params,
+            num_boost_round=num_boost_round,
+            seed=seed,
+            holdout_fraction=holdout_fraction,
+            outcomes=None,
+            threshold=None,
+            review_policy=None,
+        )
+
+    def train_classifier(
+        self,
+        name: str,
+        data: pd.DataFrame,
+        schema: FeatureSchema,
+        *,
+        target: str,
+        subject_column: str = "subject",
+        time_column: str | None = None,
+        outcomes: tuple[str, str] = ("declined", "approved"),
+        threshold: float = 0.5,
+        review_policy: ReviewPolicy | None = None,
+        params: dict[str, Any] | None = None,
+        num_boost_round: int = 100,
+        seed: int = 7,
+        holdout_fraction: float = 0.2,
+    ) -> ModelCard:
+        """Train a binary classifier on the consented rows of ``data`` and register it.
+
+        ``outcomes`` names the outcome for target 0 and for target 1; a decision's outcome is
+        ``outcomes[1]`` when the predicted probability is at least ``threshold``. Decisions whose
+        probability falls in ``review_policy.uncertainty_band`` go to human review.
+        """
+        if not 0.0 < threshold < 1.0:
+            raise TrainingError("threshold must be strictly between 0 and 1")
+        if len(outcomes) != 2 or outcomes[0] == outcomes[1]:
+            raise TrainingError("outcomes must be two different names (for target 0 and 1)")
+        return self._train(
+            "classifier",
+            name,
+            data,
+            schema,
+            target=target,
+            group=None,
+            subject_column=subject_column,
+            time_column=time_column,
+            params=params,
+            num_boost_round=num_boost_round,
+            seed=seed,
+            holdout_fraction=holdout_fraction,
+            outcomes=(str(outcomes[0]), str(outcomes[1])),
+            threshold=float(threshold),
+            review_policy=review_policy or ReviewPolicy(),
+        )
+
+    def _train(
+        self,
+        kind: Literal["ranker", "classifier"],
+        name: str,
+        data: pd.DataFrame,
+        schema: FeatureSchema,
+        *,
+        target: str,
+        group: str | None,
+        subject_column: str,
+        time_column: str | None,
+        params: dict[str, Any] | None,
+        num_boost_round: int,
+        seed: int,
+        holdout_fraction: float,
+        outcomes: tuple[str, str] | None,
+        threshold: float | None,
+        review_policy: ReviewPolicy | None,
+    ) -> ModelCard:
+        _check_name(name)
+        if not isinstance(schema, FeatureSchema):
+            raise SchemaError("schema must be a FeatureSchema")
+        for purpose in schema.purposes:
+            self._consent.purposes.get(purpose)
+        selection = consented_rows(
+            data, schema, self._consent, subject_column=subject_column, time_column=time_column
+        )
+        if selection.rows_used == 0:
+            raise TrainingError(
+                f"no row of the {len(data)} given has consent for every purpose the features "
+                f"need ({', '.join(schema.purposes)}); nothing to train on"
+            )
+        trained = fit(
+            kind=kind,
+            data=data[selection.keep],
+            schema=schema,
+            target=target,
+            group=group,
+            params=params,
+            num_boost_round=num_boost_round,
+            seed=seed,
+            holdout_fraction=holdout_fraction,
+        )
+        text = trained.booster.model_to_string()
+        content_hash = hashlib.sha256(text.encode()).hexdigest()
+        with self._db.transaction() as tx:
+            row = tx.execute(
+                "SELECT COALESCE(MAX(version), 0) FROM models WHERE name = ?", (name,)
+            ).fetchone()
+            version = int(row[0]) + 1
+            card = ModelCard(
+                name=name,
+                version=version,
+                kind=kind,
+                content_hash=content_hash,
+                features=schema.names,
+                purposes=schema.purposes,
+                rows_used=selection.rows_used,
+                rows_left_out=selection.rows_left_out,
+                left_out_by_purpose=selection.left_out_by_purpose,
+                trained_at=datetime.now(UTC),
+                metrics=trained.metrics,
+                params={k: _param(v) for k, v in sorted(trained.params.items())},
+                outcomes=outcomes,
+                threshold=threshold,
+                review_policy=review_policy,
+            )
+            document = {"card": card.model_dump(mode="json"), "schema": schema.to_json()}
+            tx.execute(
+                "INSERT INTO models (name, version, kind, content_hash, model_text, card) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (name, version, kind, content_hash, text.encode(), json.dumps(document)),
+            )
+        with self._lock:
+            self._cache[(name, version)] = Model(card=card, schema=schema, booster=trained.booster)
+        return card
+
+    def get(self, name: str, version: int | None = None) -> Model:
+        """A registered model (the latest version unless ``version`` is given)."""
+        if version is None:
+            row = self._db.query_one("SELECT MAX(version) FROM models WHERE name = ?", (name,))
+            if row is None or row[0] is None:
+                raise ModelNotFound(
+                    f"no model named {name!r}; train one with models.train_ranker or "
+                    "models.train_classifier"
+                )
+            version = int(row[0])
+        with self._lock:
+            cached = self._cache.get((name, version))
+        if cached is not None:
+            return cached
+        model = self._load(name, version)
+        with self._lock:
+            self._cache[(name, version)] = model
+        return model
+
+    def _load(self, name: str, version: int) -> Model:
+        import lightgbm as lgb
+
+        row = self._db.query_one(
+            "SELECT content_hash, model_text, card FROM models WHERE name = ? AND version = ?",
+            (name, version),
+        )
+        if row is None:
+            raise ModelNotFound(f"model {name!r} has no version {version}")
+        content_hash, text, document = row
+        if hashlib.sha256(text).hexdigest() != content_hash:
+            raise StoreError(
+                f"model {name!r} v{version}: stored trees do not match their content hash"
+            )
+        doc = json.loads(document)
+        card = ModelCard.model_validate(doc["card"], strict=False)
+        schema = FeatureSchema.from_json(doc["schema"])
+        booster = lgb.Booster(model_str=text.decode())
+        return Model(card=card, schema=schema, booster=booster)
+
+    def list(self) -> list[ModelCard]:
+        """Cards of every registered version, by name then version."""
+        rows = self._db.query("SELECT card FROM models ORDER BY name, version")
+        return [ModelCard.model_validate(json.loads(r[0])["card"], strict=False) for r in rows]
+
+
+def _check_name(name: object) -> None:
+    if (
+        not isinstance(name, str)
+        or not 0 < len(name) <= _NAME_MAX
+        or not all(c.isalnum() or c in "-_." for c in name)
+    ):
+        raise TrainingError(f"model name must be 1-{_NAME_MAX} letters, digits, '-', '_' or '.'")
+
+
+def _param(value: Any) -> str | int | float | bool:
+    if isinstance(value, bool | int | float | str):
+        return value
+    return json.dumps(value)
