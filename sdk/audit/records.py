@@ -1,0 +1,188 @@
+"""The shape of audit records on the ledger, and the effective state derived from them.
+
+A decision is one ledger entry (kind ``decision`` or ``recommendation``); every later review action
+(``review.approve``, ``review.override``, ``review.contest``) is another entry naming it. Nothing is
+updated in place: a decision's effective status and outcome are folded from its entries.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any
+
+import numpy as np
+
+from .._canonical import canonical_json, loads
+from ..crypto.field import FieldCipher, field_aad
+from ..errors import DecryptionError, SubjectErased
+from ..ledger import LedgerEntry
+from ..models.registry import Model
+from ..types import DecisionStatus, ReviewAction
+
+__all__ = [
+    "ACTION_KINDS",
+    "DECISION_KINDS",
+    "DecisionState",
+    "decrypt_inputs",
+    "encrypt_inputs",
+    "feature_mac",
+    "fold_actions",
+    "model_ref",
+    "new_decision_id",
+]
+
+DECISION_KINDS = frozenset({"decision", "recommendation"})
+ACTION_KINDS = {
+    "review.approve": "approved",
+    "review.override": "overridden",
+    "review.contest": "contested",
+}
+
+
+def new_decision_id() -> str:
+    """A time-ordered id (UUIDv7 layout): 48-bit milliseconds, then 74 random bits."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (ms << 80)
+        | (0x7 << 76)
+        | ((rand >> 64) & 0x0FFF) << 64
+        | (0b10 << 62)
+        | (rand & ((1 << 62) - 1))
+    )
+    text = f"{value:032x}"
+    return f"dec_{text}"
+
+
+def model_ref(model: Model) -> dict[str, Any]:
+    """How a record names the model that produced it."""
+    return {
+        "name": model.name,
+        "version": model.version,
+        "content_hash": model.content_hash,
+        "kind": model.kind,
+    }
+
+
+def _value(x: float) -> float | None:
+    return None if x != x else float(x)
+
+
+def encrypt_inputs(
+    cipher: FieldCipher, pseudo: str, decision_id: str, names: Sequence[str], row: np.ndarray
+) -> dict[str, str]:
+    """Each input value encrypted on its own, bound to the subject, the decision and the feature."""
+    return {
+        name: base64.b64encode(
+            cipher.encrypt(
+                canonical_json(_value(float(row[i]))),
+                aad=field_aad(subject=pseudo, field=f"decision/{decision_id}/{name}"),
+            )
+        ).decode()
+        for i, name in enumerate(names)
+    }
+
+
+def decrypt_inputs(
+    cipher: FieldCipher | None, pseudo: str, decision_id: str, inputs: Mapping[str, str]
+) -> dict[str, float | None]:
+    """Inverse of :func:`encrypt_inputs`; ``None`` values when the subject was erased."""
+    if cipher is None:
+        return dict.fromkeys(inputs)
+    out: dict[str, float | None] = {}
+    for name, blob in inputs.items():
+        plain = cipher.decrypt(
+            base64.b64decode(blob),
+            aad=field_aad(subject=pseudo, field=f"decision/{decision_id}/{name}"),
+        )
+        value = loads(plain)
+        out[name] = float("nan") if value is None else float(value)
+    return out
+
+
+def feature_mac(key: bytes, names: Sequence[str], row: np.ndarray) -> str:
+    """Keyed hash of the exact feature vector the model saw.
+
+    Keyed (HMAC) rather than a bare SHA-256 because feature vectors have little entropy: a plain
+    hash could be reversed by trying the likely values.
+    """
+    vector = {name: _value(float(row[i])) for i, name in enumerate(names)}
+    return hmac.new(key, canonical_json(vector), sha256).hexdigest()
+
+
+@dataclass
+class DecisionState:
+    """What the in-memory index keeps per decision: where it is and its folded state."""
+
+    seq: int
+    kind: str
+    subject: str
+    model: str
+    model_version: int
+    automated_outcome: str | None
+    status: DecisionStatus
+    outcome: str | None
+    contested: bool = False
+    action_seqs: list[int] = field(default_factory=list)
+
+
+def fold_actions(state: DecisionState, entry: LedgerEntry) -> None:
+    """Apply one review action entry to the folded state of its decision."""
+    action = ACTION_KINDS[entry.kind]
+    state.action_seqs.append(entry.seq)
+    if action == "approved":
+        state.status = "approved"
+        state.outcome = state.automated_outcome
+        state.contested = False
+    elif action == "overridden":
+        state.status = "overridden"
+        state.outcome = str(entry.data["outcome"])
+        state.contested = False
+    else:
+        state.status = "pending_review"
+        state.contested = True
+
+
+def review_action(entry: LedgerEntry) -> ReviewAction:
+    """A ledger entry about a decision, as the decision's history shows it."""
+    data = entry.data
+    if entry.kind in DECISION_KINDS:
+        return ReviewAction(
+            seq=entry.seq,
+            action="decided",
+            at=entry.ts,
+            actor=f"model:{data['model']['name']}",
+            outcome=data.get("output", {}).get("outcome"),
+        )
+    action = ACTION_KINDS[entry.kind]
+    return ReviewAction(
+        seq=entry.seq,
+        action=action,  # type: ignore[arg-type]
+        at=entry.ts,
+        actor="subject" if action == "contested" else str(data["reviewer"]),
+        outcome=data.get("outcome"),
+        reason=data.get("reason") or data.get("note"),
+    )
+
+
+def encrypt_text(cipher: FieldCipher, pseudo: str, decision_id: str, text: str) -> str:
+    """The person's own words (a contest message), encrypted under their key."""
+    blob = cipher.encrypt(
+        text.encode(), aad=field_aad(subject=pseudo, field=f"decision/{decision_id}/contest")
+    )
+    return base64.b64encode(blob).decode()
+
+
+def try_cipher(get: Any, pseudo: str) -> FieldCipher | None:
+    """The subject's cipher, or None once they were erased."""
+    try:
+        cipher: FieldCipher = get(pseudo, create=False)
+        return cipher
+    except (SubjectErased, DecryptionError):
+        return None
