@@ -1,0 +1,237 @@
+"""The ``whylens`` command: the demo, consent, explanations, review, audit and subject rights.
+
+Every command takes ``--db`` (default: ``$WHYLENS_DB`` or ``whylens.db``). Errors are whylens's own
+messages (never personal data) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .errors import WhylensError
+
+if TYPE_CHECKING:
+    from .personalizer import Personalizer
+
+app = typer.Typer(
+    name="whylens",
+    help="Privacy-first personalization: consent, explanations and an audit trail.",
+    no_args_is_help=True,
+    add_completion=False,
+    # rich tracebacks with locals could print personal data held in variables
+    pretty_exceptions_enable=False,
+)
+consent_app = typer.Typer(help="Record and read consent.", no_args_is_help=True)
+review_app = typer.Typer(help="Review held decisions.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_help=True)
+subject_app = typer.Typer(help="Subject rights: export and erase.", no_args_is_help=True)
+app.add_typer(consent_app, name="consent")
+app.add_typer(review_app, name="review")
+app.add_typer(audit_app, name="audit")
+app.add_typer(subject_app, name="subject")
+
+console = Console()
+DbOption = Annotated[
+    Path,
+    typer.Option("--db", envvar="WHYLENS_DB", help="The whylens database file."),
+]
+
+
+def _open(db: Path) -> Personalizer:
+    from .personalizer import Personalizer
+
+    if not db.exists():
+        raise typer.BadParameter(f"no database at {db}", param_hint="--db")
+    return Personalizer.open(db)
+
+
+@app.command()
+def demo(
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Folder for the demo database (made if missing).")
+    ] = Path("demo-output"),
+) -> None:
+    """Run the handmade-goods shop story end to end."""
+    from .demo.story import run_story
+
+    run_story(folder, console)
+
+
+@consent_app.command("grant")
+def consent_grant(
+    subject: str,
+    purposes: list[str],
+    db: DbOption = Path("whylens.db"),
+    notice: Annotated[str | None, typer.Option(help="Id of the notice shown.")] = None,
+    source: Annotated[str | None, typer.Option(help="Where consent was given.")] = None,
+) -> None:
+    """Record a grant of one or more purposes."""
+    with _open(db) as p:
+        receipt = p.consent.grant(subject, purposes, notice=notice, source=source)
+    console.print_json(receipt.model_dump_json())
+
+
+@consent_app.command("withdraw")
+def consent_withdraw(
+    subject: str,
+    purposes: list[str],
+    db: DbOption = Path("whylens.db"),
+    source: Annotated[str | None, typer.Option(help="Where consent was withdrawn.")] = None,
+) -> None:
+    """Record a withdrawal of one or more purposes."""
+    with _open(db) as p:
+        receipt = p.consent.withdraw(subject, purposes, source=source)
+    console.print_json(receipt.model_dump_json())
+
+
+@consent_app.command("state")
+def consent_state(subject: str, db: DbOption = Path("whylens.db")) -> None:
+    """A subject's consent to each purpose now."""
+    with _open(db) as p:
+        state = p.consent.state(subject)
+    for purpose, status in state.purposes.items():
+        console.print(f"{purpose:<16} {status}")
+
+
+@consent_app.command("history")
+def consent_history(subject: str, db: DbOption = Path("whylens.db")) -> None:
+    """Every grant and withdrawal of a subject."""
+    with _open(db) as p:
+        for event in p.consent.history(subject):
+            console.print(
+                f"#{event.seq:<6} {event.at:%Y-%m-%d %H:%M:%S} {event.action:<9} {event.purpose}"
+            )
+
+
+@app.command()
+def why(
+    decision_id: str,
+    db: DbOption = Path("whylens.db"),
+    audience: Annotated[str, typer.Option(help="end_user, reviewer or auditor")] = "end_user",
+    locale: Annotated[str, typer.Option(help="en or de")] = "en",
+    item: Annotated[str | None, typer.Option(help="Item id, for a recommendation.")] = None,
+) -> None:
+    """Explain a decision or a recommended item."""
+    with _open(db) as p:
+        explanation = p.explain(
+            decision_id,
+            audience=audience,
+            locale=locale,
+            item_id=item,  # type: ignore[arg-type]
+        )
+    console.print(explanation.text, markup=False)
+
+
+@review_app.command("list")
+def review_list(db: DbOption = Path("whylens.db")) -> None:
+    """Decisions waiting for a person."""
+    with _open(db) as p:
+        pending = p.reviews.pending()
+    if not pending:
+        console.print("No decisions are waiting for review.")
+    for d in pending:
+        console.print(
+            f"{d.decision_id}  {d.model} v{d.model_version}  p={d.probability:.3f}  "
+            f"{'contested' if d.contested else d.review_trigger}"
+        )
+
+
+@review_app.command("approve")
+def review_approve(
+    decision_id: str,
+    reviewer: Annotated[str, typer.Option(help="Your staff id.")],
+    db: DbOption = Path("whylens.db"),
+    note: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Confirm a held decision."""
+    with _open(db) as p:
+        decision = p.reviews.approve(decision_id, reviewer=reviewer, note=note)
+    console.print(f"{decision.decision_id}: {decision.status}, outcome {decision.outcome}")
+
+
+@review_app.command("override")
+def review_override(
+    decision_id: str,
+    outcome: Annotated[str, typer.Option(help="The outcome to apply.")],
+    reviewer: Annotated[str, typer.Option(help="Your staff id.")],
+    reason: Annotated[str, typer.Option(help="Why (required).")],
+    db: DbOption = Path("whylens.db"),
+) -> None:
+    """Change a decision's outcome, with a reason."""
+    with _open(db) as p:
+        decision = p.reviews.override(
+            decision_id, outcome=outcome, reviewer=reviewer, reason=reason
+        )
+    console.print(f"{decision.decision_id}: {decision.status}, outcome {decision.outcome}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    export: Annotated[
+        Path | None, typer.Argument(help="An export folder; omit to verify the database.")
+    ] = None,
+    db: DbOption = Path("whylens.db"),
+    pubkey: Annotated[
+        str | None, typer.Option(help="Expected signer public key (base64), for exports.")
+    ] = None,
+) -> None:
+    """Check the hash chain of the database, or an export offline."""
+    if export is not None:
+        from .audit.export import verify_export
+
+        report = verify_export(export, public_key=pubkey)
+    else:
+        with _open(db) as p:
+            report = p.audit.verify()
+    if report.ok:
+        console.print(f"[green]OK[/green]: {report.checked} records verified")
+    else:
+        console.print(f"[red]FAILED[/red] after {report.checked} records: {report.problem}")
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(path: Path, db: DbOption = Path("whylens.db")) -> None:
+    """Export the ledger with a signed manifest."""
+    with _open(db) as p:
+        manifest = p.audit.export(path)
+    console.print(
+        f"{manifest.records} records written to {path} (signed by key "
+        f"{manifest.key_fingerprint[:16]}...)"
+    )
+
+
+@subject_app.command("export")
+def subject_export(subject: str, db: DbOption = Path("whylens.db")) -> None:
+    """Everything held about a subject, as JSON (to stdout: it is their personal data)."""
+    with _open(db) as p:
+        data = p.subjects.export(subject)
+    sys.stdout.write(json.dumps(data.model_dump(mode="json"), indent=2) + "\n")
+
+
+@subject_app.command("erase")
+def subject_erase(subject: str, db: DbOption = Path("whylens.db")) -> None:
+    """Destroy a subject's key and profile (crypto-shredding)."""
+    with _open(db) as p:
+        receipt = p.subjects.erase(subject)
+    console.print_json(receipt.model_dump_json())
+
+
+def main() -> None:
+    """Entry point of the ``whylens`` console script."""
+    try:
+        app()
+    except WhylensError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

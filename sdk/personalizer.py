@@ -1,0 +1,239 @@
+"""``Personalizer``: the one entry point that wires the parts together.
+
+::
+
+    p = Personalizer.open("whylens.db")   # SQLite file + keyring file beside it (0600)
+    p.consent.grant("cust-1", "personalization", notice="privacy-2026-11")
+    recs = p.recommend("cust-1", candidates, model="shop-ranker", k=5)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .audit.records import decrypt_inputs, try_cipher
+from .audit.reviews import ReviewQueue
+from .audit.trail import AuditTrail
+from .audit.views import explanation_view, model_of
+from .consent import ConsentLedger, PurposeCatalog
+from .crypto.keyring import Keyring
+from .errors import ConfigurationError, KeyringMismatch, KeyringMissing
+from .explain.narrative import LOCALES
+from .ledger import Ledger
+from .models.registry import Model, ModelRegistry
+from .serving import Engine
+from .store import Database, Durability
+from .subjects.keystore import SubjectKeys
+from .subjects.profiles import Profiles
+from .subjects.rights import SubjectRights
+from .types import Audience, Decision, Explanation, Recommendations
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Personalizer"]
+
+logger = logging.getLogger(__name__)
+
+
+def default_keyring_path(db_path: Path) -> Path:
+    """``shop.db`` -> ``shop.keyring.json`` in the same folder."""
+    return db_path.with_name(db_path.stem + ".keyring.json")
+
+
+class Personalizer:
+    """Consent-checked, explained and audited recommendations and decisions.
+
+    Open one with :meth:`open`. Its parts: ``consent``, ``profiles``, ``models``, ``reviews``,
+    ``audit`` and ``subjects``; the decision path: :meth:`recommend`, :meth:`decide`,
+    :meth:`explain`, :meth:`contest`. Thread-safe; close it (or use ``with``) when done.
+    """
+
+    def __init__(self, db: Database, keyring: Keyring) -> None:
+        self._db = db
+        self.keyring = keyring
+        self.ledger = Ledger(db, mac_key=keyring.mac_key)
+        keys = SubjectKeys(db, keyring)
+        self._keys = keys
+        self.consent = ConsentLedger(self.ledger, keys, PurposeCatalog())
+        self.profiles = Profiles(db, keys)
+        self.models = ModelRegistry(db, self.consent)
+        self.audit = AuditTrail(self.ledger, keyring)
+        self.reviews = ReviewQueue(self.audit, self.models, keys)
+        self.subjects = SubjectRights(
+            db, self.ledger, keys, self.profiles, self.consent, self.audit, self.reviews.get
+        )
+        self._engine = Engine(self.consent, self.models, keys, self.audit, keyring.mac_key)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        keyring: str | Path | None = None,
+        durability: Durability | str = Durability.FULL,
+    ) -> Personalizer:
+        """Open (or create) the database at ``path`` and its keyring.
+
+        A new database gets a new keyring file (mode 0600) beside it, ``<name>.keyring.json``,
+        unless ``keyring`` names another path. An existing database needs the keyring it was
+        created with: a missing one raises :class:`KeyringMissing`, another database's keyring
+        :class:`KeyringMismatch`; nothing is changed in either case.
+        """
+        if isinstance(path, str) and "://" in path:
+            raise ConfigurationError(
+                "only embedded SQLite paths are supported so far; PostgreSQL comes later"
+            )
+        db_path = Path(path)
+        if db_path.is_dir():
+            raise ConfigurationError(f"{str(db_path)!r} is a folder; give a database file path")
+        try:
+            durability = Durability(durability)
+        except ValueError:
+            raise ConfigurationError("durability must be 'full' or 'normal'") from None
+        key_path = Path(keyring) if keyring is not None else default_keyring_path(db_path)
+        exists = db_path.exists() and db_path.stat().st_size > 0
+        if exists:
+            if not key_path.exists():
+                raise KeyringMissing(
+                    f"database {db_path.name!r} exists but its keyring {key_path.name!r} is "
+                    "missing; encrypted data cannot be read without it. Restore the keyring from "
+                    "backup (it is created beside the database) or pass keyring=PATH."
+                )
+            ring = Keyring.load(key_path)
+            db = Database.open(db_path, durability=durability)
+            stored = db.meta("keyring_fingerprint")
+            if stored is not None and stored != ring.fingerprint:
+                db.close()
+                raise KeyringMismatch(
+                    f"keyring {key_path.name!r} belongs to another database (fingerprint "
+                    f"{ring.fingerprint[:16]}..., this database expects {stored[:16]}...)"
+                )
+        else:
+            ring = Keyring.load(key_path) if key_path.exists() else Keyring.create(key_path)
+            db = Database.open(db_path, durability=durability)
+            with db.transaction() as tx:
+                tx.set_meta("keyring_fingerprint", ring.fingerprint)
+        logger.debug("opened whylens database (keyring %s)", ring.fingerprint[:16])
+        try:
+            return cls(db, ring)
+        except BaseException:
+            db.close()
+            raise
+
+    # -- the decision path --------------------------------------------------------------------
+
+    def recommend(
+        self,
+        subject: str,
+        candidates: pd.DataFrame | Sequence[Mapping[str, Any]],
+        *,
+        model: str | Model,
+        k: int = 10,
+        context: Mapping[str, Any] | None = None,
+        item_column: str = "item_id",
+        locale: str = "en",
+    ) -> Recommendations:
+        """Rank ``candidates`` (one row per item: ``item_column`` and the model's features) for
+        ``subject`` and return the top ``k``, each with its source and a one-line why.
+
+        Features whose purpose the subject has not granted are masked; without personalization
+        consent the list is non-personalized and says so. One audit record per call.
+        """
+        _check_locale(locale)
+        return self._engine.recommend(
+            subject,
+            candidates,
+            model=model,
+            k=k,
+            context=context,
+            item_column=item_column,
+            locale=locale,
+        )
+
+    def decide(
+        self,
+        subject: str,
+        features: Mapping[str, Any],
+        *,
+        model: str | Model,
+        locale: str = "en",
+    ) -> Decision:
+        """One automated decision by a classifier, explained, audited, and held for human
+        review when the model's review policy says so."""
+        _check_locale(locale)
+        return self._engine.decide(subject, features, model=model, locale=locale)
+
+    def explain(
+        self,
+        decision_id: str,
+        *,
+        audience: Audience = "end_user",
+        locale: str = "en",
+        item_id: str | None = None,
+    ) -> Explanation:
+        """The explanation of a decision (or of one recommended item) for ``audience``."""
+        _check_locale(locale)
+        state = self.audit.state(decision_id)
+        entry, _ = self.audit.entries_of(decision_id)
+        model = model_of(self.models, entry)
+        values = None
+        if audience == "reviewer":
+            cipher = try_cipher(self._keys.cipher, state.subject)
+            data = entry.data
+            if entry.kind == "decision":
+                values = decrypt_inputs(cipher, state.subject, decision_id, data["inputs"])
+            else:
+                item = next((i for i in data["items"] if item_id in (None, i["item_id"])), None)
+                if item is not None:
+                    values = decrypt_inputs(
+                        cipher,
+                        state.subject,
+                        f"{decision_id}/{item['item_id']}",
+                        item["inputs"],
+                    )
+        return explanation_view(
+            state,
+            entry,
+            model,
+            audience=audience,
+            locale=locale,
+            values=values,
+            item_id=item_id,
+        )
+
+    def contest(self, decision_id: str, *, message: str) -> Decision:
+        """The person a decision is about asks for a human to review it (GDPR Art. 22(3))."""
+        return self.reviews.contest(decision_id, message=message)
+
+    def decision(self, decision_id: str, *, locale: str = "en") -> Decision:
+        """The effective state of a decision (after any review)."""
+        return self.reviews.get(decision_id, locale=locale)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._db.path
+
+    def close(self) -> None:
+        """Close the database. Idempotent."""
+        self._db.close()
+
+    def __enter__(self) -> Personalizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Personalizer({self._db.path.name!r})"
+
+
+def _check_locale(locale: str) -> None:
+    if locale not in LOCALES:
+        raise ConfigurationError(f"unknown locale {locale!r}; available: {', '.join(LOCALES)}")
