@@ -174,58 +174,80 @@ class _Walker:
         names_ok = self.names_ok
         expected = self.size
         prev, prev_hex, last_ts = self.prev, self.prev_hex, self.last_ts
-        for seq, stream, kind, subject, ts, body, prev_col, hash_col in rows:
+        for row in rows:
+            seq, stream, kind, subject, ts, body, prev_col, hash_col = row
             expected += 1
-            if seq != expected:
-                if type(seq) is int and seq > expected:
-                    return self._fail(expected, f"entry {expected} is missing (deleted)")
-                return self._fail(expected, f"entry {expected}: its row number is malformed")
-            if type(body) is not bytes:
-                return self._fail(seq, f"entry {seq}: the stored body is not a byte string")
-            digest = sha256(body).digest()
-            if digest != hash_col:
-                return self._fail(
-                    seq,
-                    f"entry {seq}: stored bytes do not match their hash (altered after it was "
-                    "written)",
+            # Fast path: every check in one expression; the slow path below says which failed.
+            if (
+                seq == expected
+                and type(body) is bytes
+                and (digest := sha256(body).digest()) == hash_col
+                and prev_col == prev
+                and (stream, kind) in names_ok
+                and (subject is None or (type(subject) is str and subject_ok(subject)))
+                and type(ts) is str
+                and ts_ok(ts)
+                and ts >= last_ts
+            ):
+                subj = "null" if subject is None else f'"{subject}"'
+                tail = (
+                    f',"kind":"{kind}","prev":"{prev_hex}","seq":{seq},"stream":"{stream}",'
+                    f'"subject":{subj},"ts":"{ts}","v":1}}'
+                ).encode()
+                if not (body.endswith(tail) and body.startswith(b'{"data":{')):
+                    return self._fail(seq, _diagnose(seq, body, prev_hex, row[1:5]))
+            else:
+                problem = self._check_row(row, expected, prev, last_ts)
+                if problem is not None:
+                    return self._fail(min(expected, seq) if type(seq) is int else expected, problem)
+                digest = hash_col
+                tail = tail_bytes(
+                    seq=seq, stream=stream, kind=kind, subject=subject, ts=ts, prev=prev_hex
                 )
-            if prev_col != prev:
-                return self._fail(
-                    seq,
-                    f"entry {seq}: its prev_hash column does not match the hash of entry {seq - 1}",
-                )
-            if (stream, kind) not in names_ok:
-                if not (
-                    isinstance(stream, str)
-                    and isinstance(kind, str)
-                    and STREAM_RE.fullmatch(stream)
-                    and KIND_RE.fullmatch(kind)
-                ):
-                    return self._fail(seq, f"entry {seq}: its stream or kind column is malformed")
-                names_ok.add((stream, kind))
-            if subject is not None and not (isinstance(subject, str) and subject_ok(subject)):
-                return self._fail(seq, f"entry {seq}: its subject column is malformed")
-            if not (isinstance(ts, str) and ts_ok(ts)):
-                return self._fail(seq, f"entry {seq}: its timestamp column is malformed")
-            tail = tail_bytes(
-                seq=seq, stream=stream, kind=kind, subject=subject, ts=ts, prev=prev_hex
-            )
-            if not (body.startswith(b'{"data":{') and body.endswith(tail)):
-                return self._fail(seq, _diagnose(seq, body, prev_hex, (stream, kind, subject, ts)))
+                if not (body.endswith(tail) and body.startswith(b'{"data":{')):
+                    return self._fail(seq, _diagnose(seq, body, prev_hex, row[1:5]))
             try:
                 text = body[8 : len(body) - len(tail)].decode()
-                _data, end = decode(text)
-                if end != len(text):
+                if decode(text)[1] != len(text):
                     raise ValueError("trailing bytes")
             except ValueError:
                 return self._fail(seq, f"entry {seq}: its body does not parse as a ledger entry")
-            if ts < last_ts:
-                return self._fail(
-                    seq, f"entry {seq}: its timestamp is earlier than entry {seq - 1}'s"
-                )
             prev, prev_hex, last_ts = digest, digest.hex(), ts
             self.size = expected
             self.prev, self.prev_hex, self.last_ts = prev, prev_hex, last_ts
+        return None
+
+    def _check_row(
+        self, row: tuple[Any, ...], expected: int, prev: bytes, last_ts: str
+    ) -> str | None:
+        """The first check a row fails, in order (None if all pass); caches good names."""
+        seq, stream, kind, subject, ts, body, prev_col, hash_col = row
+        if seq != expected:
+            if type(seq) is int and seq > expected:
+                return f"entry {expected} is missing (deleted)"
+            return f"entry {expected}: its row number is malformed"
+        if type(body) is not bytes:
+            return f"entry {seq}: the stored body is not a byte string"
+        if hashlib.sha256(body).digest() != hash_col:
+            return (
+                f"entry {seq}: stored bytes do not match their hash (altered after it was written)"
+            )
+        if prev_col != prev:
+            return f"entry {seq}: its prev_hash column does not match the hash of entry {seq - 1}"
+        if not (
+            isinstance(stream, str)
+            and isinstance(kind, str)
+            and STREAM_RE.fullmatch(stream)
+            and KIND_RE.fullmatch(kind)
+        ):
+            return f"entry {seq}: its stream or kind column is malformed"
+        if subject is not None and not (isinstance(subject, str) and SUBJECT_RE.fullmatch(subject)):
+            return f"entry {seq}: its subject column is malformed"
+        if not (isinstance(ts, str) and TS_RE.fullmatch(ts)):
+            return f"entry {seq}: its timestamp column is malformed"
+        if ts < last_ts:
+            return f"entry {seq}: its timestamp is earlier than entry {seq - 1}'s"
+        self.names_ok.add((stream, kind))
         return None
 
     def _fail(self, seq: int, problem: str) -> VerifyReport:
