@@ -1,0 +1,107 @@
+"""Shared fixtures: real SQLite files, real LightGBM models, real keys — no mocks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sdk import Feature, FeatureSchema, Personalizer, ReviewPolicy
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+GERMAN = DATA / "german_credit" / "german.csv"
+
+# German credit: numeric columns, and coded categoricals turned into their integer codes
+GERMAN_NUMERIC = {
+    "month": ("loan duration in months", "loan", True),
+    "credit_amount": ("the amount asked for", "loan", True),
+    "investment_as_income_percentage": ("instalment as share of income", "loan", False),
+    "residence_since": ("years at current address", "stability", False),
+    "number_of_credits": ("number of existing credits", "credit history", False),
+    "people_liable_for": ("people you support", "household", False),
+}
+GERMAN_CODED = {
+    "status": ("checking account status", "accounts", False),
+    "credit_history": ("your credit history", "credit history", False),
+    "savings": ("your savings", "accounts", False),
+    "employment": ("how long you have been employed", "stability", False),
+    "property": ("property you own", "assets", False),
+    "housing": ("your housing", "household", False),
+}
+
+
+def german_credit() -> tuple[pd.DataFrame, FeatureSchema]:
+    """German credit as a numeric frame with a subject column, and its schema.
+
+    ``age`` is marked sensitive; ``personal_status`` (which encodes sex) is not a feature.
+    """
+    raw = pd.read_csv(GERMAN)
+    frame = pd.DataFrame({"subject": [f"applicant-{i:04d}" for i in range(len(raw))]})
+    features = []
+    for name, (label, concept, actionable) in GERMAN_NUMERIC.items():
+        frame[name] = raw[name].astype("float64")
+        features.append(
+            Feature(name, purpose="profiling", label=label, concept=concept, actionable=actionable)
+        )
+    for name, (label, concept, actionable) in GERMAN_CODED.items():
+        frame[name] = raw[name].astype(str).str[1:].astype("float64")
+        features.append(
+            Feature(name, purpose="profiling", label=label, concept=concept, actionable=actionable)
+        )
+    frame["age"] = raw["age"].astype("float64")
+    features.append(Feature("age", purpose="profiling", label="your age", sensitive=True))
+    frame["good"] = (raw["credit"] == 1).astype("int64")
+    return frame, FeatureSchema(features)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "whylens.db"
+
+
+@pytest.fixture
+def p(db_path: Path) -> Iterator[Personalizer]:
+    with Personalizer.open(db_path) as personalizer:
+        yield personalizer
+
+
+@pytest.fixture
+def credit(p: Personalizer) -> tuple[Personalizer, pd.DataFrame, FeatureSchema]:
+    """A Personalizer with a German-credit classifier trained on applicants who consented."""
+    frame, schema = german_credit()
+    consenting = frame["subject"].iloc[::5].tolist() + frame["subject"].iloc[1::5].tolist()
+    for subject in frame["subject"]:
+        if subject not in set(consenting):
+            continue
+        p.consent.grant(subject, "profiling")
+    p.models.train_classifier(
+        "credit",
+        frame,
+        schema,
+        target="good",
+        outcomes=("declined", "approved"),
+        review_policy=ReviewPolicy(uncertainty_band=(0.45, 0.55)),
+        num_boost_round=60,
+    )
+    return p, frame, schema
+
+
+def feature_row(frame: pd.DataFrame, schema: FeatureSchema, index: int) -> dict[str, float]:
+    row = frame.iloc[index]
+    return {name: float(row[name]) for name in schema.names}
+
+
+def all_bytes(db_path: Path) -> bytes:
+    """The database file and its WAL, as raw bytes."""
+    out = b""
+    for suffix in ("", "-wal"):
+        path = Path(str(db_path) + suffix)
+        if path.exists():
+            out += path.read_bytes()
+    return out
+
+
+__all__ = ["all_bytes", "feature_row", "german_credit", "np"]
