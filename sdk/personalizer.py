@@ -25,7 +25,7 @@ from .explain.narrative import LOCALES
 from .ledger import Ledger
 from .models.registry import Model, ModelRegistry
 from .serving import Engine
-from .store import Database, Durability
+from .store import Database, Durability, check_database
 from .subjects.keystore import SubjectKeys
 from .subjects.profiles import Profiles
 from .subjects.rights import SubjectRights
@@ -97,6 +97,7 @@ class Personalizer:
         key_path = Path(keyring) if keyring is not None else default_keyring_path(db_path)
         exists = db_path.exists() and db_path.stat().st_size > 0
         if exists:
+            check_database(db_path)  # a corrupt or foreign file fails before the keyring matters
             if not key_path.exists():
                 raise KeyringMissing(
                     f"database {db_path.name!r} exists but its keyring {key_path.name!r} is "

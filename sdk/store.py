@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import NotAWhylensDatabase, StoreUnavailable
 
-__all__ = ["SCHEMA_VERSION", "Database", "Durability"]
+__all__ = ["SCHEMA_VERSION", "Database", "Durability", "check_database"]
 
 FORMAT_NAME = "whylens"
 SCHEMA_VERSION = 1
@@ -97,7 +97,7 @@ class Database:
         path = Path(path)
         is_new = not path.exists() or path.stat().st_size == 0
         if not is_new:
-            _check_existing(path)
+            check_database(path)
         try:
             conn = sqlite3.connect(
                 path, check_same_thread=False, isolation_level=None, timeout=10.0
@@ -218,7 +218,7 @@ class _Tx:
         )
 
 
-def _check_existing(path: Path) -> None:
+def check_database(path: Path) -> None:
     """Read-only look at an existing file: is it a whylens database we understand?"""
     uri = f"file:{path.resolve()}?mode=ro"
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = ["frame_matrix", "mapping_matrix", "mask_for_consent"]
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
 
 def mapping_matrix(schema: FeatureSchema, features: Mapping[str, Any]) -> np.ndarray:
     """One row from a mapping of feature name to number; exactly the schema's features."""
@@ -25,7 +28,7 @@ def mapping_matrix(schema: FeatureSchema, features: Mapping[str, Any]) -> np.nda
             f"features must be a mapping of feature name to number, got {type(features).__name__}"
         )
     missing = [n for n in schema.names if n not in features]
-    unexpected = sorted(str(k) for k in features if k not in schema._by_name)
+    unexpected = sorted(_shown_key(k) for k in features if k not in schema._by_name)
     if missing or unexpected:
         parts = []
         if missing:
@@ -58,6 +61,13 @@ def frame_matrix(schema: FeatureSchema, frame: pd.DataFrame) -> np.ndarray:
                 "encode it as numbers before training or scoring"
             )
     return out
+
+
+def _shown_key(key: object) -> str:
+    # a key that is not an identifier may be data passed by mistake: name its type, not its text
+    if isinstance(key, str) and _IDENTIFIER.fullmatch(key):
+        return key
+    return f"<a {type(key).__name__} key that is not a feature name>"
 
 
 def _number(name: str, value: Any) -> float:

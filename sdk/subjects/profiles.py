@@ -136,9 +136,10 @@ def _check_field_name(name: object) -> str:
     if not isinstance(name, str):
         raise SubjectError(f"profile field names must be strings, got a {type(name).__name__}")
     if _FIELD_NAME.fullmatch(name) is None:
-        # the name is chosen by the developer, not the person, so it is safe to show
+        # an invalid name may be data passed by mistake (a dict keyed by e-mail): never echo it
         raise SubjectError(
-            f"invalid profile field name {name[:80]!r}: names must match {FIELD_NAME_PATTERN} "
+            f"invalid profile field name (a str of {len(name)} characters): names must match "
+            f"{FIELD_NAME_PATTERN} "
             "(a letter or underscore, then up to 63 letters, digits, underscores or dots)"
         )
     return name
