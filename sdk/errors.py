@@ -22,12 +22,20 @@ which primitive failed.
     ├── CryptoError
     │   ├── DecryptionError           authentication failed: tampered, swapped or wrong key
     │   ├── CiphertextFormatError     truncated, unknown version or algorithm
+    │   │   ├── TruncatedCiphertext   shorter than the format allows
+    │   │   └── UnknownCiphertextVersion  a format version or algorithm id this whylens lacks
+    │   ├── KeyRetired                made under a key version below the minimum still accepted
+    │   ├── KeyProviderError          the key provider (keyring, secret, KMS) failed or is absent
     │   └── SubjectErased             the subject's key was destroyed (crypto-shredded)
     ├── LedgerError
     │   └── LedgerIntegrityError      the hash chain does not verify
+    │       └── ProofError            a Merkle proof, checkpoint or receipt does not verify
     ├── ConsentError
     │   ├── UnknownPurpose
-    │   └── InvalidConsentEvent       out of order, future-dated, malformed
+    │   ├── ConsentUnavailable        the consent log cannot be read: decisions fail closed
+    │   ├── InvalidConsentEvent       out of order, future-dated, malformed
+    │   ├── InvalidTCString           a malformed or (strictly) invalid IAB TCF TC string
+    │   └── GPCConflict               an opt-in against an active Global Privacy Control signal
     ├── SubjectError
     │   ├── InvalidSubjectId
     │   └── UnknownSubject
@@ -36,7 +44,9 @@ which primitive failed.
     │   ├── SchemaError               an invalid feature schema
     │   ├── FeatureError              wrong, missing or non-numeric features at scoring time
     │   ├── TrainingError             not enough usable (consented) rows, bad target
-    │   └── WrongModelKind            a ranker passed to decide() and vice versa
+    │   ├── WrongModelKind            a ranker passed to decide() and vice versa
+    │   ├── ModelNotSignedOff         a version no person has signed off yet (refused for serving)
+    │   └── ModelNotExplainable       no exact TreeSHAP (linear trees); refused at registration
     ├── ExplanationError
     │   └── AdditivityError           contributions + base value != model output
     └── AuditError
@@ -53,14 +63,19 @@ __all__ = [
     "CiphertextFormatError",
     "ConfigurationError",
     "ConsentError",
+    "ConsentUnavailable",
     "CryptoError",
     "DecisionNotFound",
     "DecryptionError",
     "ExplanationError",
     "ExportVerificationError",
     "FeatureError",
+    "GPCConflict",
     "InvalidConsentEvent",
     "InvalidSubjectId",
+    "InvalidTCString",
+    "KeyProviderError",
+    "KeyRetired",
     "KeyringError",
     "KeyringMismatch",
     "KeyringMissing",
@@ -68,8 +83,11 @@ __all__ = [
     "LedgerError",
     "LedgerIntegrityError",
     "ModelError",
+    "ModelNotExplainable",
     "ModelNotFound",
+    "ModelNotSignedOff",
     "NotAWhylensDatabase",
+    "ProofError",
     "ReviewStateError",
     "SchemaError",
     "StoreError",
@@ -77,6 +95,8 @@ __all__ = [
     "SubjectErased",
     "SubjectError",
     "TrainingError",
+    "TruncatedCiphertext",
+    "UnknownCiphertextVersion",
     "UnknownPurpose",
     "UnknownSubject",
     "WhylensError",
@@ -133,6 +153,25 @@ class CiphertextFormatError(CryptoError):
     """A ciphertext is truncated or carries an unknown format version or algorithm."""
 
 
+class TruncatedCiphertext(CiphertextFormatError):
+    """A ciphertext (or wrapped key) shorter than its format allows: cut off in storage or
+    transit."""
+
+
+class UnknownCiphertextVersion(CiphertextFormatError):
+    """A ciphertext with a format version or algorithm id this whylens does not know."""
+
+
+class KeyRetired(CryptoError):
+    """A ciphertext or wrapped key made under a key version below the configured minimum
+    decryption version: the key was retired on purpose."""
+
+
+class KeyProviderError(CryptoError):
+    """The key provider (local keyring, secret file or environment, KMS) could not wrap or unwrap
+    a data key, or is not installed."""
+
+
 class SubjectErased(CryptoError):
     """The subject was erased: their data key is destroyed and their data cannot be read."""
 
@@ -145,8 +184,18 @@ class LedgerIntegrityError(LedgerError):
     """The ledger's hash chain does not verify."""
 
 
+class ProofError(LedgerIntegrityError):
+    """A Merkle inclusion or consistency proof, a signed checkpoint or a consent receipt does
+    not verify (altered, truncated, rolled back, or signed by another key)."""
+
+
 class ConsentError(WhylensError):
     """A consent operation was refused."""
+
+
+class ConsentUnavailable(ConsentError):
+    """The consent log could not be read or does not verify, so no purpose is authorised:
+    decisions fail closed until the ledger is restored."""
 
 
 class UnknownPurpose(ConsentError):
@@ -155,6 +204,20 @@ class UnknownPurpose(ConsentError):
 
 class InvalidConsentEvent(ConsentError):
     """A consent event that cannot be recorded (future-dated, out of order, malformed)."""
+
+
+class InvalidTCString(ConsentError):
+    """An IAB TCF TC string that cannot be decoded, or that fails strict validation.
+
+    The message names the segment and field at fault; it never contains the string itself.
+    """
+
+
+class GPCConflict(ConsentError):
+    """An opt-in to a purpose that an active Global Privacy Control signal opted out of.
+
+    Record it only with the person's acknowledgement (``acknowledge_gpc_conflict=True``).
+    """
 
 
 class SubjectError(WhylensError):
@@ -191,6 +254,14 @@ class TrainingError(ModelError):
 
 class WrongModelKind(ModelError):
     """A ranker was used where a classifier is needed, or the other way round."""
+
+
+class ModelNotSignedOff(ModelError):
+    """A model version that no person has signed off yet is not served (``models.sign_off``)."""
+
+
+class ModelNotExplainable(ModelError):
+    """A model whose outputs TreeSHAP cannot explain exactly (for example LightGBM linear trees)."""
 
 
 class ExplanationError(WhylensError):
