@@ -1,7 +1,8 @@
 """Deterministic narratives: the same explanation, worded for end users, reviewers and auditors.
 
 No language model is involved: templates per locale, filled from the exact attributions. The same
-input always gives the same text (its SHA-256 goes on the decision record).
+input always gives the same text (its SHA-256 goes on the decision record). English end-user
+texts are written for a Flesch reading ease of at least 60 (tested).
 """
 
 from __future__ import annotations
@@ -11,105 +12,28 @@ from collections.abc import Mapping, Sequence
 from ..errors import ConfigurationError
 from ..models.schema import FeatureSchema
 from ..types import Reason
-from .concepts import ShownReasons
+from .concepts import ShownReasons, concept_reasons
+from .texts import OUTCOMES, TEXTS
 
 __all__ = [
     "LOCALES",
     "auditor_text",
+    "counterfactual_text",
     "decision_text",
+    "item_text",
     "item_why",
+    "pair_text",
+    "percent",
     "recommendation_notice",
     "reviewer_text",
 ]
 
-_T: dict[str, dict[str, str]] = {
-    "en": {
-        "because": "Because of {reasons}.",
-        "and": " and ",
-        "popular": "Popular in the shop right now.",
-        "popular_with": "Popular in the shop right now ({reasons}).",
-        "notice_personal": "Picked for you from your activity in the shop.",
-        "notice_not_given": (
-            "Not personalized: you have not agreed to personalized recommendations, so these "
-            "are the shop's popular items. You can turn personalization on at any time."
-        ),
-        "notice_withdrawn": (
-            "Not personalized: you withdrew your consent to personalized recommendations, so we "
-            "no longer use your activity. These are the shop's popular items."
-        ),
-        "notice_expired": (
-            "Not personalized: your consent to personalized recommendations has expired. These "
-            "are the shop's popular items."
-        ),
-        "outcome": "Outcome: {outcome}.",
-        "provisional": (
-            "This decision is being reviewed by a person. Until then the provisional outcome "
-            "is: {outcome}."
-        ),
-        "overridden": "A reviewer changed the outcome to: {outcome}.",
-        "approved": "A reviewer checked and confirmed this outcome.",
-        "main": "The main factors: {reasons}.",
-        "up": "{label} (in your favour)",
-        "down": "{label} (against)",
-        "other": "These cover {shown:.0%} of what decided it; other factors account for the rest.",
-        "only_other": "The factors we can show you had little effect; other factors decided it.",
-        "actions": (
-            "You can ask for a person to review this decision, or withdraw your consent to "
-            "automated decisions."
-        ),
-        "contested": "You asked for a person to review this decision; someone will look at it.",
-        "masked": "Data you have not agreed to share for this purpose was not used.",
-    },
-    "de": {
-        "because": "Wegen {reasons}.",
-        "and": " und ",
-        "popular": "Gerade beliebt im Shop.",
-        "popular_with": "Gerade beliebt im Shop ({reasons}).",
-        "notice_personal": "Für Sie ausgewählt anhand Ihrer Aktivität im Shop.",
-        "notice_not_given": (
-            "Nicht personalisiert: Sie haben personalisierten Empfehlungen nicht zugestimmt, "
-            "daher zeigen wir die beliebten Artikel des Shops. Sie können die Personalisierung "
-            "jederzeit einschalten."
-        ),
-        "notice_withdrawn": (
-            "Nicht personalisiert: Sie haben Ihre Einwilligung in personalisierte Empfehlungen "
-            "widerrufen; wir nutzen Ihre Aktivität nicht mehr. Dies sind die beliebten Artikel."
-        ),
-        "notice_expired": (
-            "Nicht personalisiert: Ihre Einwilligung in personalisierte Empfehlungen ist "
-            "abgelaufen. Dies sind die beliebten Artikel des Shops."
-        ),
-        "outcome": "Ergebnis: {outcome}.",
-        "provisional": (
-            "Diese Entscheidung wird von einem Menschen geprüft. Bis dahin gilt vorläufig: "
-            "{outcome}."
-        ),
-        "overridden": "Eine prüfende Person hat das Ergebnis geändert in: {outcome}.",
-        "approved": "Eine prüfende Person hat dieses Ergebnis bestätigt.",
-        "main": "Die wichtigsten Faktoren: {reasons}.",
-        "up": "{label} (zu Ihren Gunsten)",
-        "down": "{label} (dagegen)",
-        "other": "Diese erklären {shown:.0%} der Entscheidung; der Rest entfällt auf andere "
-        "Faktoren.",
-        "only_other": "Die Faktoren, die wir zeigen können, hatten wenig Einfluss; andere "
-        "Faktoren waren entscheidend.",
-        "actions": (
-            "Sie können verlangen, dass ein Mensch diese Entscheidung prüft, oder Ihre "
-            "Einwilligung in automatisierte Entscheidungen widerrufen."
-        ),
-        "contested": "Sie haben eine Prüfung durch einen Menschen verlangt; jemand sieht sie sich "
-        "an.",
-        "masked": "Daten, deren Nutzung für diesen Zweck Sie nicht zugestimmt haben, wurden nicht "
-        "verwendet.",
-    },
-}
-
-LOCALES = tuple(sorted(_T))
+LOCALES = tuple(sorted(TEXTS))
 
 
 def _t(locale: str) -> dict[str, str]:
     try:
-        return _T[locale]
+        return TEXTS[locale]
     except KeyError:
         raise ConfigurationError(
             f"no texts for locale {locale!r}; available: {', '.join(LOCALES)}"
@@ -122,6 +46,16 @@ def _join(labels: Sequence[str], locale: str) -> str:
     return ", ".join(labels[:-1]) + _t(locale)["and"] + labels[-1]
 
 
+def percent(share: float, locale: str) -> str:
+    """``0.93`` -> "93%" (English) or "93 %" (German)."""
+    return _t(locale)["percent"].format(round(share * 100))
+
+
+def outcome_word(outcome: str, locale: str) -> str:
+    """An outcome name in ``locale`` when whylens knows it (e.g. "approved" -> "genehmigt")."""
+    return OUTCOMES.get(locale, {}).get(outcome, outcome)
+
+
 def item_why(shown: ShownReasons, *, personalized: bool, locale: str = "en") -> str:
     """One line for a recommended item."""
     t = _t(locale)
@@ -131,6 +65,17 @@ def item_why(shown: ShownReasons, *, personalized: bool, locale: str = "en") -> 
     if not labels:
         return t["notice_personal"]
     return t["because"].format(reasons=_join(labels, locale))
+
+
+def item_text(shown: ShownReasons, *, personalized: bool, locale: str = "en") -> str:
+    """The full end-user explanation of one item: its why line, how much the shown reasons
+    cover, and what the person can do (see fewer like it, stop personalization)."""
+    t = _t(locale)
+    parts = [item_why(shown, personalized=personalized, locale=locale)]
+    if shown.reasons:
+        parts.append(t["item_share"].format(shown=percent(shown.shown_share, locale)))
+    parts.append(t["item_actions"] if personalized else t["item_actions_popular"])
+    return " ".join(parts)
 
 
 def recommendation_notice(status: str, *, locale: str = "en") -> str:
@@ -149,16 +94,22 @@ def decision_text(
     shown: ShownReasons,
     locale: str = "en",
     masked: bool = False,
+    counterfactual: str | None = None,
 ) -> str:
-    """What the person a decision is about reads."""
+    """What the person a decision is about reads.
+
+    The top concepts with their direction, the share of the score they cover ("other factors"
+    for the rest), what would change the outcome when asked for, and what the person can do.
+    """
     t = _t(locale)
+    said = outcome_word(outcome, locale)
     parts: list[str] = []
     if status == "pending_review":
-        parts.append(t["contested"] if contested else t["provisional"].format(outcome=outcome))
+        parts.append(t["contested"] if contested else t["provisional"].format(outcome=said))
     elif status == "overridden":
-        parts.append(t["overridden"].format(outcome=outcome))
+        parts.append(t["overridden"].format(outcome=said))
     else:
-        parts.append(t["outcome"].format(outcome=outcome))
+        parts.append(t["outcome"].format(outcome=said))
         if status == "approved":
             parts.append(t["approved"])
     if shown.reasons:
@@ -166,13 +117,46 @@ def decision_text(
             t["up" if r.contribution > 0 else "down"].format(label=r.label) for r in shown.reasons
         ]
         parts.append(t["main"].format(reasons=_join(labels, locale)))
-        parts.append(t["other"].format(shown=shown.shown_share))
+        parts.append(t["other"].format(shown=percent(shown.shown_share, locale)))
     else:
         parts.append(t["only_other"])
     if masked:
         parts.append(t["masked"])
-    parts.append(t["actions"])
+    if counterfactual:
+        parts.append(counterfactual)
+    # someone who already asked for a person is not told to ask again
+    parts.append(t["actions_contested"] if contested else t["actions"])
     return " ".join(parts)
+
+
+def counterfactual_text(
+    changes: Sequence[tuple[str, str, str]], *, target: str, locale: str = "en"
+) -> str:
+    """"What would change this", from ``(label, proposed, current)`` triples."""
+    t = _t(locale)
+    if not changes:
+        return t["cf_none"]
+    items = [t["cf_change"].format(label=lab, new=new, old=old) for lab, new, old in changes]
+    return t["cf"].format(
+        changes=_join(items, locale), target=outcome_word(target, locale)
+    )
+
+
+def pair_text(shown: ShownReasons, *, locale: str = "en") -> str:
+    """Why the first item is ranked above the second, for the person who got the list."""
+    t = _t(locale)
+    if not shown.reasons:
+        return t["pair_other"]
+    labels = [
+        t["pair_up" if r.contribution > 0 else "pair_down"].format(label=r.label)
+        for r in shown.reasons
+    ]
+    return " ".join(
+        [
+            t["pair"].format(reasons=_join(labels, locale)),
+            t["pair_share"].format(shown=percent(shown.shown_share, locale)),
+        ]
+    )
 
 
 def reviewer_text(
@@ -184,22 +168,46 @@ def reviewer_text(
     score: float,
     trigger: str | None,
     suppressed: Sequence[str],
+    why_suppressed: Mapping[str, str] | None = None,
+    locale: str = "en",
+    counterfactual: str | None = None,
 ) -> str:
-    """Every feature with its value and contribution, the base value, score and review trigger."""
-    lines = [f"score (raw margin) {score:+.4f} = base value {base_value:+.4f} + contributions"]
+    """Every feature with its value and contribution, concept totals, the base value, score,
+    the review trigger and which features the person was not told about (and why)."""
+    t = _t(locale)
+    why = why_suppressed or {}
+    lines = [t["r_score"].format(score=score, base=base_value)]
     for reason in reasons:
         name = reason.features[0]
         value = values.get(name)
-        shown = "erased" if value is None and name in values else _fmt(value)
+        shown = t["r_erased"] if value is None and name in values else _fmt(value, t)
         flags = []
         if schema[name].sensitive:
-            flags.append("sensitive")
+            flags.append(t["r_sensitive"])
         if name in suppressed:
-            flags.append("hidden from the person")
+            flags.append(t["r_hidden"].format(why=_why(why.get(name, ""), t)))
         note = f"  [{', '.join(flags)}]" if flags else ""
-        lines.append(f"  {reason.contribution:+.4f}  {name} = {shown}  ({reason.label}){note}")
-    lines.append(f"review trigger: {trigger or 'none'}")
+        label = schema[name].translations.get(locale, reason.label) if locale != "en" else (
+            reason.label
+        )
+        lines.append(f"  {reason.contribution:+.4f}  {name} = {shown}  ({label}){note}")
+    contributions = {r.features[0]: r.contribution for r in reasons}
+    if len(schema.concepts) < len(schema) and len(contributions) == len(schema):
+        lines.append(t["r_concepts"])
+        for c in concept_reasons(schema, contributions):
+            lines.append(f"  {c.contribution:+.4f}  {c.concept}  ({c.label})")
+    lines.append(t["r_trigger"].format(trigger=trigger or t["r_none"]))
+    if counterfactual:
+        lines.append(t["r_counterfactual"].format(text=counterfactual))
     return "\n".join(lines)
+
+
+def _why(reason: str, t: Mapping[str, str]) -> str:
+    if reason == "sensitive":
+        return t["r_sensitive"]
+    if reason.startswith("purpose "):
+        return t["r_purpose"].format(purpose=reason.split()[1])
+    return reason
 
 
 def auditor_text(
@@ -213,7 +221,7 @@ def auditor_text(
     explainer: str,
     residual: float,
 ) -> str:
-    """The full attribution vector with everything needed to re-check it."""
+    """The full attribution vector with everything needed to re-check it (locale-neutral)."""
     vector = ", ".join(f"{k}={v:.17g}" for k, v in contributions.items())
     return (
         f"model {model} v{model_version} sha256:{model_hash}\n"
@@ -223,9 +231,9 @@ def auditor_text(
     )
 
 
-def _fmt(value: float | None) -> str:
+def _fmt(value: float | None, t: Mapping[str, str]) -> str:
     if value is None:
-        return "missing"
+        return t["r_missing"]
     if value != value:  # NaN: masked for lack of consent, or missing in the input
-        return "missing"
+        return t["r_missing"]
     return f"{value:g}"
