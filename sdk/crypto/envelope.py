@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .._canonical import canonical_json
-from ..errors import CiphertextFormatError, CryptoError, DecryptionError
+from ..errors import CryptoError, DecryptionError, TruncatedCiphertext, UnknownCiphertextVersion
 
 __all__ = ["WRAPPED_KEY_SIZE", "WRAP_FORMAT_VERSION", "key_context", "unwrap_key", "wrap_key"]
 
@@ -32,10 +32,16 @@ WRAPPED_KEY_SIZE = 1 + _NONCE_SIZE + _KEY_SIZE + _TAG_SIZE
 """Size in bytes of a wrapped 32-byte data key (61)."""
 
 
-def key_context(*, subject: str, kek_version: int) -> bytes:
-    """The wrap context of a subject's data key: canonical JSON of pseudonym and KEK version."""
+def key_context(*, subject: str, kek_version: int, dek_version: int = 1) -> bytes:
+    """The wrap context of a subject's data key: canonical JSON of pseudonym, data-key version
+    and KEK version."""
     return canonical_json(
-        {"kek_version": kek_version, "purpose": "whylens.subject-key.v1", "subject": subject}
+        {
+            "dek_version": dek_version,
+            "kek_version": kek_version,
+            "purpose": "whylens.subject-key.v1",
+            "subject": subject,
+        }
     )
 
 
@@ -61,12 +67,12 @@ def unwrap_key(kek: bytes, wrapped: bytes, *, context: bytes) -> bytes:
     """
     _check_key("the key-encryption key", kek)
     if len(wrapped) != WRAPPED_KEY_SIZE:
-        raise CiphertextFormatError(
+        raise TruncatedCiphertext(
             f"a wrapped key is {WRAPPED_KEY_SIZE} bytes, got {len(wrapped)}; the stored key is "
             "truncated or not a whylens wrapped key"
         )
     if wrapped[0] != WRAP_FORMAT_VERSION:
-        raise CiphertextFormatError(f"unknown wrapped-key format version {wrapped[0]}")
+        raise UnknownCiphertextVersion(f"unknown wrapped-key format version {wrapped[0]}")
     view = memoryview(wrapped)
     try:
         return AESGCM(kek).decrypt(

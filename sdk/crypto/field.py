@@ -31,26 +31,37 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .._canonical import canonical_json
-from ..errors import CiphertextFormatError, CryptoError, DecryptionError
+from ..errors import (
+    CiphertextFormatError,
+    CryptoError,
+    DecryptionError,
+    TruncatedCiphertext,
+    UnknownCiphertextVersion,
+)
 
 __all__ = [
     "ALGORITHM_AES256GCM",
+    "ALGORITHM_AES256SIV",
     "FORMAT_VERSION",
     "HEADER_SIZE",
     "MIN_CIPHERTEXT_SIZE",
+    "MIN_SIV_SIZE",
     "FieldCipher",
     "field_aad",
+    "parse_header",
     "pseudonym",
 ]
 
 FORMAT_VERSION = 0x01
 ALGORITHM_AES256GCM = 0x01
+ALGORITHM_AES256SIV = 0x02
 _HEADER = struct.Struct(">BBI")
 HEADER_SIZE = _HEADER.size  # 6
 _NONCE_SIZE = 12
 _TAG_SIZE = 16
 _BODY_OFFSET = HEADER_SIZE + _NONCE_SIZE
 MIN_CIPHERTEXT_SIZE = _BODY_OFFSET + _TAG_SIZE  # 34
+MIN_SIV_SIZE = HEADER_SIZE + 16 + 1  # 23: header, synthetic IV, at least one byte (see keyset)
 _KEY_SIZE = 32
 _COPY_LIMIT = 4096
 _MAX_KEY_VERSION = 0xFFFFFFFF
@@ -79,6 +90,35 @@ def pseudonym(key: bytes, subject: str) -> str:
         raise CryptoError(f"the pseudonym key must be at least 16 bytes, got {len(key)}")
     mac = hmac.new(key, _PSEUDONYM_DOMAIN + subject.encode("utf-8"), hashlib.sha256)
     return mac.hexdigest()[:32]
+
+
+def parse_header(ciphertext: bytes) -> tuple[int, int, int]:
+    """``(format version, algorithm id, key version)`` of a field ciphertext, checked.
+
+    Raises :class:`TruncatedCiphertext` when the input is shorter than its algorithm's minimum and
+    :class:`UnknownCiphertextVersion` for a format version or algorithm id not in this whylens.
+    """
+    size = len(ciphertext)
+    if size < HEADER_SIZE:
+        raise TruncatedCiphertext(
+            f"ciphertext is {size} bytes, shorter than the {MIN_CIPHERTEXT_SIZE}-byte minimum"
+        )
+    version, algorithm, key_version = _HEADER.unpack(ciphertext[:HEADER_SIZE])
+    if version != FORMAT_VERSION:
+        raise UnknownCiphertextVersion(
+            f"unknown format version {version} (this whylens reads version {FORMAT_VERSION})"
+        )
+    if algorithm not in (ALGORITHM_AES256GCM, ALGORITHM_AES256SIV):
+        raise UnknownCiphertextVersion(
+            f"unknown algorithm id {algorithm} (this whylens knows {ALGORITHM_AES256GCM}, "
+            f"AES-256-GCM, and {ALGORITHM_AES256SIV}, AES-256-SIV)"
+        )
+    minimum = MIN_CIPHERTEXT_SIZE if algorithm == ALGORITHM_AES256GCM else MIN_SIV_SIZE
+    if size < minimum:
+        raise TruncatedCiphertext(
+            f"ciphertext is {size} bytes, shorter than the {minimum}-byte minimum"
+        )
+    return version, algorithm, key_version
 
 
 class FieldCipher:
@@ -112,6 +152,11 @@ class FieldCipher:
         """The key version written into (and required of) every ciphertext."""
         return self._key_version
 
+    @property
+    def header(self) -> bytes:
+        """The 6-byte header every ciphertext of this cipher starts with."""
+        return self._header
+
     def encrypt(self, plaintext: bytes, *, aad: bytes) -> bytes:
         """Encrypt ``plaintext``, authenticating ``aad`` (use :func:`field_aad`) and the header."""
         header = self._header
@@ -126,13 +171,9 @@ class FieldCipher:
         field's or subject's ciphertext, wrong key) or the key version differs.
         """
         size = len(ciphertext)
-        if size < MIN_CIPHERTEXT_SIZE:
-            raise CiphertextFormatError(
-                f"ciphertext is {size} bytes, shorter than the {MIN_CIPHERTEXT_SIZE}-byte minimum"
-            )
         header = ciphertext[:HEADER_SIZE]
-        if header != self._header:
-            self._reject_header(header)
+        if header != self._header or size < MIN_CIPHERTEXT_SIZE:
+            return self._other_header(ciphertext, aad)
         # small values: slicing bytes is cheaper than a memoryview; large ones: avoid the copy
         body = (
             ciphertext[_BODY_OFFSET:]
@@ -147,16 +188,14 @@ class FieldCipher:
                 "subject, or the key is wrong"
             ) from exc
 
-    def _reject_header(self, header: bytes) -> None:
-        version, algorithm, key_version = _HEADER.unpack(header)
-        if version != FORMAT_VERSION:
+    def _other_header(self, ciphertext: bytes, aad: bytes) -> bytes:
+        """Called when the header is not this cipher's own; subclasses holding more keys
+        (:class:`sdk.crypto.keyset.SubjectCipher`) dispatch here instead of refusing."""
+        _, algorithm, key_version = parse_header(ciphertext)
+        if algorithm == ALGORITHM_AES256SIV:
             raise CiphertextFormatError(
-                f"unknown format version {version} (this whylens reads version {FORMAT_VERSION})"
-            )
-        if algorithm != ALGORITHM_AES256GCM:
-            raise CiphertextFormatError(
-                f"unknown algorithm id {algorithm} (this whylens knows {ALGORITHM_AES256GCM}, "
-                "AES-256-GCM)"
+                "this is a deterministic (AES-SIV) ciphertext; decrypt it with a SubjectCipher or "
+                "DeterministicCipher"
             )
         raise DecryptionError(
             f"ciphertext was made with key version {key_version}, but this cipher holds key "

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
 import os
@@ -39,6 +38,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import KeyringError, KeyringMissing, KeyringPermissionError
+from ._files import replace_file as _replace_file
+from ._files import write_new_file as _write_new_file
 
 __all__ = ["KEYRING_FORMAT", "KEYRING_VERSION", "Keyring"]
 
@@ -66,9 +67,11 @@ class Keyring:
         "_id",
         "_keks",
         "_mac_key",
+        "_min_kek",
         "_path",
         "_pseudonym_key",
         "_public_raw",
+        "_seed",
         "_signing_key",
     )
 
@@ -83,8 +86,11 @@ class Keyring:
         pseudonym_key: bytes,
         mac_key: bytes,
         signing_seed: bytes,
+        min_kek: int = 1,
     ) -> None:
         """Build a keyring from already-validated parts; use :meth:`create` or :meth:`load`."""
+        self._min_kek = min_kek
+        self._seed = signing_seed
         self._path = path
         self._id = keyring_id
         self._created = created
@@ -206,6 +212,9 @@ class Keyring:
             keks[int(name)] = _key(path, f"keks.{name}", value)
         if current not in keks:
             _malformed(path, f'"current_kek" is {current} but "keks" has no such version')
+        min_kek = doc.get("min_kek", 1)
+        if not isinstance(min_kek, int) or isinstance(min_kek, bool) or not 1 <= min_kek <= current:
+            _malformed(path, '"min_kek" must be an integer from 1 to "current_kek"')
         return cls(
             path=path,
             keyring_id=keyring_id,
@@ -215,6 +224,7 @@ class Keyring:
             pseudonym_key=_key(path, "pseudonym_key", doc.get("pseudonym_key")),
             mac_key=_key(path, "mac_key", doc.get("mac_key")),
             signing_seed=_key(path, "signing_key", doc.get("signing_key")),
+            min_kek=min_kek,
         )
 
     def _to_json(self, seed: bytes) -> bytes:
@@ -229,6 +239,8 @@ class Keyring:
             "mac_key": _b64(self._mac_key),
             "signing_key": _b64(seed),
         }
+        if self._min_kek > 1:  # written only once keys were retired, so v1 files stay as they were
+            doc["min_kek"] = self._min_kek
         return (json.dumps(doc, indent=2) + "\n").encode("ascii")
 
     # -- public surface ------------------------------------------------------------------------
@@ -262,6 +274,50 @@ class Keyring:
     def kek_versions(self) -> tuple[int, ...]:
         """Every key-encryption key version this keyring holds, ascending."""
         return tuple(sorted(self._keks))
+
+    @property
+    def min_kek_version(self) -> int:
+        """The lowest key-encryption key version still accepted for unwrapping (1 = all)."""
+        return self._min_kek
+
+    def rotate_kek(self) -> int:
+        """Add a new key-encryption key version, make it current, save the file; return it.
+
+        Existing wrapped keys stay readable under their old versions until
+        :meth:`sdk.subjects.SubjectKeys.rewrap_all` moves them to the new one.
+        """
+        version = max(self._keks) + 1
+        self._keks[version] = secrets.token_bytes(_KEY_SIZE)
+        self._current_kek = version
+        self._save()
+        return version
+
+    def retire_keks(self, below: int) -> None:
+        """Refuse to unwrap with key-encryption keys older than ``below`` (saved in the file).
+
+        The key material stays in the file (retiring can be undone by lowering the minimum);
+        unwrapping under a retired version raises :class:`sdk.errors.KeyRetired`.
+        """
+        ok = isinstance(below, int) and not isinstance(below, bool)
+        if not ok or not 1 <= below <= self._current_kek:
+            raise KeyringError(
+                f"the minimum KEK version must be from 1 to the current version "
+                f"{self._current_kek}, got {below!r}"
+            )
+        self._min_kek = below
+        self._save()
+
+    def reload(self) -> None:
+        """Re-read KEK versions from the file (another process may have rotated them)."""
+        fresh = Keyring.load(self._path)
+        if fresh.fingerprint != self._fingerprint:
+            raise KeyringError("the keyring file now holds another keyring; reopen the database")
+        self._keks = dict(fresh._keks)
+        self._current_kek = fresh._current_kek
+        self._min_kek = fresh._min_kek
+
+    def _save(self) -> None:
+        _replace_file(self._path, self._to_json(self._seed))
 
     def kek(self, version: int) -> bytes:
         """The 32-byte key-encryption key ``version``; :class:`KeyringError` if unknown."""
@@ -328,66 +384,3 @@ def _key(path: Path, name: str, value: Any) -> bytes:
     if len(key) != _KEY_SIZE:
         _malformed(path, f'"{name}" must decode to {_KEY_SIZE} bytes, not {len(key)}')
     return key
-
-
-def _write_new_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file at ``path`` atomically, mode 0600, never replacing a file."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(tmp, flags, 0o600)
-    except OSError as exc:
-        raise KeyringError(
-            f"cannot create keyring file in {str(path.parent)!r}: {exc.strerror or exc}. Check "
-            "the folder exists and is writable."
-        ) from exc
-    try:
-        try:
-            with os.fdopen(fd, "wb") as f:
-                if os.name == "posix":
-                    os.fchmod(f.fileno(), 0o600)  # the umask can only remove bits; be explicit
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            _link_no_replace(tmp, path)
-        except FileExistsError:
-            raise KeyringError(
-                f"keyring file {str(path)!r} appeared while a new one was being written; the "
-                "existing file was left untouched."
-            ) from None
-        except OSError as exc:
-            raise KeyringError(
-                f"cannot write keyring file {str(path)!r}: {exc.strerror or exc}"
-            ) from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    _fsync_dir(path.parent)
-
-
-def _link_no_replace(tmp: Path, path: Path) -> None:
-    # A hard link is an atomic "rename unless the target exists"; fall back to rename on
-    # filesystems without hard links (the exists() check in create() then guards the target).
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError:
-        if path.exists():
-            raise FileExistsError(str(path)) from None
-        os.rename(tmp, path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -1,15 +1,20 @@
-"""Per-subject data keys: created on first write, wrapped at rest, destroyed on erasure.
+"""Per-subject data keys: created on first write, wrapped at rest, rotated, destroyed on erasure.
 
-Each subject (by pseudonym) has one random 32-byte data key (DEK). The table ``subject_keys`` keeps
-it wrapped under the keyring's current key-encryption key (KEK), bound to the pseudonym and the KEK
-version (:func:`sdk.crypto.envelope.key_context`). Erasure sets ``wrapped`` to NULL and records the
-time in ``erased``: the row stays as a tombstone, so later reads say :class:`SubjectErased` rather
-than "unknown", and every ciphertext of that subject becomes unreadable (crypto-shredding).
+Each subject (by pseudonym) has a random 32-byte data key (DEK), stored only wrapped by a
+:class:`~sdk.crypto.providers.KeyProvider` (the local keyring by default), bound to the pseudonym,
+the DEK version and the KEK version (:func:`sdk.crypto.envelope.key_context`):
+
+* ``subject_keys`` holds the subject's *current* DEK (and, once erased, the tombstone:
+  ``wrapped`` NULL, ``erased`` set; later reads say :class:`SubjectErased`, not "unknown");
+* ``subject_old_keys`` holds earlier DEK versions after :meth:`SubjectKeys.rotate_data_key`,
+  so older ciphertexts stay readable until they are re-encrypted (lazily, on the next write) or
+  retired with :meth:`SubjectKeys.retire_data_keys`. The current version is one more than the
+  newest old one.
 
 Unwrapped keys are cached in memory (``cache_ttl`` seconds, at most ``cache_max_uses`` uses per
-unwrap). Every access still reads the subject's row (one primary-key lookup), so an erasure made
-through another process or instance takes effect at once; the cache saves the unwrap, which is the
-expensive step once the KEK lives in a KMS.
+unwrap) and purged on erasure. Every access still reads the subject's row (one primary-key
+lookup), so an erasure made through another process or instance takes effect at once; the cache
+saves the unwrap, which is the expensive step once the KEK lives in a KMS.
 """
 
 from __future__ import annotations
@@ -22,18 +27,33 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..crypto.envelope import key_context, unwrap_key, wrap_key
-from ..crypto.field import FieldCipher, pseudonym
+from ..crypto.envelope import key_context
 from ..crypto.keyring import Keyring
-from ..errors import ConfigurationError, InvalidSubjectId, SubjectErased, UnknownSubject
+from ..crypto.keyset import SubjectCipher
+from ..crypto.providers import KeyProvider, KeyringProvider
+from ..errors import (
+    ConfigurationError,
+    InvalidSubjectId,
+    KeyRetired,
+    SubjectErased,
+    UnknownSubject,
+)
 from ..store import Database, _Tx
 from .ids import validate_subject_id
+from .rotation import KeyRotation, RewrapReport
 
-__all__ = ["SubjectKeys"]
+__all__ = ["RewrapReport", "SubjectKeys"]
 
 _PSEUDONYM = re.compile(r"[0-9a-f]{32}")
 _CACHE_MAX_SUBJECTS = 10_000
 _DEK_SIZE = 32
+_MIN_DEK_META = "min_data_key_version"
+_PROVIDER_META = "key_provider"
+_ROW_SQL = (
+    "SELECT k.kek_version, k.wrapped, k.erased, "
+    "(SELECT COALESCE(MAX(o.version), 0) FROM subject_old_keys o WHERE o.subject = k.subject) "
+    "FROM subject_keys k WHERE k.subject = ?"
+)
 
 
 def _now() -> str:
@@ -53,24 +73,25 @@ def _check_pseudonym(pseudo: object) -> str:
 @dataclass(slots=True)
 class _Entry:
     wrapped: bytes
-    key: bytes
-    cipher: FieldCipher
+    version: int
+    cipher: SubjectCipher
     expires: float
     uses_left: int
 
 
-class SubjectKeys:
-    """The data keys of every subject in one database, under one keyring."""
+class SubjectKeys(KeyRotation):
+    """The data keys of every subject in one database."""
 
     def __init__(
         self,
         db: Database,
         keyring: Keyring,
         *,
+        provider: KeyProvider | None = None,
         cache_ttl: float = 300.0,
         cache_max_uses: int = 10_000,
     ) -> None:
-        """Keys stored in ``db``, wrapped with ``keyring``'s KEKs.
+        """Keys stored in ``db``, wrapped by ``provider`` (default: ``keyring``'s KEKs).
 
         ``cache_ttl`` (seconds) and ``cache_max_uses`` bound how long and how often one unwrapped
         key is reused from memory; ``cache_ttl=0`` or ``cache_max_uses=0`` disables the cache.
@@ -81,45 +102,81 @@ class SubjectKeys:
             raise ConfigurationError(f"cache_max_uses must be an int >= 0, got {cache_max_uses!r}")
         self._db = db
         self._keyring = keyring
+        self.provider: KeyProvider = provider if provider is not None else KeyringProvider(keyring)
         self._ttl = float(cache_ttl)
         self._max_uses = cache_max_uses
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self.unwraps = 0
+        """How many data keys were unwrapped (cache misses); for tests and monitoring."""
+        stored = db.meta(_MIN_DEK_META)
+        self._min_dek = int(stored) if stored and stored.isdigit() else 1
+        used = db.meta(_PROVIDER_META)
+        if used is not None and used != self.provider.name:
+            raise ConfigurationError(
+                f"this database's data keys are wrapped by the {used!r} key provider, not "
+                f"{self.provider.name!r}; open it with the key provider it was created with "
+                "(Personalizer.open(..., key_provider=...))"
+            )
+        self._provider_recorded = used is not None
 
     # -- pseudonyms ----------------------------------------------------------------------------
 
     def pseudonym(self, subject: str) -> str:
         """The pseudonym under which ``subject``'s data is stored (validates the id first)."""
+        from ..crypto.field import pseudonym
+
         return pseudonym(self._keyring.pseudonym_key, validate_subject_id(subject))
 
     # -- keys ----------------------------------------------------------------------------------
 
     def data_key(self, pseudo: str, *, create: bool) -> bytes:
-        """The 32-byte data key of subject ``pseudo``.
+        """The current 32-byte data key of subject ``pseudo``.
 
         With ``create=True`` a key is made (and committed) if the subject has none yet. Raises
         :class:`SubjectErased` if the subject was erased and :class:`UnknownSubject` if there is
         no key and ``create`` is false.
         """
-        return self._entry(pseudo, create=create).key
+        entry = self._entry(pseudo, create=create)
+        return entry.cipher._keys[entry.version]
 
-    def cipher(self, pseudo: str, *, create: bool) -> FieldCipher:
-        """A :class:`FieldCipher` over subject ``pseudo``'s data key; same errors as
-        :meth:`data_key`."""
+    def cipher(self, pseudo: str, *, create: bool) -> SubjectCipher:
+        """The subject's :class:`SubjectCipher`: encrypts under the current data key, decrypts
+        every kept version. With ``create=True`` (a write) a subject whose current key is below
+        the minimum data-key version gets a new key first. Same errors as :meth:`data_key`."""
+        try:
+            return self._entry(pseudo, create=create).cipher
+        except KeyRetired:
+            if not create:
+                raise
+        self.rotate_data_key(pseudo)
         return self._entry(pseudo, create=create).cipher
 
-    def _entry(self, pseudo: str, *, create: bool) -> _Entry:
-        _check_pseudonym(pseudo)
-        row = self._db.query_one(
-            "SELECT kek_version, wrapped, erased FROM subject_keys WHERE subject = ?", (pseudo,)
-        )
+    def current_version(self, pseudo: str) -> int:
+        """The subject's current data-key version (1 until its key is rotated)."""
+        return self._entry(pseudo, create=False).version
+
+    @property
+    def min_data_key_version(self) -> int:
+        """Data-key versions below this are retired: their ciphertexts raise KeyRetired."""
+        return self._min_dek
+
+    def _row(self, pseudo: str, create: bool) -> tuple[int, bytes | None, str | None, int]:
+        row = self._db.query_one(_ROW_SQL, (pseudo,))
         if row is None:
             if not create:
                 raise UnknownSubject(
                     "no data key for this subject: nothing was ever stored for them"
                 )
-            row = self._create(pseudo)
-        kek_version, wrapped, erased = row
+            self._create(pseudo)
+            row = self._db.query_one(_ROW_SQL, (pseudo,))
+            assert row is not None
+        kek_version, wrapped, erased, newest_old = row
+        return int(kek_version), wrapped, erased, int(newest_old) + 1
+
+    def _entry(self, pseudo: str, *, create: bool) -> _Entry:
+        _check_pseudonym(pseudo)
+        kek_version, wrapped, erased, version = self._row(pseudo, create)
         if erased is not None or wrapped is None:
             self._forget(pseudo)
             raise SubjectErased(_erased_message(erased))
@@ -128,17 +185,26 @@ class SubjectKeys:
         with self._lock:
             entry = self._cache.get(pseudo)
             if entry is not None:
-                if entry.wrapped == wrapped and entry.expires > now and entry.uses_left > 0:
+                if (
+                    entry.wrapped == wrapped
+                    and entry.version == version
+                    and entry.expires > now
+                    and entry.uses_left > 0
+                ):
                     entry.uses_left -= 1
                     self._cache.move_to_end(pseudo)
                     return entry
                 del self._cache[pseudo]
-        key = unwrap_key(
-            self._keyring.kek(int(kek_version)),
-            wrapped,
-            context=key_context(subject=pseudo, kek_version=int(kek_version)),
-        )
-        entry = _Entry(wrapped, key, FieldCipher(key), now + self._ttl, self._max_uses - 1)
+        keys = {version: self._unwrap(pseudo, version, kek_version, wrapped)}
+        if version > 1:
+            for old, old_kek, old_wrapped in self._db.query(
+                "SELECT version, kek_version, wrapped FROM subject_old_keys WHERE subject = ? "
+                "AND version >= ?",
+                (pseudo, self._min_dek),
+            ):
+                keys[int(old)] = self._unwrap(pseudo, int(old), int(old_kek), bytes(old_wrapped))
+        cipher = SubjectCipher(keys, current=version, min_version=self._min_dek)
+        entry = _Entry(wrapped, version, cipher, now + self._ttl, self._max_uses - 1)
         if self._ttl > 0 and self._max_uses > 1:
             with self._lock:
                 self._cache[pseudo] = entry
@@ -147,45 +213,98 @@ class SubjectKeys:
                     self._cache.popitem(last=False)
         return entry
 
-    def _create(self, pseudo: str) -> tuple[int, bytes | None, str | None]:
-        version = self._keyring.current_kek_version
-        wrapped = wrap_key(
-            self._keyring.kek(version),
-            secrets.token_bytes(_DEK_SIZE),
-            context=key_context(subject=pseudo, kek_version=version),
-        )
+    def _unwrap(self, pseudo: str, version: int, kek_version: int, wrapped: bytes) -> bytes:
+        self.unwraps += 1
+        context = key_context(subject=pseudo, kek_version=kek_version, dek_version=version)
+        return self.provider.unwrap(wrapped, version=kek_version, context=context)
+
+    def _wrap(self, pseudo: str, version: int, dek: bytes) -> tuple[int, bytes]:
+        kek_version = self.provider.current_version
+        context = key_context(subject=pseudo, kek_version=kek_version, dek_version=version)
+        return kek_version, self.provider.wrap(dek, version=kek_version, context=context)
+
+    def _create(self, pseudo: str) -> None:
+        kek_version, wrapped = self._wrap(pseudo, 1, secrets.token_bytes(_DEK_SIZE))
         with self._db.transaction() as tx:
             # another writer may have created the key (or a tombstone) since our read
             tx.execute(
                 "INSERT INTO subject_keys (subject, kek_version, wrapped, created, erased) "
                 "VALUES (?, ?, ?, ?, NULL) ON CONFLICT(subject) DO NOTHING",
-                (pseudo, version, wrapped, _now()),
+                (pseudo, kek_version, wrapped, _now()),
             )
-            row = tx.execute(
-                "SELECT kek_version, wrapped, erased FROM subject_keys WHERE subject = ?",
-                (pseudo,),
-            ).fetchone()
-        kek_version, stored, erased = row
-        return int(kek_version), stored, erased
+            if not self._provider_recorded:  # the first key fixes the database's provider
+                tx.execute(
+                    "INSERT INTO whylens_meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO NOTHING",
+                    (_PROVIDER_META, self.provider.name),
+                )
+        self._provider_recorded = True
+
+    # -- rotation ------------------------------------------------------------------------------
+
+    def rotate_data_key(self, pseudo: str) -> int:
+        """Give a subject a new current data key and return its version.
+
+        The old key is kept (wrapped) for the subject's existing ciphertexts; they are
+        re-encrypted under the new key on the next write of their record (lazy rotation).
+        """
+        _check_pseudonym(pseudo)
+        kek_version, wrapped, erased, version = self._row(pseudo, create=False)
+        if erased is not None or wrapped is None:
+            raise SubjectErased(_erased_message(erased))
+        new_kek, new_wrapped = self._wrap(pseudo, version + 1, secrets.token_bytes(_DEK_SIZE))
+        with self._db.transaction() as tx:
+            cursor = tx.execute(
+                "UPDATE subject_keys SET kek_version = ?, wrapped = ? "
+                "WHERE subject = ? AND wrapped = ? AND erased IS NULL",
+                (new_kek, new_wrapped, pseudo, wrapped),
+            )
+            if cursor.rowcount == 1:  # nobody rotated or erased it since our read
+                tx.execute(
+                    "INSERT INTO subject_old_keys (subject, version, kek_version, wrapped, "
+                    "created) VALUES (?, ?, ?, ?, ?)",
+                    (pseudo, version, kek_version, wrapped, _now()),
+                )
+        self._forget(pseudo)
+        return self.current_version(pseudo)
+
+    def retire_data_keys(self, below: int) -> None:
+        """Refuse ciphertexts made under data-key versions below ``below`` (:class:`KeyRetired`).
+
+        Subjects whose current key is older get a new key on their next write. Stored in the
+        database; instances opened earlier see it when reopened.
+        """
+        if not isinstance(below, int) or isinstance(below, bool) or below < 1:
+            raise ConfigurationError(f"the minimum data-key version must be >= 1, got {below!r}")
+        with self._db.transaction() as tx:
+            tx.set_meta(_MIN_DEK_META, str(below))
+        self._min_dek = below
+        self.clear_cache()
 
     # -- erasure -------------------------------------------------------------------------------
 
-    def destroy(self, pseudo: str, tx: _Tx) -> None:
-        """Crypto-shred subject ``pseudo`` inside the caller's transaction ``tx``.
+    def destroy(self, pseudo: str, tx: _Tx) -> int:
+        """Crypto-shred subject ``pseudo`` inside the caller's transaction ``tx``; returns how
+        many wrapped data keys (all versions) were destroyed.
 
         The wrapped key is replaced by NULL and the erasure time recorded (the first erasure time
         is kept if the subject was already erased); a tombstone row is written even if the subject
-        never had a key. The in-memory cache is purged.
+        never had a key. Old key versions are deleted. The in-memory cache is purged.
         """
         _check_pseudonym(pseudo)
         now = _now()
+        had = tx.execute(
+            "SELECT wrapped IS NOT NULL FROM subject_keys WHERE subject = ?", (pseudo,)
+        ).fetchone()
+        old = tx.execute("DELETE FROM subject_old_keys WHERE subject = ?", (pseudo,)).rowcount
         tx.execute(
             "INSERT INTO subject_keys (subject, kek_version, wrapped, created, erased) "
             "VALUES (?, ?, NULL, ?, ?) ON CONFLICT(subject) DO UPDATE SET wrapped = NULL, "
             "erased = COALESCE(subject_keys.erased, excluded.erased)",
-            (pseudo, self._keyring.current_kek_version, now, now),
+            (pseudo, self.provider.current_version, now, now),
         )
         self._forget(pseudo)
+        return max(old, 0) + (1 if had is not None and had[0] else 0)
 
     def exists(self, pseudo: str) -> bool:
         """True if subject ``pseudo`` has a live (not erased) data key."""
@@ -224,12 +343,17 @@ class SubjectKeys:
         with self._lock:
             self._cache.clear()
 
+    def cached(self, pseudo: str) -> bool:
+        """True if subject ``pseudo``'s unwrapped key is in the memory cache."""
+        with self._lock:
+            return pseudo in self._cache
+
     def _forget(self, pseudo: str) -> None:
         with self._lock:
             self._cache.pop(pseudo, None)
 
     def __repr__(self) -> str:
-        return f"SubjectKeys(keyring={self._keyring.id!r}, cached={len(self._cache)})"
+        return f"SubjectKeys(provider={self.provider.name!r}, cached={len(self._cache)})"
 
 
 def _erased_message(erased: str | None) -> str:

@@ -4,49 +4,68 @@ Rows of ``profile_fields`` hold ``(pseudonym, field name, ciphertext, updated)``
 never reaches the database (only its keyed pseudonym), and each value is canonical JSON encrypted
 under the subject's data key with :func:`sdk.crypto.field.field_aad` binding it to the subject and
 the field name. Field *names* are stored in clear: use names that are not themselves personal data.
+
+Fields can carry a blind index (:meth:`Profiles.add_index`) for equality look-ups
+(:meth:`Profiles.find`) without decrypting every profile. Writing a profile re-encrypts its other
+fields still under an older data-key version (lazy data-key rotation).
 """
 
 from __future__ import annotations
 
-import math
-import re
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from .._canonical import canonical_json, loads
+from pydantic import BaseModel
+
+from .._canonical import loads
+from ..crypto.blind import BlindIndex
 from ..crypto.field import field_aad
+from ..crypto.keyset import SubjectCipher
 from ..errors import CryptoError, SubjectErased, SubjectError, UnknownSubject
 from ..store import Database, _Tx
 from .keystore import SubjectKeys, _check_pseudonym
+from .values import FIELD_NAME_PATTERN, MAX_NESTING, check_field_name, encode_value
 
 __all__ = ["FIELD_NAME_PATTERN", "MAX_NESTING", "Profiles"]
 
-FIELD_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$"
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
-MAX_NESTING = 32
-"""How deeply lists and dicts may nest inside one field value."""
+M = TypeVar("M", bound=BaseModel)
+_INDEX_META = "blind_index."
 
 
 class Profiles:
     """Read and write the encrypted profile of each subject."""
 
-    def __init__(self, db: Database, keys: SubjectKeys) -> None:
-        """Profiles stored in ``db``, encrypted with data keys from ``keys``."""
+    def __init__(self, db: Database, keys: SubjectKeys, *, mac_key: bytes | None = None) -> None:
+        """Profiles stored in ``db``, encrypted with data keys from ``keys``; ``mac_key`` (the
+        keyring's) keys the blind indexes."""
         self._db = db
         self._keys = keys
+        self._mac_key = mac_key
+        self._indexes: dict[str, BlindIndex] = {}
+        for key, value in db.query(
+            "SELECT key, value FROM whylens_meta WHERE key LIKE ?", (_INDEX_META + "%",)
+        ):
+            spec = json.loads(value)
+            self._indexes[key[len(_INDEX_META) :]] = self._make_index(
+                key[len(_INDEX_META) :], spec["normalizer"], int(spec["bits"])
+            )
 
-    def put(self, subject: str, fields: Mapping[str, Any]) -> None:
+    def put(self, subject: str, fields: Mapping[str, Any] | BaseModel) -> None:
         """Set (insert or replace) the given fields of ``subject``'s profile; other fields stay.
 
-        Field names must match ``FIELD_NAME_PATTERN``; values must be JSON values (str, int,
-        finite float, bool, None, and lists and str-keyed dicts of these). Everything is
-        validated and encrypted before anything is written, and all fields are written in one
-        transaction: a bad name or value anywhere writes nothing. Raises :class:`SubjectError`
-        naming the offending field (never its value), :class:`InvalidSubjectId`, or
-        :class:`SubjectErased` if the subject was erased.
+        ``fields`` is a mapping, or a pydantic model (its fields, personal ones included, are
+        stored encrypted like any other). Field names must match ``FIELD_NAME_PATTERN``; values
+        must be JSON values (str, int, finite float, bool, None, and lists and str-keyed dicts of
+        these). Everything is validated and encrypted before anything is written, and all fields
+        are written in one transaction: a bad name or value anywhere writes nothing. Raises
+        :class:`SubjectError` naming the offending field (never its value),
+        :class:`InvalidSubjectId`, or :class:`SubjectErased` if the subject was erased.
         """
         pseudo = self._keys.pseudonym(subject)
+        if isinstance(fields, BaseModel):
+            fields = fields.model_dump(mode="json")
         if not isinstance(fields, Mapping):
             raise SubjectError(
                 f"profile fields must be a mapping of field name to value, got "
@@ -55,8 +74,8 @@ class Profiles:
         names: list[str] = []
         plaintexts: list[bytes] = []
         for name, value in fields.items():
-            names.append(_check_field_name(name))
-            plaintexts.append(_encode_value(name, value))
+            names.append(check_field_name(name))
+            plaintexts.append(encode_value(name, value))
         if not names:
             return
         cipher = self._keys.cipher(pseudo, create=True)
@@ -65,7 +84,13 @@ class Profiles:
             for name, pt in zip(names, plaintexts, strict=True)
         ]
         ciphertexts = cipher.encrypt_many(items)
-        now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        tokens = [
+            (index.name, index.token(fields[index.name]))
+            for index in self._indexes.values()
+            if isinstance(fields.get(index.name), str)
+        ]
+        unindexed = [n for n in names if n in self._indexes and not isinstance(fields[n], str)]
+        now = _now()
         with self._db.transaction() as tx:
             # an erasure may have committed since the key was fetched: write nothing then
             row = tx.execute(
@@ -84,15 +109,53 @@ class Profiles:
                 "ciphertext = excluded.ciphertext, updated = excluded.updated",
                 [(pseudo, name, ct, now) for name, ct in zip(names, ciphertexts, strict=True)],
             )
+            tx.executemany(
+                "INSERT INTO blind_index (name, subject, token) VALUES (?, ?, ?) "
+                "ON CONFLICT(name, subject) DO UPDATE SET token = excluded.token",
+                [(name, pseudo, token) for name, token in tokens],
+            )
+            tx.executemany(
+                "DELETE FROM blind_index WHERE name = ? AND subject = ?",
+                [(name, pseudo) for name in unindexed],
+            )
+            self._reencrypt_older(tx, pseudo, cipher, set(names))
 
-    def get(self, subject: str) -> dict[str, Any]:
-        """Decrypt and return every field of ``subject``'s profile.
+    def _reencrypt_older(self, tx: _Tx, pseudo: str, cipher: SubjectCipher, skip: set[str]) -> None:
+        """Lazy data-key rotation: the subject's other fields still under an older key version
+        are re-encrypted under the current one, in the writing transaction."""
+        current = cipher.key_version
+        rows = tx.execute(
+            "SELECT field, ciphertext FROM profile_fields WHERE subject = ?", (pseudo,)
+        ).fetchall()
+        updates = []
+        for name, ciphertext in rows:
+            version = cipher.key_version_of(ciphertext)
+            # a retired version cannot be read, so it cannot be carried forward either
+            if name in skip or version == current or version < cipher.min_version:
+                continue
+            aad = field_aad(subject=pseudo, field=name)
+            updates.append(
+                (cipher.encrypt(cipher.decrypt(ciphertext, aad=aad), aad=aad), pseudo, name)
+            )
+        tx.executemany(
+            "UPDATE profile_fields SET ciphertext = ? WHERE subject = ? AND field = ?", updates
+        )
+
+    def get(self, subject: str, *, model: type[M] | None = None) -> Any:
+        """Decrypt and return every field of ``subject``'s profile: a dict, or an instance of
+        ``model`` (a pydantic model class) built from it.
 
         Raises :class:`UnknownSubject` if no profile was stored, :class:`SubjectErased` if the
         subject was erased, and :class:`DecryptionError` (naming the field) if a stored value was
         tampered with or moved.
         """
         pseudo = self._keys.pseudonym(subject)
+        out = self.get_by_pseudonym(pseudo)
+        return out if model is None else model.model_validate(out)
+
+    def get_by_pseudonym(self, pseudo: str) -> dict[str, Any]:
+        """:meth:`get` for a subject known by pseudonym (look-ups, exports)."""
+        _check_pseudonym(pseudo)
         rows = self._db.query(
             "SELECT field, ciphertext FROM profile_fields WHERE subject = ? ORDER BY field",
             (pseudo,),
@@ -110,9 +173,75 @@ class Profiles:
             out[name] = loads(plaintext)
         return out
 
+    # -- blind indexes -------------------------------------------------------------------------
+
+    def add_index(self, field: str, *, normalizer: str = "text", bits: int = 64) -> BlindIndex:
+        """Keep a blind index of string field ``field`` (see :mod:`sdk.crypto.blind`).
+
+        The definition is stored in the database; existing profiles are indexed now.
+        """
+        check_field_name(field)
+        index = self._make_index(field, normalizer, bits)
+        spec = json.dumps({"bits": bits, "normalizer": normalizer}, sort_keys=True)
+        with self._db.transaction() as tx:
+            tx.set_meta(_INDEX_META + field, spec)
+        self._indexes[field] = index
+        rows = self._db.query(
+            "SELECT p.subject, p.ciphertext FROM profile_fields p JOIN subject_keys k "
+            "ON k.subject = p.subject WHERE p.field = ? AND k.wrapped IS NOT NULL",
+            (field,),
+        )
+        entries = []
+        for pseudo, ciphertext in rows:
+            cipher = self._keys.cipher(pseudo, create=False)
+            value = loads(cipher.decrypt(ciphertext, aad=field_aad(subject=pseudo, field=field)))
+            if isinstance(value, str):
+                entries.append((field, pseudo, index.token(value)))
+        with self._db.transaction() as tx:
+            tx.execute("DELETE FROM blind_index WHERE name = ?", (field,))
+            tx.executemany(
+                "INSERT INTO blind_index (name, subject, token) VALUES (?, ?, ?)", entries
+            )
+        return index
+
+    def find(self, field: str, value: str) -> list[str]:
+        """Pseudonyms of the subjects whose ``field`` equals ``value`` (after the index's
+        normalizer). Token hits are confirmed by decrypting, so truncation never yields a wrong
+        match. Raises :class:`SubjectError` if ``field`` has no index."""
+        index = self._indexes.get(field) if isinstance(field, str) else None
+        if index is None:
+            raise SubjectError("no blind index on this field; add one with add_index(field)")
+        rows = self._db.query(
+            "SELECT subject FROM blind_index WHERE name = ? AND token = ? ORDER BY subject",
+            (field, index.token(value)),
+        )
+        found = []
+        for (pseudo,) in rows:
+            try:
+                stored = self.get_by_pseudonym(pseudo).get(field)
+            except (SubjectErased, UnknownSubject):
+                continue
+            if isinstance(stored, str) and index.matches(stored, value):
+                found.append(str(pseudo))
+        return found
+
+    @property
+    def indexes(self) -> dict[str, BlindIndex]:
+        """The blind indexes kept, by field name."""
+        return dict(self._indexes)
+
+    def _make_index(self, field: str, normalizer: str, bits: int) -> BlindIndex:
+        if self._mac_key is None:
+            raise SubjectError("blind indexes need the keyring's mac_key; pass mac_key=")
+        return BlindIndex(self._mac_key, field, normalizer=normalizer, bits=bits)
+
+    # -- erasure and raw access ----------------------------------------------------------------
+
     def delete_all(self, pseudo: str, tx: _Tx) -> int:
-        """Delete every profile field of subject ``pseudo`` inside ``tx``; returns how many."""
+        """Delete every profile field and blind-index entry of subject ``pseudo`` inside ``tx``;
+        returns how many fields."""
         _check_pseudonym(pseudo)
+        tx.execute("DELETE FROM blind_index WHERE subject = ?", (pseudo,))
         cursor = tx.execute("DELETE FROM profile_fields WHERE subject = ?", (pseudo,))
         return max(cursor.rowcount, 0)
 
@@ -129,60 +258,5 @@ class Profiles:
         return f"Profiles(database={self._db.path.name!r})"
 
 
-# -- validation --------------------------------------------------------------------------------
-
-
-def _check_field_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise SubjectError(f"profile field names must be strings, got a {type(name).__name__}")
-    if _FIELD_NAME.fullmatch(name) is None:
-        # an invalid name may be data passed by mistake (a dict keyed by e-mail): never echo it
-        raise SubjectError(
-            f"invalid profile field name (a str of {len(name)} characters): names must match "
-            f"{FIELD_NAME_PATTERN} "
-            "(a letter or underscore, then up to 63 letters, digits, underscores or dots)"
-        )
-    return name
-
-
-def _encode_value(name: str, value: Any) -> bytes:
-    problem = _json_problem(value, 0)
-    if problem is not None:
-        raise SubjectError(f"profile field {name!r}: value is not storable: {problem}")
-    try:
-        return canonical_json(value)
-    except Exception as exc:  # rfc8785 domain errors (e.g. integers beyond I-JSON range)
-        raise SubjectError(
-            f"profile field {name!r}: value cannot be encoded as canonical JSON "
-            f"({type(exc).__name__}); integers must fit in 53 bits"
-        ) from None
-
-
-def _json_problem(value: Any, depth: int) -> str | None:
-    """Why ``value`` is not a storable JSON value (without describing the value), or None."""
-    if value is None or isinstance(value, bool | str):
-        return None
-    if isinstance(value, int):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else "floats must be finite (no NaN or infinity)"
-    if depth >= MAX_NESTING:
-        return f"lists and dicts nest more than {MAX_NESTING} levels deep"
-    if isinstance(value, list):
-        for item in value:
-            problem = _json_problem(item, depth + 1)
-            if problem is not None:
-                return problem
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"dict keys must be strings, found a {type(key).__name__} key"
-            problem = _json_problem(item, depth + 1)
-            if problem is not None:
-                return problem
-        return None
-    return (
-        f"a {type(value).__name__} is not a JSON value (use str, int, float, bool, None, "
-        "list or dict)"
-    )
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -1,22 +1,42 @@
-"""Subject rights: access and portability (export), erasure by crypto-shredding."""
+"""Subject rights: access and portability (export), erasure by crypto-shredding.
+
+Erasure destroys every wrapped data key of the subject (all versions), deletes their profile
+fields, behavioural events and blind-index entries, purges the unwrapped-key cache, appends a
+``subject.erased`` entry to the ledger, folds the WAL back into the database file and truncates it
+(``secure_delete`` has zeroed the freed bytes), and returns a receipt signed with the keyring's
+Ed25519 key. The ledger's own entries about the subject stay: they are pseudonymous, their
+personal parts are ciphertexts under the destroyed key, and removing them would break the chain.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .._canonical import canonical_json
 from ..audit.trail import AuditTrail
 from ..consent import ConsentLedger
+from ..crypto.keyring import Keyring
 from ..errors import SubjectErased, UnknownSubject
 from ..ledger import Ledger
 from ..store import Database
-from ..types import Decision, ErasureReceipt, SubjectExport
+from ..types import Decision, ErasureReceipt, Explanation, SubjectExport
+from .events import Events
 from .keystore import SubjectKeys
 from .profiles import Profiles
 
-__all__ = ["SubjectRights"]
+__all__ = ["STREAM", "SubjectRights", "verify_erasure_receipt"]
 
 STREAM = "subjects"
+logger = logging.getLogger(__name__)
+_COUNTS = ("fields_destroyed", "keys_destroyed", "events_destroyed", "index_entries_purged")
 
 
 class SubjectRights:
@@ -31,7 +51,12 @@ class SubjectRights:
         consent: ConsentLedger,
         trail: AuditTrail,
         decision: Callable[[str], Decision],
+        *,
+        events: Events | None = None,
+        explain: Callable[[str], Explanation] | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
+        """Wire the parts a subject-rights request touches (the Personalizer does this)."""
         self._db = db
         self._ledger = ledger
         self._keys = keys
@@ -39,10 +64,14 @@ class SubjectRights:
         self._consent = consent
         self._trail = trail
         self._decision = decision
+        self._events = events
+        self._explain = explain
+        self._keyring = keyring
 
     def export(self, subject: str) -> SubjectExport:
         """Everything held about ``subject`` (GDPR Art. 15 / 20): consents with the notices shown,
-        the decrypted profile, and every decision with its current outcome and reasons."""
+        the decrypted profile, behavioural events, and every decision with its current outcome
+        and its end-user explanation. ``.model_dump_json()`` gives the portable JSON."""
         pseudo = self._keys.pseudonym(subject)
         if self._keys.is_erased(pseudo):
             raise SubjectErased("this subject was erased; there is no readable data to export")
@@ -51,8 +80,11 @@ class SubjectRights:
             profile = self._profiles.get(subject)
         except UnknownSubject:
             profile = {}
-        decisions = [self._decision(d) for d in self._trail.decisions(subject=pseudo)]
-        if not history and not profile and not decisions and not self._keys.exists(pseudo):
+        events = self._events.list_by_pseudonym(pseudo) if self._events is not None else []
+        decision_ids = list(self._trail.decisions(subject=pseudo))
+        decisions = [self._decision(d) for d in decision_ids]
+        explanations = [self._explain(d) for d in decision_ids] if self._explain is not None else []
+        if not (history or profile or decisions or events or self._keys.exists(pseudo)):
             raise UnknownSubject("nothing is stored about this subject")
         return SubjectExport(
             subject=pseudo,
@@ -60,40 +92,86 @@ class SubjectRights:
             consent=tuple(history),
             profile=profile,
             decisions=tuple(decisions),
+            events=tuple(events),
+            explanations=tuple(explanations),
         )
 
     def erase(self, subject: str) -> ErasureReceipt:
-        """Destroy the subject's data key and encrypted profile (crypto-shredding).
+        """Crypto-shred ``subject`` and return a signed :class:`ErasureReceipt`.
 
-        Every ciphertext of the subject — profile fields, decision inputs, contest messages —
-        becomes unreadable; the ledger keeps its pseudonymous, hash-chained records, so proofs
-        still verify. Calling it again returns the receipt of the first erasure.
+        Every ciphertext of the subject — profile fields, events, decision inputs, contest
+        messages — becomes unreadable (reads raise :class:`SubjectErased`); the ledger keeps its
+        pseudonymous, hash-chained records, so proofs still verify. Calling it again returns the
+        receipt of the first erasure.
         """
         pseudo = self._keys.pseudonym(subject)
         for entry in self._ledger.entries(stream=STREAM, subject=pseudo):
             if entry.kind == "subject.erased":
-                return _receipt(
-                    entry.subject or pseudo,
-                    entry.ts,
-                    entry.seq,
-                    entry.hash,
-                    int(entry.data["fields_destroyed"]),
+                counts = {k: int(entry.data.get(k, 0)) for k in _COUNTS}
+                return self._receipt(
+                    entry.subject or pseudo, entry.ts, entry.seq, entry.hash, counts
                 )
         with self._db.transaction() as tx:
-            fields = self._profiles.delete_all(pseudo, tx)
-            self._keys.destroy(pseudo, tx)
+            purged = tx.execute("DELETE FROM blind_index WHERE subject = ?", (pseudo,)).rowcount
+            counts = {
+                "fields_destroyed": self._profiles.delete_all(pseudo, tx),
+                "events_destroyed": (
+                    self._events.delete_all(pseudo, tx) if self._events is not None else 0
+                ),
+                "index_entries_purged": max(purged, 0),
+                "keys_destroyed": self._keys.destroy(pseudo, tx),
+            }
+        entry = self._ledger.append(STREAM, "subject.erased", counts, subject=pseudo)
+        # fold the WAL (which still holds the pre-erasure pages) into the file and truncate it
         self._db.checkpoint()
-        entry = self._ledger.append(
-            STREAM, "subject.erased", {"fields_destroyed": fields}, subject=pseudo
+        wal = Path(f"{self._db.path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            logger.warning(
+                "the WAL could not be truncated after an erasure (another connection is reading); "
+                "the erased pages leave it at the next checkpoint"
+            )
+        return self._receipt(pseudo, entry.ts, entry.seq, entry.hash, counts)
+
+    def _receipt(
+        self, pseudo: str, at: datetime, seq: int, entry_hash: str, counts: dict[str, int]
+    ) -> ErasureReceipt:
+        unsigned = ErasureReceipt.model_validate(
+            {
+                "subject": pseudo,
+                "erased_at": at,
+                "ledger_seq": seq,
+                "entry_hash": entry_hash,
+                **counts,
+            }
         )
-        return _receipt(pseudo, entry.ts, entry.seq, entry.hash, fields)
+        if self._keyring is None:
+            return unsigned
+        signed = unsigned.model_copy(
+            update={
+                "public_key": base64.b64encode(self._keyring.public_key_bytes()).decode(),
+                "key_fingerprint": self._keyring.fingerprint,
+            }
+        )
+        signature = self._keyring.sign(_signed_bytes(signed))
+        return signed.model_copy(update={"signature": base64.b64encode(signature).decode()})
 
 
-def _receipt(pseudo: str, at: datetime, seq: int, entry_hash: str, fields: int) -> ErasureReceipt:
-    return ErasureReceipt(
-        subject=pseudo,
-        erased_at=at,
-        ledger_seq=seq,
-        entry_hash=entry_hash,
-        fields_destroyed=fields,
-    )
+def _signed_bytes(receipt: ErasureReceipt) -> bytes:
+    return canonical_json(receipt.model_dump(mode="json", exclude={"signature"}))
+
+
+def verify_erasure_receipt(receipt: ErasureReceipt, *, public_key: str | None = None) -> bool:
+    """True if ``receipt`` carries a valid Ed25519 signature.
+
+    ``public_key`` (base64 of the raw 32-byte key) pins the expected signer; without it the key
+    inside the receipt is used, which proves integrity but not who signed.
+    """
+    key_text = public_key if public_key is not None else receipt.public_key
+    if public_key is not None and public_key != receipt.public_key:
+        return False
+    try:
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(key_text, validate=True))
+        key.verify(base64.b64decode(receipt.signature, validate=True), _signed_bytes(receipt))
+    except (InvalidSignature, ValueError, binascii.Error):
+        return False
+    return True

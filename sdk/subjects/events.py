@@ -1,0 +1,171 @@
+"""Behavioural events (``p.events``): what a person did, each with its purpose, encrypted at rest.
+
+A row of ``personal_events`` holds ``(event id, pseudonym, kind, purpose, time, ciphertext)``.
+The event's data is canonical JSON encrypted under the subject's data key, bound by its associated
+data to the subject, the event id, kind, purpose and time, so none of the clear columns can be
+changed or swapped without the read failing. Kinds and purposes are stored in clear (they decide
+what may be processed): use kinds that are not themselves personal data.
+
+An event is recorded only if the subject's consent allows its purpose at that moment.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import secrets
+import struct
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from .._canonical import loads
+from ..consent import ConsentLedger
+from ..crypto.field import field_aad
+from ..crypto.keyset import SubjectCipher
+from ..errors import ConsentError, CryptoError, SubjectErased, SubjectError
+from ..store import Database, _Tx
+from ..types import PersonalEvent
+from .keystore import SubjectKeys, _check_pseudonym
+from .values import encode_value
+
+__all__ = ["Events"]
+
+_KIND = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
+_REENCRYPT_BATCH = 200
+
+
+class Events:
+    """``p.events``: record and read a subject's behavioural events."""
+
+    def __init__(self, db: Database, keys: SubjectKeys, consent: ConsentLedger) -> None:
+        """Events stored in ``db``, encrypted with ``keys``, recorded only with ``consent``."""
+        self._db = db
+        self._keys = keys
+        self._consent = consent
+
+    def record(
+        self,
+        subject: str,
+        kind: str,
+        *,
+        purpose: str,
+        data: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> PersonalEvent:
+        """Record one event of ``kind`` (e.g. ``"product.viewed"``) for ``purpose``.
+
+        ``data`` is a JSON object (encrypted). Raises :class:`UnknownPurpose` for a purpose not
+        in the catalog, :class:`ConsentError` if the subject's consent does not allow the purpose
+        now (nothing is stored), :class:`SubjectError` for a bad kind or data (never echoing it)
+        and :class:`SubjectErased` for an erased subject.
+        """
+        pseudo = self._keys.pseudonym(subject)
+        if not isinstance(kind, str) or _KIND.fullmatch(kind) is None:
+            raise SubjectError(
+                "an event kind is 1 to 64 lowercase letters, digits and . _ : - starting with a "
+                "letter (it is stored in clear, so it must not be personal data)"
+            )
+        self._consent.purposes.require(purpose)
+        if not self._consent.state_of_pseudonym(pseudo).allows(purpose):
+            raise ConsentError(
+                f"the subject has not consented to purpose {purpose!r}; the event was not recorded"
+            )
+        payload = {} if data is None else data
+        if not isinstance(payload, Mapping):
+            raise SubjectError(f"event data must be a mapping, got {type(payload).__name__}")
+        plaintext = encode_value("data", dict(payload), what="event")
+        when = _ts(at or datetime.now(UTC))
+        event_id = "evt_" + secrets.token_hex(12)
+        cipher = self._keys.cipher(pseudo, create=True)
+        ciphertext = cipher.encrypt(plaintext, aad=_aad(pseudo, event_id, kind, purpose, when))
+        with self._db.transaction() as tx:
+            row = tx.execute(
+                "SELECT wrapped IS NULL OR erased IS NOT NULL FROM subject_keys WHERE subject = ?",
+                (pseudo,),
+            ).fetchone()
+            if row is None or row[0]:
+                raise SubjectErased("subject was erased; their data cannot be written")
+            tx.execute(
+                "INSERT INTO personal_events (event_id, subject, kind, purpose, ts, ciphertext) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (event_id, pseudo, kind, purpose, when, ciphertext),
+            )
+            self._reencrypt_older(tx, pseudo, cipher)
+        return PersonalEvent(
+            event_id=event_id, kind=kind, purpose=purpose, at=_parse(when), data=dict(payload)
+        )
+
+    def list(
+        self, subject: str, *, kind: str | None = None, purpose: str | None = None
+    ) -> list[PersonalEvent]:
+        """The subject's events, oldest first, decrypted; optionally one kind or purpose."""
+        return self.list_by_pseudonym(self._keys.pseudonym(subject), kind=kind, purpose=purpose)
+
+    def list_by_pseudonym(
+        self, pseudo: str, *, kind: str | None = None, purpose: str | None = None
+    ) -> builtins.list[PersonalEvent]:
+        """:meth:`list` for a subject known by pseudonym."""
+        _check_pseudonym(pseudo)
+        rows = self._db.query(
+            "SELECT event_id, kind, purpose, ts, ciphertext FROM personal_events WHERE subject = ? "
+            "AND (? IS NULL OR kind = ?) AND (? IS NULL OR purpose = ?) ORDER BY ts, event_id",
+            (pseudo, kind, kind, purpose, purpose),
+        )
+        if not rows:
+            self._keys.raise_if_erased(pseudo)
+            return []
+        cipher = self._keys.cipher(pseudo, create=False)
+        out = []
+        for event_id, k, p, ts, ciphertext in rows:
+            try:
+                plain = cipher.decrypt(ciphertext, aad=_aad(pseudo, event_id, k, p, ts))
+            except CryptoError as exc:
+                raise type(exc)(f"event {event_id}: {exc}") from exc
+            out.append(
+                PersonalEvent(
+                    event_id=event_id, kind=k, purpose=p, at=_parse(ts), data=loads(plain)
+                )
+            )
+        return out
+
+    def _reencrypt_older(self, tx: _Tx, pseudo: str, cipher: SubjectCipher) -> None:
+        """Lazy data-key rotation: a bounded batch of the subject's events still under an older
+        data key is re-encrypted under the current one with every write."""
+        rows = tx.execute(
+            "SELECT event_id, kind, purpose, ts, ciphertext FROM personal_events "
+            "WHERE subject = ? AND substr(ciphertext, 1, 6) != ? AND substr(ciphertext, 3, 4) >= ? "
+            "LIMIT ?",
+            # bytes 3-6 are the big-endian key version: byte order is numeric order, and retired
+            # versions (unreadable, so not re-encryptable) are left out
+            (pseudo, cipher.header, struct.pack(">I", cipher.min_version), _REENCRYPT_BATCH),
+        ).fetchall()
+        updates = []
+        for event_id, kind, purpose, ts, ciphertext in rows:
+            aad = _aad(pseudo, event_id, kind, purpose, ts)
+            updates.append((cipher.encrypt(cipher.decrypt(ciphertext, aad=aad), aad=aad), event_id))
+        tx.executemany("UPDATE personal_events SET ciphertext = ? WHERE event_id = ?", updates)
+
+    def delete_all(self, pseudo: str, tx: _Tx) -> int:
+        """Delete every event of subject ``pseudo`` inside ``tx``; returns how many."""
+        _check_pseudonym(pseudo)
+        return max(
+            tx.execute("DELETE FROM personal_events WHERE subject = ?", (pseudo,)).rowcount, 0
+        )
+
+    def __repr__(self) -> str:
+        return f"Events(database={self._db.path.name!r})"
+
+
+def _aad(pseudo: str, event_id: str, kind: str, purpose: str, ts: str) -> bytes:
+    return field_aad(subject=pseudo, field=f"event/{event_id}/{kind}/{purpose}/{ts}")
+
+
+def _ts(at: datetime) -> str:
+    if at.tzinfo is None:
+        raise SubjectError("event times must be timezone-aware (use datetime.now(UTC))")
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
