@@ -55,6 +55,7 @@ def test_effective_outcome_is_derived_from_the_chain_after_reopen(db_path: Path)
             p.consent.grant(subject, "profiling")
         p.models.train_classifier("credit", frame, schema, target="good", num_boost_round=30,
                                   review_policy=ReviewPolicy(uncertainty_band=(0.0, 1.0)))
+        p.models.sign_off("credit", 1, reviewer="reviewer.tests")
         decision = p.decide(frame["subject"].iloc[3], feature_row(frame, schema, 3),
                             model="credit")
         p.reviews.override(decision.decision_id, outcome="approved", reviewer="r",

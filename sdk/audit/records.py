@@ -28,7 +28,9 @@ from ..types import DecisionStatus, ReviewAction
 __all__ = [
     "ACTION_KINDS",
     "DECISION_KINDS",
+    "OUTCOME_KIND",
     "DecisionState",
+    "consent_authorisation",
     "decrypt_inputs",
     "encrypt_inputs",
     "feature_mac",
@@ -42,7 +44,10 @@ ACTION_KINDS = {
     "review.approve": "approved",
     "review.override": "overridden",
     "review.contest": "contested",
+    "review.assess": "assessed",
 }
+OUTCOME_KIND = "outcome.actual"
+"""A true outcome learned later (e.g. the loan was repaid), for false positive / negative rates."""
 
 
 def new_decision_id() -> str:
@@ -130,23 +135,38 @@ class DecisionState:
     outcome: str | None
     contested: bool = False
     action_seqs: list[int] = field(default_factory=list)
+    held: bool = False
+    """Held for review by the policy when decided."""
+    was_contested: bool = False
+    contest_result: str | None = None
+    assessed_by: set[str] = field(default_factory=set)
+    actual: str | None = None
+    ts: float = 0.0
+    """POSIX time of the decision, for ``since`` / ``until`` filters."""
 
 
 def fold_actions(state: DecisionState, entry: LedgerEntry) -> None:
     """Apply one review action entry to the folded state of its decision."""
     action = ACTION_KINDS[entry.kind]
     state.action_seqs.append(entry.seq)
+    if action == "assessed":
+        state.assessed_by.add(str(entry.data["reviewer"]))
+        return
     if action == "approved":
         state.status = "approved"
         state.outcome = state.automated_outcome
-        state.contested = False
     elif action == "overridden":
         state.status = "overridden"
         state.outcome = str(entry.data["outcome"])
+    if action in ("approved", "overridden"):
+        if state.contested:
+            state.contest_result = state.outcome
         state.contested = False
     else:
         state.status = "pending_review"
         state.contested = True
+        state.was_contested = True
+        state.assessed_by.clear()
 
 
 def review_action(entry: LedgerEntry) -> ReviewAction:
@@ -169,6 +189,31 @@ def review_action(entry: LedgerEntry) -> ReviewAction:
         outcome=data.get("outcome"),
         reason=data.get("reason") or data.get("note"),
     )
+
+
+def consent_authorisation(
+    events: Sequence[Any], based_on: Sequence[int], purpose: str
+) -> dict[str, Any]:
+    """The consent ledger entries (seq and hash) a decision's consent state rests on, and the
+    entry and notice that authorise ``purpose`` (``None`` when the purpose needs no consent).
+
+    ``events`` are the subject's :class:`~sdk.types.ConsentEvent` objects.
+    """
+    wanted = set(based_on)
+    entries: dict[int, str] = {}
+    authorised_by: int | None = None
+    notice: dict[str, Any] | None = None
+    for event in events:
+        if event.seq in wanted:
+            entries[event.seq] = event.entry_hash
+            if event.purpose == purpose and event.action == "grant":
+                authorised_by = event.seq
+                notice = event.notice.model_dump(mode="json") if event.notice else None
+    return {
+        "entries": [{"seq": seq, "hash": entries[seq]} for seq in sorted(entries)],
+        "authorised_by": authorised_by,
+        "notice": notice,
+    }
 
 
 def encrypt_text(cipher: FieldCipher, pseudo: str, decision_id: str, text: str) -> str:

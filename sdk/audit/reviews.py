@@ -2,24 +2,52 @@
 
 Each action is a new audit record naming the decision; the decision's effective outcome is folded
 from the chain, never written over.
+
+*Assess first* (``ReviewPolicy.assess_first``): against automation bias, a reviewer first sees the
+case without the model's suggestion (:meth:`ReviewQueue.cases`), records their own view
+(:meth:`ReviewQueue.assess`, an audit record), and only then may approve or override.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from ..errors import ReviewStateError
 from ..models.registry import ModelRegistry
 from ..subjects.keystore import SubjectKeys
-from ..types import Decision
-from .records import encrypt_text
+from ..types import Decision, Frozen
+from .policy import check_contest_window
+from .records import decrypt_inputs, encrypt_text, try_cipher
 from .trail import AuditTrail
 from .views import decision_view, model_of
 
-__all__ = ["ReviewQueue"]
+__all__ = ["ReviewCase", "ReviewQueue"]
 
 _REVIEWER = re.compile(r"^[A-Za-z0-9_.@:-]{1,128}$")
 _MAX_TEXT = 2000
+
+
+class ReviewCase(Frozen):
+    """A decision as a reviewer first sees it; under *assess first* without the model's view.
+
+    ``inputs`` are the decrypted feature values (``None`` once the subject was erased).
+    ``suggestion`` (the model's outcome), ``probability`` and ``score`` are ``None`` while
+    ``suggestion_hidden``.
+    """
+
+    decision_id: str
+    model: str
+    model_version: int
+    created_at: datetime
+    trigger: str | None
+    contested: bool
+    inputs: dict[str, float | None]
+    labels: dict[str, str]
+    suggestion_hidden: bool
+    suggestion: str | None
+    probability: float | None
+    score: float | None
 
 
 class ReviewQueue:
@@ -40,16 +68,92 @@ class ReviewQueue:
         """Decisions waiting for a person (held by policy, or contested), oldest first."""
         return [self.get(d) for d in self._trail.decisions(status="pending_review")]
 
+    def cases(self, *, reviewer: str) -> list[ReviewCase]:
+        """The pending decisions as ``reviewer`` may see them now, oldest first.
+
+        Under an *assess first* policy the model's suggestion stays hidden until this reviewer
+        has recorded their own view with :meth:`assess`.
+        """
+        _reviewer(reviewer)
+        return [
+            self.case(d, reviewer=reviewer) for d in self._trail.decisions(status="pending_review")
+        ]
+
+    def case(self, decision_id: str, *, reviewer: str) -> ReviewCase:
+        """One decision as ``reviewer`` may see it now (see :meth:`cases`)."""
+        state = self._trail.state(decision_id)
+        self._require_decision(state.kind)
+        entry, _ = self._trail.entries_of(decision_id)
+        model = model_of(self._models, entry)
+        policy = model.card.review_policy
+        hidden = bool(policy and policy.assess_first) and reviewer not in state.assessed_by
+        output = entry.data["output"]
+        cipher = try_cipher(self._keys.cipher, state.subject)
+        return ReviewCase(
+            decision_id=decision_id,
+            model=model.name,
+            model_version=model.version,
+            created_at=entry.ts,
+            trigger=output.get("trigger"),
+            contested=state.contested,
+            inputs=decrypt_inputs(cipher, state.subject, decision_id, entry.data["inputs"]),
+            labels={f.name: f.label for f in model.schema},
+            suggestion_hidden=hidden,
+            suggestion=None if hidden else state.automated_outcome,
+            probability=None if hidden else float(output["probability"]),
+            score=None if hidden else float(output["score"]),
+        )
+
+    def assess(
+        self, decision_id: str, *, reviewer: str, outcome: str, note: str | None = None
+    ) -> Decision:
+        """Record ``reviewer``'s own view of a pending decision before seeing the model's."""
+        state = self._trail.state(decision_id)
+        self._require_decision(state.kind)
+        if state.status != "pending_review":
+            raise ReviewStateError(f"decision {decision_id} is {state.status}, not pending review")
+        entry, _ = self._trail.entries_of(decision_id)
+        allowed = model_of(self._models, entry).card.outcomes or ()
+        if outcome not in allowed:
+            raise ReviewStateError(f"outcome must be one of {', '.join(allowed)}")
+        if reviewer in state.assessed_by:
+            raise ReviewStateError("this reviewer already recorded a view of this decision")
+        data = {
+            "decision_id": decision_id,
+            "model": state.model,
+            "reviewer": _reviewer(reviewer),
+            "outcome": outcome,
+            "note": _text(note),
+        }
+        self._trail.append("review.assess", state.subject, data)
+        return self.get(decision_id)
+
+    def _require_assessed(self, decision_id: str, reviewer: str) -> None:
+        state = self._trail.state(decision_id)
+        entry, _ = self._trail.entries_of(decision_id)
+        policy = model_of(self._models, entry).card.review_policy
+        if policy and policy.assess_first and reviewer not in state.assessed_by:
+            raise ReviewStateError(
+                "this model's policy is assess-first: record your own view with "
+                "reviews.assess() before approving or overriding"
+            )
+
     def approve(self, decision_id: str, *, reviewer: str, note: str | None = None) -> Decision:
         """Confirm a pending decision's outcome."""
         state = self._trail.state(decision_id)
         self._require_decision(state.kind)
+        self._require_assessed(decision_id, reviewer)
         if state.status != "pending_review":
             raise ReviewStateError(
                 f"decision {decision_id} is {state.status}, not pending review; only pending "
                 "decisions can be approved (use override to change an outcome)"
             )
-        data = {"decision_id": decision_id, "reviewer": _reviewer(reviewer), "note": _text(note)}
+        data = {
+            "decision_id": decision_id,
+            "model": state.model,
+            "reviewer": _reviewer(reviewer),
+            "note": _text(note),
+        }
         self._trail.append("review.approve", state.subject, data)
         return self.get(decision_id)
 
@@ -61,6 +165,7 @@ class ReviewQueue:
         """
         state = self._trail.state(decision_id)
         self._require_decision(state.kind)
+        self._require_assessed(decision_id, reviewer)
         entry, _ = self._trail.entries_of(decision_id)
         model = model_of(self._models, entry)
         allowed = model.card.outcomes or ()
@@ -72,6 +177,7 @@ class ReviewQueue:
             raise ReviewStateError("an override needs a reason; say why the outcome changes")
         data = {
             "decision_id": decision_id,
+            "model": state.model,
             "reviewer": _reviewer(reviewer),
             "outcome": outcome,
             "reason": _text(reason),
@@ -85,9 +191,14 @@ class ReviewQueue:
         self._require_decision(state.kind)
         if not isinstance(message, str) or not message.strip() or len(message) > _MAX_TEXT:
             raise ReviewStateError(f"message must be 1 to {_MAX_TEXT} characters of text")
+        entry, _ = self._trail.entries_of(decision_id)
+        check_contest_window(
+            model_of(self._models, entry).card.review_policy, entry.ts, datetime.now(UTC)
+        )
         cipher = self._keys.cipher(state.subject, create=False)
         data = {
             "decision_id": decision_id,
+            "model": state.model,
             "message": encrypt_text(cipher, state.subject, decision_id, message),
         }
         self._trail.append("review.contest", state.subject, data)

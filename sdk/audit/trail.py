@@ -10,13 +10,21 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..crypto.keyring import Keyring
-from ..errors import DecisionNotFound
+from ..errors import AuditError, DecisionNotFound, ReviewStateError
 from ..ledger import Ledger, LedgerEntry
 from ..types import ExportManifest, VerifyReport
-from .records import ACTION_KINDS, DECISION_KINDS, DecisionState, fold_actions
+from .records import ACTION_KINDS, DECISION_KINDS, OUTCOME_KIND, DecisionState, fold_actions
+
+if TYPE_CHECKING:
+    from ..models.registry import ModelRegistry
+    from ..store import Database
+    from ..subjects.keystore import SubjectKeys
+    from .fairness import FairnessReport
+    from .proofs import AuditProof, ConsistencyEvidence
+    from .protected import ProtectedAttributes
 
 __all__ = ["STREAM", "AuditTrail"]
 
@@ -31,8 +39,23 @@ class AuditTrail:
         self._keyring = keyring
         self._lock = threading.RLock()
         self._index: dict[str, DecisionState] = {}
+        self._models: ModelRegistry | None = None
+        self.protected: ProtectedAttributes | None = None
+        """Protected attributes for the bias audit (set when the Personalizer opens)."""
         for entry in ledger.entries(stream=STREAM):
             self._apply(entry)
+
+    def attach(self, db: Database, keys: SubjectKeys, models: ModelRegistry) -> None:
+        """Wire in the model registry and the protected-attribute store (done by Personalizer)."""
+        from .protected import ProtectedAttributes
+
+        self._models = models
+        self.protected = ProtectedAttributes(db, keys, models)
+
+    def _registry(self) -> ModelRegistry:
+        if self._models is None:
+            raise AuditError("this audit trail has no model registry; open it via Personalizer")
+        return self._models
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -57,11 +80,17 @@ class AuditTrail:
                 automated_outcome=output.get("outcome"),
                 status=status,
                 outcome=output.get("provisional_outcome") or output.get("outcome"),
+                held=status == "pending_review",
+                ts=entry.ts.timestamp(),
             )
         elif entry.kind in ACTION_KINDS:
             state = self._index.get(data["decision_id"])
             if state is not None:
                 fold_actions(state, entry)
+        elif entry.kind == OUTCOME_KIND:
+            state = self._index.get(data["decision_id"])
+            if state is not None:
+                state.actual = str(data["actual"])
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -101,11 +130,110 @@ class AuditTrail:
         with self._lock:
             return [d for d, s in self._index.items() if s.subject == subject]
 
+    # -- outcomes and bias audit ---------------------------------------------------------------
+
+    def record_outcome(self, decision_id: str, actual: str) -> LedgerEntry:
+        """Record the true outcome of a decision once known (e.g. the loan was repaid).
+
+        ``actual`` is one of the model's outcome names. An audit record like any other; the last
+        one recorded for a decision counts.
+        """
+        state = self.state(decision_id)
+        if state.kind != "decision":
+            raise ReviewStateError("true outcomes are recorded for decisions, not recommendations")
+        card = self._registry().get(state.model, state.model_version).card
+        allowed = card.outcomes or ()
+        if actual not in allowed:
+            raise AuditError(
+                f"actual must be one of {', '.join(allowed)} for model {state.model!r}"
+            )
+        data = {"decision_id": decision_id, "model": state.model, "actual": actual}
+        return self.append(OUTCOME_KIND, state.subject, data)
+
+    def fairness(
+        self,
+        model: str,
+        *,
+        group_by: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        reference: str | None = None,
+        bootstrap: int = 1000,
+        confidence: float = 0.95,
+        seed: int = 0,
+    ) -> FairnessReport:
+        """Bias audit of ``model``'s decisions in ``[since, until]`` by protected attribute
+        ``group_by`` (see :mod:`sdk.audit.fairness`). Subjects without the attribute (or erased)
+        form the group ``"unknown"``. ``reference`` defaults to the group selected most often.
+        """
+        from .fairness import fairness_report
+        from .protected import check_not_protected
+
+        for bound in (since, until):
+            if bound is not None and bound.tzinfo is None:
+                raise AuditError("since and until must be timezone-aware datetimes")
+        if not isinstance(bootstrap, int) or bootstrap < 0 or not 0.0 < confidence < 1.0:
+            raise AuditError("bootstrap must be an int >= 0 and confidence in (0, 1)")
+        registry = self._registry()
+        current = registry.get(model)
+        assert self.protected is not None
+        check_not_protected(current.schema.names, [group_by])
+        favourable = (current.card.outcomes or ("", ""))[1]
+        lo = since.timestamp() if since else float("-inf")
+        hi = until.timestamp() if until else float("inf")
+        with self._lock:
+            rows = [
+                s
+                for s in self._index.values()
+                if s.kind == "decision" and s.model == model and lo <= s.ts <= hi
+            ]
+        values = self.protected.of_pseudonyms(group_by, {s.subject for s in rows})
+        if not rows:
+            raise AuditError(f"no decisions of model {model!r} in that period")
+        groups = [str(values.get(s.subject, "unknown")) for s in rows]
+        if reference is not None and reference not in groups:
+            raise AuditError(f"reference group {reference!r} has no decisions in that period")
+        return fairness_report(
+            model=model,
+            group_by=group_by,
+            favourable=favourable,
+            groups=groups,
+            predicted=[s.outcome == favourable for s in rows],
+            actual=[None if s.actual is None else s.actual == favourable for s in rows],
+            reviewed=[s.held or s.was_contested for s in rows],
+            overridden=[s.status == "overridden" for s in rows],
+            reference=reference,
+            since=since,
+            until=until,
+            n_boot=bootstrap,
+            confidence=confidence,
+            seed=seed,
+        )
+
     # -- integrity ----------------------------------------------------------------------------
 
     def verify(self) -> VerifyReport:
         """Check the ledger's hash chain (decisions and consent share one chain) end to end."""
         return self._ledger.verify()
+
+    def prove(self, decision_id: str) -> AuditProof:
+        """Inclusion proofs, against the latest signed checkpoint, for the decision's record,
+        its review actions and the consent entries it names; check offline with
+        :func:`sdk.audit.verify_proof`."""
+        from .proofs import prove_decision
+
+        state = self.state(decision_id)
+        with self._lock:
+            actions = list(state.action_seqs)
+        return prove_decision(self._ledger, state.seq, actions, decision_id)
+
+    def prove_consistency(self, old_checkpoint: str) -> ConsistencyEvidence:
+        """Evidence that the ledger today extends the one of ``old_checkpoint`` (a signed note
+        kept from an earlier proof or export); :class:`AuditError` if it was rolled back.
+        Check offline with :func:`sdk.audit.verify_consistency`."""
+        from .proofs import prove_consistency
+
+        return prove_consistency(self._ledger, old_checkpoint)
 
     def export(
         self,
@@ -114,6 +242,7 @@ class AuditTrail:
         format: str = "jsonl",
         since: datetime | None = None,
         until: datetime | None = None,
+        model: str | None = None,
     ) -> ExportManifest:
         """Write the ledger entries in ``[since, until]`` to folder ``path`` with a signed manifest.
 
@@ -123,4 +252,6 @@ class AuditTrail:
         """
         from .export import write_export
 
-        return write_export(self._ledger, self._keyring, Path(path), format, since, until)
+        return write_export(
+            self._ledger, self._keyring, Path(path), format, since, until, model=model
+        )

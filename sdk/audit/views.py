@@ -10,13 +10,28 @@ from typing import Any
 
 from ..errors import AuditError, DecisionNotFound, StoreError, WrongModelKind
 from ..explain.concepts import end_user_reasons, reviewer_reasons
-from ..explain.narrative import auditor_text, decision_text, item_why, reviewer_text
+from ..explain.narrative import auditor_text, decision_text, item_text, reviewer_text
 from ..ledger import LedgerEntry
 from ..models.registry import Model, ModelRegistry
-from ..types import Audience, Decision, Explanation
+from ..models.why import disclose
+from ..types import Audience, Counterfactual, Decision, Explanation
 from .records import DecisionState, review_action
 
-__all__ = ["decision_view", "explanation_view", "model_of"]
+__all__ = ["contest_sentence", "decision_view", "explanation_view", "model_of"]
+
+# The result of a contest, told to the person (GDPR Art. 22(3)); worded here, not in the
+# narrative templates, because it depends on the review chain rather than on the model.
+_CONTEST_RESULT = {
+    "en": "You asked for a person to review this decision. A reviewer did, and the outcome is "
+    "now: {outcome}.",
+    "de": "Sie haben eine Prüfung durch einen Menschen verlangt. Sie ist erfolgt; das Ergebnis "
+    "lautet jetzt: {outcome}.",
+}
+
+
+def contest_sentence(outcome: str, locale: str) -> str:
+    """What the person reads after the review of their contest."""
+    return _CONTEST_RESULT.get(locale, _CONTEST_RESULT["en"]).format(outcome=outcome)
 
 
 def model_of(models: ModelRegistry, entry: LedgerEntry) -> Model:
@@ -58,6 +73,8 @@ def decision_view(
         locale=locale,
         masked=bool(data["consent"]["masked"]),
     )
+    if state.contest_result is not None and not state.contested:
+        why = f"{contest_sentence(state.outcome, locale)} {why}"
     return Decision(
         decision_id=data["decision_id"],
         subject=entry.subject or "",
@@ -73,6 +90,7 @@ def decision_view(
         why=why,
         created_at=entry.ts,
         history=tuple(review_action(e) for e in [entry, *actions]),
+        contest_result=None if state.contested else state.contest_result,
     )
 
 
@@ -92,11 +110,13 @@ def explanation_view(
     locale: str,
     values: dict[str, float | None] | None,
     item_id: str | None,
+    counterfactual: Counterfactual | None = None,
 ) -> Explanation:
     """One record's explanation for ``audience``.
 
     ``values`` (decrypted inputs) are needed for reviewers only; ``None`` entries mean the subject
-    was erased and their inputs can no longer be read.
+    was erased and their inputs can no longer be read. A ``counterfactual`` (decisions only) adds
+    "what would change this" to the text and is returned on the explanation.
     """
     data = entry.data
     masked = data["consent"]["masked"]
@@ -125,6 +145,7 @@ def explanation_view(
         "score": score,
         "model": model.name,
         "model_version": model.version,
+        "explainer": data.get("explanation_method"),
     }
     if audience == "end_user":
         if entry.kind == "decision":
@@ -136,9 +157,16 @@ def explanation_view(
                 shown=shown,
                 locale=locale,
                 masked=bool(masked),
+                # once a person changed the outcome, "what would change this" no longer applies
+                counterfactual=counterfactual.text
+                if counterfactual and counterfactual.outcome == state.outcome
+                else None,
             )
+            if state.contest_result is not None and not state.contested:
+                text = f"{contest_sentence(state.outcome, locale)} {text}"
         else:
-            text = item_why(shown, personalized=bool(data["personalized"]), locale=locale)
+            text = item_text(shown, personalized=bool(data["personalized"]), locale=locale)
+            text = disclose(part.get("source"), text, locale)  # promotions are always disclosed
         visible = {n: v for n, v in contributions.items() if n not in shown.suppressed}
         return Explanation(
             **common,
@@ -146,6 +174,7 @@ def explanation_view(
             reasons=shown.reasons,
             contributions=visible,
             other_share=1.0 - shown.shown_share,
+            counterfactual=counterfactual,
         )
     residual = float(part["residual"])
     if audience == "reviewer":
@@ -157,6 +186,9 @@ def explanation_view(
             score=score,
             trigger=data.get("output", {}).get("trigger"),
             suppressed=shown.suppressed,
+            why_suppressed=shown.why_suppressed,
+            locale=locale,
+            counterfactual=_reviewer_counterfactual(counterfactual),
         )
         reasons = reviewer_reasons(model.schema, contributions)
     elif audience == "auditor":
@@ -182,6 +214,19 @@ def explanation_view(
         suppressed=shown.suppressed,
         model_hash=model.content_hash,
         additivity_residual=residual,
+        counterfactual=counterfactual,
+    )
+
+
+def _reviewer_counterfactual(cf: Counterfactual | None) -> str | None:
+    if cf is None:
+        return None
+    if not cf.found:
+        return f"no allowed change flips {cf.outcome} to {cf.target_outcome}"
+    moves = ", ".join(f"{c.feature} {c.current:g} -> {c.proposed:g}" for c in cf.changes)
+    return (
+        f"{moves} ({cf.outcome} -> {cf.target_outcome}; re-scored {cf.score_after:+.4f}, "
+        f"cost {cf.cost:.3f})"
     )
 
 

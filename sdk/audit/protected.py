@@ -1,0 +1,121 @@
+"""Protected attributes (sex, age band, ...) kept for the bias audit only, encrypted per subject.
+
+Rows of ``protected_attributes`` hold ``(pseudonym, name, ciphertext, updated)``; each value is
+canonical JSON encrypted under the subject's data key, bound to the subject and the attribute
+name. Nothing in the decision path reads this table: the attributes reach only
+:meth:`sdk.audit.AuditTrail.fairness`. A name that is a feature of a registered model is refused
+here, and :func:`check_not_protected` lets training refuse the reverse.
+Erasing a subject destroys their key, so their attributes can no longer be read (the audit then
+counts them as ``unknown``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from .._canonical import canonical_json, loads
+from ..crypto.field import field_aad
+from ..errors import AuditError, DecryptionError, SubjectErased
+from ..models.registry import ModelRegistry
+from ..store import Database
+from ..subjects.keystore import SubjectKeys
+
+__all__ = ["ProtectedAttributes", "check_not_protected"]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS protected_attributes (
+    subject TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    updated TEXT NOT NULL,
+    PRIMARY KEY (subject, name)
+)
+"""
+
+
+def _aad(pseudo: str, name: str) -> bytes:
+    return field_aad(subject=pseudo, field=f"protected/{name}")
+
+
+def check_not_protected(features: Iterable[str], protected: Iterable[str]) -> None:
+    """Raise :class:`AuditError` if a model feature shares its name with a protected attribute."""
+    clash = sorted(set(features) & set(protected))
+    if clash:
+        raise AuditError(
+            f"feature(s) {', '.join(clash)} are protected attributes, kept for the bias audit "
+            "only; they cannot be model features"
+        )
+
+
+class ProtectedAttributes:
+    """``p.audit.protected``: write and (for the audit) read protected attributes."""
+
+    def __init__(self, db: Database, keys: SubjectKeys, models: ModelRegistry) -> None:
+        self._db = db
+        self._keys = keys
+        self._models = models
+        with db.transaction() as tx:
+            tx.execute(_SCHEMA)
+        rows = db.query("SELECT DISTINCT name FROM protected_attributes")
+        self._names = frozenset(str(r[0]) for r in rows)
+
+    def names(self) -> frozenset[str]:
+        """Every protected attribute name stored so far (kept in memory: decide() checks it)."""
+        return self._names
+
+    def put(self, subject: str, attributes: Mapping[str, str | int | float | bool]) -> None:
+        """Store (replace) protected attributes of ``subject``, encrypted.
+
+        Names are identifiers (letters, digits, ``_``); values are a group label (text) or a
+        number. A name that is a feature of any registered model raises :class:`AuditError`
+        and nothing is written.
+        """
+        pseudo = self._keys.pseudonym(subject)
+        if not isinstance(attributes, Mapping) or not attributes:
+            raise AuditError("protected attributes must be a non-empty mapping of name to value")
+        for name, value in attributes.items():
+            if not isinstance(name, str) or not _NAME.fullmatch(name):
+                raise AuditError("protected attribute names are identifiers of 1-64 characters")
+            if not isinstance(value, str | int | float | bool) or (
+                isinstance(value, float) and (value != value)
+            ):
+                raise AuditError(f"protected attribute {name!r} must be a text label or a number")
+        features = {f for card in self._models.list() for f in card.features}
+        check_not_protected(features, attributes)
+        cipher = self._keys.cipher(pseudo, create=True)
+        now = datetime.now(UTC).isoformat()
+        rows = [
+            (pseudo, name, cipher.encrypt(canonical_json(value), aad=_aad(pseudo, name)), now)
+            for name, value in attributes.items()
+        ]
+        with self._db.transaction() as tx:
+            tx.executemany(
+                "INSERT OR REPLACE INTO protected_attributes (subject, name, value, updated) "
+                "VALUES (?, ?, ?, ?)",
+                rows,
+            )
+        self._names = self._names | frozenset(attributes)
+
+    def of_pseudonyms(self, name: str, pseudos: Iterable[str]) -> dict[str, Any]:
+        """Decrypted values of attribute ``name`` for subjects known by pseudonym.
+
+        Subjects without the attribute, or erased, are left out.
+        """
+        wanted = set(pseudos)
+        out: dict[str, Any] = {}
+        rows = self._db.query(
+            "SELECT subject, value FROM protected_attributes WHERE name = ?", (name,)
+        )
+        for pseudo, blob in rows:
+            if pseudo not in wanted:
+                continue
+            try:
+                cipher = self._keys.cipher(pseudo, create=False)
+                out[pseudo] = loads(cipher.decrypt(bytes(blob), aad=_aad(pseudo, name)))
+            except (SubjectErased, DecryptionError):
+                continue
+        return out
