@@ -47,6 +47,7 @@ def main() -> None:
                     "credit", frame, schema, target="good", num_boost_round=200,
                     review_policy=ReviewPolicy(uncertainty_band=None),
                 )
+                p.models.sign_off("credit", 1, reviewer="bench")
                 model = p.models.get("credit")
                 features = feature_row(frame, schema, 7)
                 x = np.array([[features[n] for n in schema.names]])

@@ -38,6 +38,7 @@ with tempfile.TemporaryDirectory() as folder:
     card = p.models.train_ranker("ranker", history, schema, target="relevance",
                                  group="query_id", num_boost_round=20)
     print(f"trained on {card.rows_used} consented rows, left out {card.rows_left_out}")
+    p.models.sign_off("ranker", card.version, reviewer="reviewer.anna")  # a person approves it
     candidates = history[history["subject"] == "user-1"].drop(columns=["subject", "relevance"])
     for who in ("user-1", "user-55"):  # user-55 never consented
         recs = p.recommend(who, candidates, model="ranker", k=3)

@@ -35,6 +35,7 @@ with tempfile.TemporaryDirectory() as folder:
         p.models.train_classifier("credit", frame, schema, target="repaid",
                                   review_policy=ReviewPolicy(uncertainty_band=(0.3, 0.7)),
                                   num_boost_round=30)
+        p.models.sign_off("credit", 1, reviewer="reviewer.anna")  # a person approves the model
         decision = next(
             d for d in (
                 p.decide(s, {"tenure_months": float(t), "late_payments": float(lp)},

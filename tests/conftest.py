@@ -86,6 +86,7 @@ def credit(p: Personalizer) -> tuple[Personalizer, pd.DataFrame, FeatureSchema]:
         review_policy=ReviewPolicy(uncertainty_band=(0.45, 0.55)),
         num_boost_round=60,
     )
+    p.models.sign_off("credit", 1, reviewer="reviewer.tests", note="test fixture")
     return p, frame, schema
 
 

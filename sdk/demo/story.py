@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from ..models.schema import Feature, FeatureSchema
+from ..models.schema import Concept, Feature, FeatureSchema
 from ..personalizer import Personalizer, default_keyring_path
 from ..types import Decision, Notice, Recommendations, ReviewPolicy
 from .shop import (
@@ -37,6 +37,7 @@ NOTICE = Notice(notice_id="shop-privacy-notice", version="3", language="en")
 RANKER = "shop-ranker"
 CREDIT = "loyalty-credit"
 REVIEW_BAND = (0.35, 0.65)
+SIGN_OFF_NOTE = "Checked the model card: holdout metrics, features and rows left out."
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,30 @@ class DemoResult:
     verified_records: int
 
 
+RANKING_CONCEPTS = (
+    Concept(
+        "browsing",
+        label="your recent browsing in this category",
+        reviewer_label="category and maker browsing",
+        description="Views of items in the same category and by the same maker.",
+        controllable=True,
+        translations={"de": "Ihr letztes Stöbern in dieser Kategorie"},
+    ),
+    Concept(
+        "price",
+        label="the price compared with what you usually spend",
+        reviewer_label="price, absolute and relative to usual spend",
+        translations={"de": "der Preis im Vergleich zu Ihren üblichen Ausgaben"},
+    ),
+)
+
+
 def ranking_schema() -> FeatureSchema:
-    """The shop ranker's features, from the shop's feature documentation."""
+    """The shop ranker's features, from the shop's feature documentation, in concepts."""
     docs = feature_docs()
-    return FeatureSchema(Feature(name, **docs[name]) for name in FEATURE_COLUMNS)
+    return FeatureSchema(
+        (Feature(name, **docs[name]) for name in FEATURE_COLUMNS), concepts=RANKING_CONCEPTS
+    )
 
 
 GERMAN_LABELS = {
@@ -71,9 +92,18 @@ GERMAN_LABELS = {
 def credit_schema() -> FeatureSchema:
     """The loyalty-credit classifier's features (with German labels)."""
     docs = credit_feature_docs()
+    # what a customer can change, and which way: "what would change this" only moves these
+    moves = {
+        "orders_last_year": {"direction": "increase", "step": 1.0, "max_value": 60.0},
+        "returns_last_year": {"direction": "decrease", "step": 1.0, "min_value": 0.0},
+    }
     # one concept per feature: a decision's reasons name each factor on its own
     return FeatureSchema(
-        Feature(name, **{**docs[name], "concept": name}, translations={"de": GERMAN_LABELS[name]})
+        Feature(
+            name,
+            **{**docs[name], "concept": name, **moves.get(name, {})},
+            translations={"de": GERMAN_LABELS[name]},
+        )
         for name in CREDIT_FEATURES
     )
 
@@ -126,18 +156,21 @@ def run_story(folder: Path, console: Console | None = None) -> DemoResult:
             f"browsing and purchase events. {consenting} customers agreed to personalization; "
             "their profiles are stored encrypted, one key per customer."
         )
+        training = ranking_frame(shop)
         card = p.models.train_ranker(
             RANKER,
-            ranking_frame(shop),
+            training,
             ranking_schema(),
             target="relevance",
             group="query_id",
             num_boost_round=60,
         )
+        p.models.sign_off(RANKER, card.version, reviewer="reviewer.anna", note=SIGN_OFF_NOTE)
         out.print(
             f"Trained [bold]{RANKER}[/bold] v{card.version} on {card.rows_used} rows of "
             f"consenting customers; left out {card.rows_left_out} rows without consent. "
-            f"Holdout NDCG@5 {card.metrics.get('ndcg@5', float('nan')):.3f}.\n"
+            f"Holdout NDCG@5 {card.metrics.get('ndcg@5', float('nan')):.3f}. "
+            "Signed off by reviewer.anna before it serves.\n"
         )
 
         def show(title: str, recs: Recommendations) -> None:
@@ -154,8 +187,18 @@ def run_story(folder: Path, console: Console | None = None) -> DemoResult:
         def recommend(customer: str) -> Recommendations:
             return p.recommend(customer, candidates_for(shop, customer), model=RANKER, k=5)
 
+        logic = p.logic_card(RANKER, training)
+        main = ", ".join(f"{c.label} {c.share:.0%}" for c in logic.concepts[:4])
+        out.print(f"Main parameters (model logic card, mean |SHAP|): {main}.\n")
+
         personal = recommend(story.outdoor_lover)
         show(f"For {story.outdoor_lover} (consented; loves the outdoors)", personal)
+        top, runner_up = personal.items[0], personal.items[1]
+        pair = p.explain_pair(personal.decision_id, top.item_id, runner_up.item_id)
+        out.print(
+            f"#1 {titles[top.item_id]}, #2 {titles[runner_up.item_id]}. "
+            f"[italic]{pair.text}[/italic]\n"
+        )
         not_consenting = recommend(story.never_consents)
         show(f"For {story.never_consents} (never consented)", not_consenting)
         before = recommend(story.withdraws)
@@ -177,6 +220,9 @@ def run_story(folder: Path, console: Console | None = None) -> DemoResult:
             num_boost_round=60,
             params={"min_data_in_leaf": 20, "num_leaves": 4},
         )
+        p.models.sign_off(
+            CREDIT, credit_card.version, reviewer="reviewer.anna", note=SIGN_OFF_NOTE
+        )
         out.print(
             f"Trained [bold]{CREDIT}[/bold] v{credit_card.version} on {credit_card.rows_used} "
             f"consenting customers (holdout AUC {credit_card.metrics.get('auc', float('nan')):.2f})"
@@ -189,11 +235,12 @@ def run_story(folder: Path, console: Console | None = None) -> DemoResult:
         out.print(
             Panel(
                 f"status [bold]{held.status}[/bold] (probability {held.probability:.2f}; "
-                f"{held.review_trigger or 'no trigger'})\n\n{held.why}",
+                f"{held.review_trigger or 'no trigger'})\n\n"
+                f"{p.explain(held.decision_id, counterfactual=True).text}",
                 title=f"What {story.loan_applicant} sees",
             )
         )
-        reviewer_view = p.explain(held.decision_id, audience="reviewer")
+        reviewer_view = p.explain(held.decision_id, audience="reviewer", counterfactual=True)
         out.print(Panel(reviewer_view.text, title="What the reviewer sees"))
         overridden = p.reviews.override(
             held.decision_id,
@@ -219,7 +266,7 @@ def run_story(folder: Path, console: Console | None = None) -> DemoResult:
             f"Reason recorded with the override by {last.actor}: [italic]{last.reason}[/italic]"
         )
         out.print(Panel(overridden.why, title=f"What {story.loan_applicant} sees now"))
-        german = p.explain(held.decision_id, locale="de")
+        german = p.explain(held.decision_id, locale="de", counterfactual=True)
         out.print(Panel(german.text, title="… and in German"))
         report = p.audit.verify()
         status = "[green]OK[/green]" if report.ok else f"[red]FAILED[/red]: {report.problem}"

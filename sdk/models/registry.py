@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..errors import ModelNotFound, SchemaError, StoreError, TrainingError
+from ..explain.fast import Explainer
 from ..store import Database
 from ..types import ModelCard, ReviewPolicy
+from .governance import Governance, SignOff
 from .schema import FeatureSchema
 from .training import consented_rows, fit
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..consent import ConsentLedger
+    from ..ledger import Ledger
 
 __all__ = ["Model", "ModelRegistry"]
 
@@ -65,9 +68,18 @@ class Model:
 class ModelRegistry:
     """``p.models``: train, register and load model versions."""
 
-    def __init__(self, db: Database, consent: ConsentLedger) -> None:
+    def __init__(
+        self,
+        db: Database,
+        consent: ConsentLedger,
+        ledger: Ledger | None = None,
+        *,
+        require_sign_off: bool = True,
+    ) -> None:
         self._db = db
         self._consent = consent
+        self.governance = Governance(ledger) if ledger is not None else None
+        self.require_sign_off = require_sign_off and ledger is not None
         self._cache: dict[tuple[str, int], Model] = {}
         self._lock = threading.Lock()
 
@@ -81,6 +93,7 @@ class ModelRegistry:
         group: str,
         subject_column: str = "subject",
         time_column: str | None = None,
+        target_purpose: str | None = None,
         params: dict[str, Any] | None = None,
         num_boost_round: int = 100,
         seed: int = 7,
@@ -90,6 +103,10 @@ class ModelRegistry:
 
         ``data`` has one row per (query, candidate item) with the ``group`` column naming the
         query; rows of a query must be contiguous. Returns the new version's card.
+
+        Consent is checked as of each row's ``time_column`` (else now). By default a row needs
+        every consent-requiring purpose of the schema; with ``target_purpose`` it needs only that
+        one, and features of other purposes not granted at its time are masked (as in serving).
         """
         if group not in data.columns:
             raise SchemaError(f"group column {group!r} is not in the data")
@@ -102,6 +119,7 @@ class ModelRegistry:
             group=group,
             subject_column=subject_column,
             time_column=time_column,
+            target_purpose=target_purpose,
             params=params,
             num_boost_round=num_boost_round,
             seed=seed,
@@ -120,6 +138,7 @@ class ModelRegistry:
         target: str,
         subject_column: str = "subject",
         time_column: str | None = None,
+        target_purpose: str | None = None,
         outcomes: tuple[str, str] = ("declined", "approved"),
         threshold: float = 0.5,
         review_policy: ReviewPolicy | None = None,
@@ -147,6 +166,7 @@ class ModelRegistry:
             group=None,
             subject_column=subject_column,
             time_column=time_column,
+            target_purpose=target_purpose,
             params=params,
             num_boost_round=num_boost_round,
             seed=seed,
@@ -167,6 +187,7 @@ class ModelRegistry:
         group: str | None,
         subject_column: str,
         time_column: str | None,
+        target_purpose: str | None,
         params: dict[str, Any] | None,
         num_boost_round: int,
         seed: int,
@@ -178,10 +199,15 @@ class ModelRegistry:
         _check_name(name)
         if not isinstance(schema, FeatureSchema):
             raise SchemaError("schema must be a FeatureSchema")
-        for purpose in schema.purposes:
+        for purpose in (*schema.purposes, *([target_purpose] if target_purpose else [])):
             self._consent.purposes.get(purpose)
         selection = consented_rows(
-            data, schema, self._consent, subject_column=subject_column, time_column=time_column
+            data,
+            schema,
+            self._consent,
+            subject_column=subject_column,
+            time_column=time_column,
+            target_purpose=target_purpose,
         )
         if selection.rows_used == 0:
             raise TrainingError(
@@ -190,7 +216,7 @@ class ModelRegistry:
             )
         trained = fit(
             kind=kind,
-            data=data[selection.keep],
+            data=selection.apply_masks(data[selection.keep], schema),
             schema=schema,
             target=target,
             group=group,
@@ -201,6 +227,8 @@ class ModelRegistry:
         )
         text = trained.booster.model_to_string()
         content_hash = hashlib.sha256(text.encode()).hexdigest()
+        # refuses what TreeSHAP cannot explain exactly, and does the per-version precomputation
+        Explainer.from_model_string(text, content_hash=content_hash)
         with self._db.transaction() as tx:
             row = tx.execute(
                 "SELECT COALESCE(MAX(version), 0) FROM models WHERE name = ?", (name,)
@@ -216,6 +244,7 @@ class ModelRegistry:
                 rows_used=selection.rows_used,
                 rows_left_out=selection.rows_left_out,
                 left_out_by_purpose=selection.left_out_by_purpose,
+                masked_by_purpose=selection.masked_by_purpose,
                 trained_at=datetime.now(UTC),
                 metrics=trained.metrics,
                 params={k: _param(v) for k, v in sorted(trained.params.items())},
@@ -269,8 +298,63 @@ class ModelRegistry:
         doc = json.loads(document)
         card = ModelCard.model_validate(doc["card"], strict=False)
         schema = FeatureSchema.from_json(doc["schema"])
+        Explainer.from_model_string(text.decode(), content_hash=content_hash)
         booster = lgb.Booster(model_str=text.decode())
         return Model(card=card, schema=schema, booster=booster)
+
+    # -- sign-off and shadow ---------------------------------------------------------------
+
+    def sign_off(
+        self, name: str, version: int, *, reviewer: str, note: str | None = None
+    ) -> SignOff:
+        """Record that ``reviewer`` (a person) approved ``name`` v``version`` for serving.
+
+        The sign-off names the version's content hash; until one is recorded, ``recommend`` and
+        ``decide`` refuse that version with :class:`~sdk.errors.ModelNotSignedOff`.
+        """
+        model = self.get(name, version)
+        return self._governance().sign_off(
+            name, model.version, model.content_hash, reviewer, note
+        )
+
+    def sign_off_of(self, name: str, version: int) -> SignOff | None:
+        """The recorded sign-off of a version, or ``None``."""
+        return self._governance().signed(name, version)
+
+    def serving(self, name: str) -> Model:
+        """The version that serves ``name``: the latest signed-off one (the latest at all when
+        sign-off is not required)."""
+        if not self.require_sign_off:
+            return self.get(name)
+        version = self._governance().latest_signed(name)
+        if version is None:
+            latest = self.get(name)
+            self._governance().check(latest.name, latest.version, latest.content_hash)
+        return self.get(name, version)
+
+    def check_signed(self, model: Model) -> None:
+        """Raise :class:`~sdk.errors.ModelNotSignedOff` unless ``model`` may serve."""
+        if self.require_sign_off:
+            self._governance().check(model.name, model.version, model.content_hash)
+
+    def shadow(self, name: str, version: int | None) -> None:
+        """Score ``version`` of ``name`` beside the serving one on every request, logging how
+        far they agree; only the serving version's output is used. ``None`` stops it."""
+        if version is not None:
+            candidate = self.get(name, version)
+            if candidate.kind != "ranker":
+                raise TrainingError("shadow mode is for rankers (recommend) so far")
+        self._governance().set_shadow(name, version)
+
+    def shadow_of(self, name: str) -> Model | None:
+        """The candidate shadowing ``name``, if one is set."""
+        version = self._governance().shadow_of(name)
+        return None if version is None else self.get(name, version)
+
+    def _governance(self) -> Governance:
+        if self.governance is None:
+            raise TrainingError("this registry has no ledger for sign-offs and shadows")
+        return self.governance
 
     def list(self) -> list[ModelCard]:
         """Cards of every registered version, by name then version."""

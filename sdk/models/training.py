@@ -7,7 +7,7 @@ purpose and goes on the model card.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,25 @@ class ConsentFilter:
 
     keep: np.ndarray
     left_out_by_purpose: dict[str, int]
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    """Purpose -> rows (kept) whose features of that purpose are masked."""
+
+    @property
+    def masked_by_purpose(self) -> dict[str, int]:
+        return {p: int(m.sum()) for p, m in self.masks.items()}
+
+    def apply_masks(self, data: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+        """A copy of ``data`` with each masked purpose's features missing in its masked rows."""
+        if not any(m.any() for m in self.masks.values()):
+            return data
+        out = data.copy()
+        for purpose, rows in self.masks.items():
+            columns = [f.name for f in schema if f.purpose == purpose]
+            for name in columns:
+                values = out[name].to_numpy(dtype=np.float64, copy=True)
+                values[rows] = np.nan
+                out[name] = values
+        return out
 
     @property
     def rows_used(self) -> int:
@@ -67,17 +86,26 @@ def consented_rows(
     *,
     subject_column: str,
     time_column: str | None,
+    target_purpose: str | None = None,
 ) -> ConsentFilter:
-    """Mark the rows whose subject had granted every purpose the features need."""
+    """Mark the rows whose subject had granted every purpose the features need.
+
+    With ``target_purpose``, a row needs only that purpose (its label is processed under it);
+    the features of any other purpose not granted at the row's time are masked, as serving
+    masks them, and counted per purpose.
+    """
     if subject_column not in data.columns:
         raise SchemaError(f"subject column {subject_column!r} is not in the data")
     if time_column is not None and time_column not in data.columns:
         raise SchemaError(f"time column {time_column!r} is not in the data")
     needed = [p for p in schema.purposes if consent.purposes.get(p).needs_consent]
+    if target_purpose is not None and target_purpose not in needed:
+        needed.append(target_purpose)
     subjects = data[subject_column].to_numpy()
     times = _utc_times(data[time_column]) if time_column is not None else [None] * len(data)
     keep = np.ones(len(data), dtype=bool)
     left_out = {p: 0 for p in needed}
+    masks: dict[str, np.ndarray] = {}
     now = datetime.now(UTC)
     cache: dict[tuple[Any, Any], tuple[bool, ...]] = {}
     for i, (subject, at) in enumerate(zip(subjects, times, strict=True)):
@@ -87,11 +115,23 @@ def consented_rows(
             state = consent.state(str(subject), as_of=at or now)
             allowed = tuple(state.allows(p) for p in needed)
             cache[key] = allowed
-        for purpose, ok in zip(needed, allowed, strict=True):
-            if not ok:
-                left_out[purpose] += 1
-        keep[i] = all(allowed)
-    return ConsentFilter(keep=keep, left_out_by_purpose=left_out)
+        granted = dict(zip(needed, allowed, strict=True))
+        if target_purpose is None:
+            for purpose, ok in granted.items():
+                if not ok:
+                    left_out[purpose] += 1
+            keep[i] = all(allowed)
+        elif not granted[target_purpose]:
+            left_out[target_purpose] += 1
+            keep[i] = False
+        else:
+            for purpose, ok in granted.items():
+                if not ok:
+                    masks.setdefault(purpose, np.zeros(len(data), dtype=bool))[i] = True
+    if target_purpose is not None:
+        left_out = {target_purpose: left_out[target_purpose]}
+    kept = {p: m[keep] for p, m in masks.items()}
+    return ConsentFilter(keep=keep, left_out_by_purpose=left_out, masks=kept)
 
 
 def _utc_times(column: pd.Series) -> list[datetime]:
@@ -161,7 +201,7 @@ def fit(
     booster = lgb.train(merged, dataset, num_boost_round=num_boost_round)
     metrics: dict[str, float] = {}
     if test.any():
-        scores = booster.predict(x[test], raw_score=True)
+        scores = np.asarray(booster.predict(x[test], raw_score=True))
         if kind == "ranker":
             metrics["ndcg@5"] = _mean_ndcg(y[test], scores, data[group].to_numpy()[test], k=5)
         else:

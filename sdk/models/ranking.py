@@ -1,0 +1,163 @@
+"""Helpers of the recommend path: non-profiling masks, preference-weighted scores, promotions,
+per-request seeds and shadow agreement. Pure functions over numpy arrays; no storage."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import FeatureError
+from ..explain.treeshap import Attributions, tree_shap
+from .registry import Model
+from .rerank import Pick
+from .schema import FeatureSchema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "Scored",
+    "concept_factors",
+    "mask_personal",
+    "numeric_column",
+    "place_promotions",
+    "promoted_top",
+    "request_seed",
+    "shadow_agreement",
+    "spearman",
+    "text_column",
+    "vector_columns",
+    "weighted_scores",
+]
+
+
+def mask_personal(
+    schema: FeatureSchema,
+    matrix: np.ndarray,
+    masked: Sequence[str],
+    personal_purposes: set[str],
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Also mask every feature used under a purpose that processes personal data (profiling)."""
+    extra = [f.name for f in schema if f.purpose in personal_purposes and f.name not in masked]
+    if not extra:
+        return matrix, tuple(masked)
+    out = matrix.copy()
+    for name in extra:
+        out[:, schema.index(name)] = np.nan
+    return out, (*masked, *extra)
+
+
+def concept_factors(schema: FeatureSchema, weights: Mapping[str, float]) -> np.ndarray:
+    """One factor per feature column: the person's weight on the feature's concept (default 1)."""
+    return np.asarray([float(weights.get(f.concept, 1.0)) for f in schema], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Served scores and, when preferences changed them, the exact attributions of every row."""
+
+    scores: np.ndarray
+    model_scores: np.ndarray
+    attributions: Attributions | None
+    factors: np.ndarray | None
+
+
+def weighted_scores(model: Model, matrix: np.ndarray, factors: np.ndarray | None) -> Scored:
+    """The model's scores; with concept factors, ``score - sum((1 - w) * phi)`` per row.
+
+    A concept with weight 0 then contributes exactly nothing to the served score, and its
+    attributions are 0: ``sum(w * phi) + base == served score`` still holds.
+    """
+    raw = model.raw_scores(matrix)
+    if factors is None or np.all(factors == 1.0):
+        return Scored(raw, raw, None, None)
+    attributions = tree_shap(model.booster, matrix, raw=raw, content_hash=model.content_hash)
+    adjusted = attributions.base + (attributions.phi * factors).sum(axis=1)
+    return Scored(adjusted, raw, attributions, factors)
+
+
+def promoted_top(
+    promoted_rows: Sequence[int] | np.ndarray, scores: np.ndarray, slots: int, k: int
+) -> list[int]:
+    """The promoted rows that take the top slots: best scored first, at most ``slots`` and ``k``."""
+    ranked = sorted((int(r) for r in promoted_rows), key=lambda r: (-scores[r], r))
+    return ranked[: min(slots, k)]
+
+
+def place_promotions(promoted: list[int], picks: list[Pick]) -> list[tuple[int, str, float]]:
+    """Promoted rows on top (propensity 1: placed, not drawn), then the policy's picks.
+
+    Returns ``(row, tag, propensity)``.
+    """
+    out: list[tuple[int, str, float]] = [(r, "promoted", 1.0) for r in promoted]
+    return out + [(pick.row, pick.tag, pick.propensity) for pick in picks]
+
+
+def request_seed(decision_id: str) -> int:
+    """A per-request seed derived from the decision id (recorded, so draws can be replayed)."""
+    return int.from_bytes(hashlib.sha256(decision_id.encode()).digest()[:6], "big")
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x), dtype=np.float64)
+    # ties share their mean rank
+    values = x[order]
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and values[j + 1] == values[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2
+        i = j + 1
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (mid-ranks for ties); ``nan`` for fewer than 2 items."""
+    if len(a) < 2:
+        return float("nan")
+    ra, rb = _ranks(np.asarray(a, dtype=np.float64)), _ranks(np.asarray(b, dtype=np.float64))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = float(np.sqrt((ra**2).sum() * (rb**2).sum()))
+    return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
+
+
+def shadow_agreement(serving: np.ndarray, candidate: np.ndarray, k: int) -> dict[str, float]:
+    """How far a shadow candidate agrees with the serving model on one request's candidates."""
+    k = min(k, len(serving))
+    top_a = set(np.argsort(-serving, kind="stable")[:k].tolist())
+    top_b = set(np.argsort(-candidate, kind="stable")[:k].tolist())
+    return {
+        "spearman": spearman(serving, candidate),
+        "top_k_overlap": len(top_a & top_b) / k if k else float("nan"),
+    }
+
+def text_column(frame: pd.DataFrame, name: str | None) -> list[str] | None:
+    """A candidate column as strings (``None`` when no column is named)."""
+    if name is None:
+        return None
+    if name not in frame.columns:
+        raise FeatureError(f"the re-ranking policy names a column the candidates lack: {name!r}")
+    return [str(v) for v in frame[name].tolist()]
+
+
+def numeric_column(frame: pd.DataFrame, name: str | None) -> np.ndarray | None:
+    """A candidate column as float64 (``None`` when no column is named)."""
+    if name is None:
+        return None
+    if name not in frame.columns:
+        raise FeatureError(f"the re-ranking policy names a column the candidates lack: {name!r}")
+    return np.asarray(frame[name].to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def vector_columns(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray | None:
+    """Several candidate columns as one float64 matrix (``None`` when none are named)."""
+    if not names:
+        return None
+    return np.column_stack([numeric_column(frame, n) for n in names])  # type: ignore[misc]
