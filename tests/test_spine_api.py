@@ -93,3 +93,15 @@ def test_cli_errors_are_clear_and_exit_2(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "unknown purpose 'telepathy'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["sdk.audit", "sdk.consent", "sdk.consent.tcf", "sdk.crypto", "sdk.explain", "sdk.ledger",
+     "sdk.models", "sdk.subjects", "sdk.cli", "sdk.telemetry"],
+)
+def test_each_package_imports_on_its_own(module: str) -> None:
+    """Experts use the parts on their own: no import cycle may depend on import order."""
+    out = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr[-1500:]

@@ -17,10 +17,9 @@ import secrets
 import struct
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._canonical import loads
-from ..consent import ConsentLedger
 from ..crypto.field import field_aad
 from ..crypto.keyset import SubjectCipher
 from ..errors import ConsentError, CryptoError, SubjectErased, SubjectError
@@ -28,6 +27,9 @@ from ..store import Database, _Tx
 from ..types import PersonalEvent
 from .keystore import SubjectKeys, _check_pseudonym
 from .values import encode_value
+
+if TYPE_CHECKING:  # consent imports subjects (pseudonyms): only a type here, no cycle
+    from ..consent import ConsentLedger
 
 __all__ = ["Events"]
 

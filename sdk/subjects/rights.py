@@ -16,21 +16,24 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .._canonical import canonical_json
-from ..audit.trail import AuditTrail
-from ..consent import ConsentLedger
 from ..crypto.keyring import Keyring
 from ..errors import SubjectErased, UnknownSubject
-from ..ledger import Ledger
 from ..store import Database
 from ..types import Decision, ErasureReceipt, Explanation, SubjectExport
 from .events import Events
 from .keystore import SubjectKeys
 from .profiles import Profiles
+
+if TYPE_CHECKING:  # audit and consent import subjects: types only here, no import cycle
+    from ..audit.trail import AuditTrail
+    from ..consent import ConsentLedger
+    from ..ledger import Ledger
 
 __all__ = ["STREAM", "SubjectRights", "verify_erasure_receipt"]
 
