@@ -189,6 +189,15 @@ def test_rewritten_entry_with_recomputed_hash_breaks_the_next_link(
         "UPDATE ledger SET body = ?, hash = ? WHERE seq = 5",
         (body, hashlib.sha256(body).digest()),
     )
+    report = ledger.verify()
+    # the cached Merkle leaf still commits to the original bytes: the altered entry is named
+    assert not report.ok and report.first_bad == 5
+    assert "Merkle leaf" in (report.problem or "")
+    # an attacker who also rewrites the leaf cache still breaks the link to the next entry
+    conn.execute(
+        "UPDATE ledger_leaves SET leaf = ? WHERE seq = 5",
+        (hashlib.sha256(b"\x00" + body).digest(),),
+    )
     conn.close()
     report = ledger.verify()
     assert not report.ok and report.first_bad == 6

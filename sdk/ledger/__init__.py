@@ -15,20 +15,47 @@ The consent ledger, the audit trail and subject-rights events all append to it, 
 
 Each entry's body is canonical JSON (RFC 8785) carrying the previous entry's hash; after every
 commit an HMAC-signed head (size and last hash) seals the end of the chain, so editing, removing,
-reordering or appending entries without the key is detected by :meth:`Ledger.verify`.
+reordering or appending entries without the key is detected by :meth:`Ledger.verify`. The entries
+are also the leaves of an RFC 9162 Merkle tree: with a signer, each commit stores an Ed25519-signed
+checkpoint (C2SP signed note), and :meth:`Ledger.prove` / :meth:`Ledger.prove_consistency` give
+proofs that :func:`verify_inclusion_proof` / :func:`verify_consistency_proof` check offline.
 Concurrent appends share transactions (group commit); see :mod:`sdk.ledger.log`.
 """
 
 from __future__ import annotations
 
+from .checkpoint import (
+    Checkpoint,
+    ConsistencyProof,
+    InclusionProof,
+    Signer,
+    open_checkpoint,
+    sign_checkpoint,
+    verify_consistency_proof,
+    verify_inclusion_proof,
+)
 from .entry import GENESIS_HASH, LedgerEntry, PendingEntry, RawEntry
 from .log import Ledger, LedgerStats
+from .merkle import MerkleTree, leaf_hash, node_hash, verify_consistency, verify_inclusion
 
 __all__ = [
     "GENESIS_HASH",
+    "Checkpoint",
+    "ConsistencyProof",
+    "InclusionProof",
     "Ledger",
     "LedgerEntry",
     "LedgerStats",
+    "MerkleTree",
     "PendingEntry",
     "RawEntry",
+    "Signer",
+    "leaf_hash",
+    "node_hash",
+    "open_checkpoint",
+    "sign_checkpoint",
+    "verify_consistency",
+    "verify_consistency_proof",
+    "verify_inclusion",
+    "verify_inclusion_proof",
 ]

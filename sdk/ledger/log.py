@@ -14,7 +14,6 @@ Do not call :meth:`Ledger.append` inside ``Database.transaction()``: the ledger 
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,12 @@ from typing import Any
 from ..errors import ConfigurationError, LedgerError, LedgerIntegrityError
 from ..store import Database
 from ..types import VerifyReport
+from .batch import LedgerStats, Waiter, result_of
+from .checkpoint import (
+    Checkpoint,
+    Signer,
+    sign_checkpoint,
+)
 from .entry import (
     GENESIS_HASH,
     LedgerEntry,
@@ -38,6 +43,9 @@ from .entry import (
     parse_ts,
     prepare,
 )
+from .merkle import leaf_hash
+from .proofs import ProofsMixin
+from .tree import CHECKPOINT_KEY, LEAVES_DDL, TreeCache
 from .verify import HEAD_KEY, check_tail, encode_head, verify_ledger
 
 __all__ = ["Ledger", "LedgerStats"]
@@ -48,27 +56,11 @@ _INSERT = (
     "INSERT INTO ledger (seq, stream, kind, subject, ts, body, prev_hash, hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_LEAF = "INSERT OR REPLACE INTO ledger_leaves (seq, leaf) VALUES (?, ?)"
 _TAIL_SQL = "SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1"
 _HEAD_SQL = "SELECT value FROM whylens_meta WHERE key = ?"
 
 Reader = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
-
-
-class LedgerStats:
-    """Counters for tests and benchmarks: entries written, transactions committed, largest batch."""
-
-    __slots__ = ("appends", "commits", "largest_batch")
-
-    def __init__(self) -> None:
-        self.appends = 0
-        self.commits = 0
-        self.largest_batch = 0
-
-    def __repr__(self) -> str:
-        return (
-            f"LedgerStats(appends={self.appends}, commits={self.commits}, "
-            f"largest_batch={self.largest_batch})"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,32 +74,43 @@ class _State:
     problem: str | None
 
 
-class _Waiter:
-    __slots__ = ("done", "entries", "error", "items")
-
-    def __init__(self, items: list[PreparedItem]) -> None:
-        self.items = items
-        self.entries: list[LedgerEntry] = []
-        self.error: BaseException | None = None
-        self.done = False
-
-
-class Ledger:
+class Ledger(ProofsMixin):
     """The one append-only, hash-chained log of a whylens database (consent, audit, subjects...).
 
     ``mac_key`` signs the head (the size and last hash) after every commit. Opening a ledger whose
     head does not verify does not raise, so tools can still read it and :meth:`verify` reports the
     problem; but appending to it raises :class:`LedgerIntegrityError` (a new head would seal the
     damage).
+
+    The entries are also the leaves of an RFC 9162 Merkle tree (:mod:`sdk.ledger.merkle`). With a
+    ``signer`` (the keyring), every commit stores an Ed25519-signed checkpoint of the tree
+    (:mod:`sdk.ledger.checkpoint`, C2SP signed-note format, key name = ``origin``), and
+    :meth:`prove` / :meth:`prove_consistency` give proofs anyone can check offline.
     """
 
-    def __init__(self, db: Database, *, mac_key: bytes) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        mac_key: bytes,
+        signer: Signer | None = None,
+        origin: str = "whylens.local/ledger",
+    ) -> None:
         if not isinstance(mac_key, bytes | bytearray) or len(mac_key) < 16:
             raise ConfigurationError("the ledger mac_key must be at least 16 bytes")
         self._db = db
         self._key = bytes(mac_key)
+        self._signer = signer
+        self.origin = origin
+        self._trees = TreeCache()
+        self._checked_size = 0
+        self._last_cp: Checkpoint | None = None
+        self._pending_base = -1
+        if not db.query("SELECT 1 FROM sqlite_master WHERE name = 'ledger_leaves'"):
+            with db.transaction() as tx:
+                tx.execute(LEAVES_DDL)
         self._cond = threading.Condition()
-        self._queue: list[_Waiter] = []
+        self._queue: list[Waiter] = []
         self._leading = False
         self.stats = LedgerStats()
         self._state = self._read_state(db.query)
@@ -145,16 +148,22 @@ class Ledger:
         return self._submit(prepared)
 
     def _submit(self, items: list[PreparedItem]) -> list[LedgerEntry]:
-        waiter = _Waiter(items)
+        waiter = Waiter(items)
         with self._cond:
             self._queue.append(waiter)
-            while self._leading and not waiter.done:
-                self._cond.wait()
+            lead = not self._leading
+            if lead:
+                self._leading = True
+                batch, self._queue = self._queue, []
+        if not lead:
+            # Sleep until our batch committed, or until the leader hands leadership to us. Each
+            # waiter has its own event: waking every waiter after every commit costs more than
+            # the commit itself when hundreds of threads append.
+            waiter.wake.wait()
             if waiter.done:
-                return _result(waiter)
-            # No commit running and ours is still queued: lead a batch with the whole queue.
-            self._leading = True
-            batch, self._queue = self._queue, []
+                return result_of(waiter)
+            with self._cond:
+                batch, self._queue = self._queue, []
         try:
             self._commit(batch)
         except BaseException as exc:
@@ -165,20 +174,60 @@ class Ledger:
             with self._cond:
                 for w in batch:
                     w.done = True
-                self._leading = False
-                self._cond.notify_all()
+                    w.wake.set()
+                if self._queue:
+                    self._queue[0].wake.set()  # the next leader; _leading stays True
+                else:
+                    self._leading = False
         return waiter.entries
 
-    def _commit(self, batch: list[_Waiter]) -> None:
+    def _commit(self, batch: list[Waiter]) -> None:
         rows: list[tuple[Any, ...]] = []
         made: list[list[LedgerEntry]] = []
+        leaves: list[tuple[int, bytes]] = []
+        try:
+            cp = self._write(batch, rows, made, leaves)
+        except BaseException:
+            # the transaction rolled back (also when COMMIT itself failed): so does the tree
+            with self._trees.lock:
+                tree = self._trees.tree
+                if tree is not None and 0 <= self._pending_base <= tree.size:
+                    tree.truncate(self._pending_base)
+            raise
+        finally:
+            self._pending_base = -1
+        seq, prev, ts, head_text = cp[1:]
+        # committed: the tree already holds the new leaves
+        self._trees.unsaved = []
+        self._checked_size = seq
+        self._last_cp = cp[0]
+        self._state = _State(seq, prev, ts, head_text, None)
+        for w, out in zip(batch, made, strict=True):
+            w.entries = out
+        st = self.stats
+        st.appends += len(rows)
+        st.commits += 1
+        st.largest_batch = max(st.largest_batch, len(rows))
+
+    def _write(
+        self,
+        batch: list[Waiter],
+        rows: list[tuple[Any, ...]],
+        made: list[list[LedgerEntry]],
+        leaves: list[tuple[int, bytes]],
+    ) -> tuple[Checkpoint | None, int, str, datetime, str]:
+        """One transaction: the rows, their leaves, the head and the signed checkpoint."""
         with self._db.transaction() as tx:
-            state = self._sync(lambda sql, params: tx.execute(sql, params).fetchall())
-            if state.problem is not None:
+            read: Reader = lambda sql, params: tx.execute(sql, params).fetchall()  # noqa: E731
+            state = self._sync(read)
+            problem = state.problem or self._tree_problem(read, state.size)
+            if problem is not None:
                 raise LedgerIntegrityError(
-                    f"refusing to append: {state.problem}. Nothing was written; run verify() "
+                    f"refusing to append: {problem}. Nothing was written; run verify() "
                     "and restore the database from a backup"
                 )
+            tree = self._trees.tree
+            assert tree is not None
             now = datetime.now(UTC)
             ts = now if now > state.last_ts else state.last_ts
             ts_text = format_ts(ts)
@@ -197,6 +246,7 @@ class Ledger:
                         prev=prev,
                     )
                     digest = body_hash(body)
+                    leaves.append((seq, leaf_hash(body)))
                     rows.append(
                         (
                             seq,
@@ -216,15 +266,17 @@ class Ledger:
                     prev = h
                 made.append(out)
             tx.executemany(_INSERT, rows)
+            with self._trees.lock:
+                self._pending_base = tree.size
+                tree.extend([leaf for _, leaf in leaves])
+            tx.executemany(_INSERT_LEAF, self._trees.unsaved + leaves)
             head_text = encode_head(self._key, seq, prev)
             tx.set_meta(HEAD_KEY, head_text)
-        self._state = _State(seq, prev, ts, head_text, None)
-        for w, out in zip(batch, made, strict=True):
-            w.entries = out
-        st = self.stats
-        st.appends += len(rows)
-        st.commits += 1
-        st.largest_batch = max(st.largest_batch, len(rows))
+            cp = None
+            if self._signer is not None:
+                cp = sign_checkpoint(self.origin, seq, tree.root(), self._signer)
+                tx.set_meta(CHECKPOINT_KEY, cp.note)
+        return cp, seq, prev, ts, head_text
 
     def _sync(self, read: Reader) -> _State:
         """The state of the stored chain's end, re-checked if another writer moved it."""
@@ -360,8 +412,10 @@ class Ledger:
             last = rows[-1][0]
 
     def verify(self) -> VerifyReport:
-        """Check the whole chain and its signed head (see :mod:`sdk.ledger.verify`)."""
-        return verify_ledger(self._db, self._key)
+        """Check the whole chain, its signed head, every entry's Merkle leaf, and the signed
+        checkpoint's root (see :mod:`sdk.ledger.verify`)."""
+        public = self._signer.public_key_bytes() if self._signer is not None else None
+        return verify_ledger(self._db, self._key, public_key=public, origin=self.origin)
 
 
 def _tail_of(tail: list[tuple[Any, ...]]) -> tuple[int, str, str | None]:
@@ -370,16 +424,3 @@ def _tail_of(tail: list[tuple[Any, ...]]) -> tuple[int, str, str | None]:
     seq, digest, ts = tail[0]
     hex_ = digest.hex() if isinstance(digest, bytes) else ""
     return int(seq), hex_, ts if isinstance(ts, str) else ""
-
-
-def _result(waiter: _Waiter) -> list[LedgerEntry]:
-    err = waiter.error
-    if err is None:
-        return waiter.entries
-    if isinstance(err, Exception):
-        try:
-            mine = copy.copy(err)
-        except Exception:  # pragma: no cover - exotic exception types
-            mine = LedgerError("the group commit carrying this entry failed; nothing was written")
-        raise mine from err
-    raise LedgerError("the group commit carrying this entry was interrupted; nothing was written")

@@ -12,7 +12,10 @@ Two things make the ledger tamper-evident:
 :func:`verify_ledger` walks every row once, in pages (memory stays small), checking for each:
 seq gapless from 1; SHA-256 of the stored bytes equals the stored hash; the body links to the
 previous hash; the body is canonical, parses, and agrees with the row's columns; timestamps never
-decrease. Then it checks the head. Problem strings carry seq numbers only, never data.
+decrease; the entry's RFC 9162 leaf hash equals the cached one in ``ledger_leaves`` (if cached).
+Then it checks the head and, given the public key, the Ed25519-signed checkpoint: its signature,
+and that the Merkle root of the entries it covers is the root it signed. Problem strings carry seq
+numbers only, never data.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._canonical import canonical_json
+from ..errors import ProofError
 from ..store import Database
 from ..types import VerifyReport
+from .checkpoint import open_checkpoint
 from .entry import (
     GENESIS_HASH,
     KIND_RE,
@@ -35,6 +40,8 @@ from .entry import (
     entry_from_body,
     tail_bytes,
 )
+from .merkle import MerkleTree
+from .tree import CHECKPOINT_KEY, tree_problem
 
 __all__ = ["HEAD_KEY", "Head", "check_tail", "decode_head", "encode_head", "verify_ledger"]
 
@@ -43,8 +50,9 @@ HEAD_KEY = "ledger_head"
 
 PAGE_ROWS = 20_000
 _ROWS_SQL = (
-    "SELECT seq, stream, kind, subject, ts, body, prev_hash, hash FROM ledger "
-    "WHERE seq > ? ORDER BY seq LIMIT ?"
+    "SELECT l.seq, l.stream, l.kind, l.subject, l.ts, l.body, l.prev_hash, l.hash, t.leaf "
+    "FROM ledger l LEFT JOIN ledger_leaves t ON t.seq = l.seq "
+    "WHERE l.seq > ? ORDER BY l.seq LIMIT ?"
 )
 _RUN_VERIFY = "run verify() for details"
 _decoder = json.JSONDecoder()
@@ -153,6 +161,7 @@ class _Walker:
         self.prev_hex = GENESIS_HASH
         self.last_ts = ""
         self.names_ok: set[tuple[str, str]] = set()
+        self.tree = MerkleTree()
 
     def walk(self, db: Database) -> VerifyReport | None:
         """Check every row after the ones already walked; a failure report, or None."""
@@ -174,8 +183,11 @@ class _Walker:
         names_ok = self.names_ok
         expected = self.size
         prev, prev_hex, last_ts = self.prev, self.prev_hex, self.last_ts
-        for row in rows:
+        tree = self.tree
+        for full in rows:
+            row = full[:8]
             seq, stream, kind, subject, ts, body, prev_col, hash_col = row
+            cached_leaf = full[8]
             expected += 1
             # Fast path: every check in one expression; the slow path below says which failed.
             if (
@@ -212,6 +224,12 @@ class _Walker:
                     raise ValueError("trailing bytes")
             except ValueError:
                 return self._fail(seq, f"entry {seq}: its body does not parse as a ledger entry")
+            leaf = sha256(b"\x00" + body).digest()
+            if cached_leaf is not None and cached_leaf != leaf:
+                return self._fail(
+                    seq, f"entry {seq}: its cached Merkle leaf hash differs from its body's"
+                )
+            tree.append(leaf)
             prev, prev_hex, last_ts = digest, digest.hex(), ts
             self.size = expected
             self.prev, self.prev_hex, self.last_ts = prev, prev_hex, last_ts
@@ -289,8 +307,15 @@ def body_ts(body: bytes) -> str | None:
 # -- the whole check ----------------------------------------------------------------------------
 
 
-def verify_ledger(db: Database, mac_key: bytes) -> VerifyReport:
-    """Verify every entry of the ledger in ``db`` and its signed head (see the module docstring).
+def verify_ledger(
+    db: Database,
+    mac_key: bytes,
+    *,
+    public_key: bytes | None = None,
+    origin: str | None = None,
+) -> VerifyReport:
+    """Verify every entry of the ledger in ``db``, its signed head and, with ``public_key``, its
+    signed checkpoint (see the module docstring).
 
     Safe to run while other threads append: rows committed during the walk are walked too.
     """
@@ -298,6 +323,44 @@ def verify_ledger(db: Database, mac_key: bytes) -> VerifyReport:
     bad = walker.walk(db)
     if bad is not None:
         return bad
+    report = _verify_head(db, mac_key, walker)
+    if not report.ok or public_key is None:
+        return report
+    return _verify_checkpoint(db, walker, report, public_key, origin)
+
+
+def _verify_checkpoint(
+    db: Database, walker: _Walker, report: VerifyReport, public_key: bytes, origin: str | None
+) -> VerifyReport:
+    note = db.meta(CHECKPOINT_KEY)
+    if note is None:
+        if walker.size == 0:
+            return report
+        return _fail_head(
+            walker.size, "the signed checkpoint is missing although the ledger has entries"
+        )
+    try:
+        cp = open_checkpoint(note, public_key, origin=origin)
+    except ProofError as exc:
+        return _fail_head(walker.size, f"the signed checkpoint does not verify: {exc}")
+    if cp.size > walker.size:
+        # appends committed after the head was read moved the checkpoint too: walk them
+        bad = walker.walk(db)
+        if bad is not None:
+            return bad
+    elif cp.size < report.checked:
+        return _fail_head(
+            walker.size,
+            f"entries {cp.size + 1}..{report.checked} are not covered by the signed checkpoint "
+            "(appended without the signing key)",
+        )
+    problem = tree_problem(walker.tree, cp)
+    if problem is not None:
+        return _fail_head(walker.size, problem)
+    return report
+
+
+def _verify_head(db: Database, mac_key: bytes, walker: _Walker) -> VerifyReport:
     while True:
         head_text = db.meta(HEAD_KEY)
         head, problem = head_problem(head_text, mac_key)

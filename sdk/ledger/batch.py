@@ -1,0 +1,55 @@
+"""Group-commit bookkeeping of the :class:`~sdk.ledger.Ledger`: waiters, results, counters."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+from ..errors import LedgerError
+from .entry import LedgerEntry, PreparedItem
+
+__all__ = ["LedgerStats", "Waiter", "result_of"]
+
+
+class LedgerStats:
+    """Counters for tests and benchmarks: entries written, transactions committed, largest batch."""
+
+    __slots__ = ("appends", "commits", "largest_batch")
+
+    def __init__(self) -> None:
+        self.appends = 0
+        self.commits = 0
+        self.largest_batch = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"LedgerStats(appends={self.appends}, commits={self.commits}, "
+            f"largest_batch={self.largest_batch})"
+        )
+
+
+class Waiter:
+    """An appender waiting for the commit that carries its entries."""
+
+    __slots__ = ("done", "entries", "error", "items", "wake")
+
+    def __init__(self, items: list[PreparedItem]) -> None:
+        self.items = items
+        self.wake = threading.Event()
+        self.entries: list[LedgerEntry] = []
+        self.error: BaseException | None = None
+        self.done = False
+
+
+def result_of(waiter: Waiter) -> list[LedgerEntry]:
+    """The waiter's entries, or (a copy of) the error of the commit that carried them."""
+    err = waiter.error
+    if err is None:
+        return waiter.entries
+    if isinstance(err, Exception):
+        try:
+            mine = copy.copy(err)
+        except Exception:  # pragma: no cover - exotic exception types
+            mine = LedgerError("the group commit carrying this entry failed; nothing was written")
+        raise mine from err
+    raise LedgerError("the group commit carrying this entry was interrupted; nothing was written")
