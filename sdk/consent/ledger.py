@@ -1,44 +1,144 @@
-"""Grants and withdrawals on the shared ledger, and the consent state derived from them.
+"""``p.consent``: consent events on the shared ledger, the state derived from them, receipts.
 
-The ledger is the only truth. An in-memory view (events per subject, and the current state per
-subject) is rebuilt from it when the Personalizer opens and kept up to date on every append, so
-``state(subject)`` is a dictionary look-up on the hot path of every decision.
+The ledger is the only truth. An in-memory view (each subject's events, and the current state per
+subject with the moment it next changes on its own) is built from the log when the Personalizer
+opens, kept up to date on every append, and can be dropped and rebuilt at any time
+(:meth:`ConsentLedger.rebuild`) with the same result. ``state(subject)`` is a dictionary look-up
+on the hot path of every decision.
+
+Idempotency (GDPR Art. 7(1) and 7(3)). A grant repeating the subject's latest grant with the same
+terms (same purposes, notice, source and explicit expiry) while it is still in force, or a
+withdrawal repeating the latest withdrawal, records nothing: the controller can already
+demonstrate that consent (the first entry proves it), and withdrawing stays exactly as easy as
+granting — one call, which may be repeated. The call returns a receipt for the entry that already
+says so, with ``recorded=False`` and a fresh proof. A grant that renews (the old one expired, is
+stale under a newer notice, or the purpose's validity period starts again) is a new entry.
+
+Fail closed: if the consent log cannot be read when the view is built, every state look-up raises
+:class:`~sdk.errors.ConsentUnavailable`, so no decision runs on consent nobody can prove.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from datetime import UTC, datetime
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .._canonical import sha256_of
-from ..errors import InvalidConsentEvent
+from ..errors import ConsentUnavailable, InvalidConsentEvent, WhylensError
 from ..ledger import Ledger, LedgerEntry
 from ..subjects.keystore import SubjectKeys
-from ..types import ConsentEvent, ConsentReceipt, ConsentState, Notice, PurposeStatus, VerifyReport
-from .purposes import PurposeCatalog
+from ..types import ConsentEvent, ConsentReceipt, ConsentState, Notice, VerifyReport
+from .events import (
+    PURPOSE_KIND,
+    STREAM,
+    check_at,
+    check_reason,
+    check_source,
+    events_of,
+    iso,
+)
+from .gpc import GlobalPrivacyControl
+from .notices import NOTICE_KIND, NoticeRegistry, RegisteredNotice
+from .purposes import Purpose, PurposeCatalog
+from .receipts import kantara_receipt, receipt_for
+from .state import fold_state, next_change
+from .tcf.apply import TcfOutcome, apply_tcf
 
 __all__ = ["ConsentLedger"]
 
-STREAM = "consent"
-_KINDS = {"consent.grant": "grant", "consent.withdraw": "withdraw"}
-_MAX_SOURCE = 128
+_INF = float("inf")
+_STRIPES = 64
 
 
 class ConsentLedger:
-    """``p.consent``: record consent, read it back at any moment, verify the chain."""
+    """``p.consent``: record consent, read it back at any moment, prove it, verify the chain."""
 
-    def __init__(self, ledger: Ledger, keys: SubjectKeys, purposes: PurposeCatalog) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        keys: SubjectKeys,
+        purposes: PurposeCatalog,
+        *,
+        accept_stale: bool = False,
+    ) -> None:
         self._ledger = ledger
         self._keys = keys
         self.purposes = purposes
+        self.notices = NoticeRegistry(record=self._record_notice)
+        self.notices.on_change = self._forget_states
+        self._accept_stale = bool(accept_stale)
+        self.controller: dict[str, str] = {}
+        """Who is the controller, for receipts: name, contact, address, email, phone."""
         self._lock = threading.RLock()
+        self._stripes = [threading.Lock() for _ in range(_STRIPES)]
         self._events: dict[str, list[ConsentEvent]] = {}
-        # current state per subject, with the moment it next changes on its own (an expiry)
-        self._current: dict[str, tuple[ConsentState, datetime | None]] = {}
-        for entry in ledger.entries(stream=STREAM):
-            self._index(entry)
+        self._current: dict[str, tuple[ConsentState, float]] = {}
+        self._last_seq = 0
+        self._problem: str | None = None
+        purposes.on_register = self._record_purpose
+        self.rebuild()
+
+    # -- the view -----------------------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        """Drop the in-memory view and build it again from the ledger alone."""
+        with self._lock:
+            self._events = {}
+            self._current = {}
+            self._last_seq = 0
+            self._problem = None
+            self.notices.clear()
+            self._catch_up()
+
+    def refresh(self) -> None:
+        """Index entries appended by another process since the view was last brought up to date."""
+        with self._lock:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        try:
+            for entry in self._ledger.entries(stream=STREAM, after_seq=self._last_seq):
+                self._index(entry)
+        except (WhylensError, ValueError, KeyError, TypeError) as exc:
+            # ValueError & co: an entry that verified but does not read as consent (a writer bug)
+            self._problem = f"the consent log could not be read ({type(exc).__name__})"
+            self._current = {}
+
+    def _index(self, entry: LedgerEntry) -> list[ConsentEvent]:
+        with self._lock:
+            self._last_seq = max(self._last_seq, entry.seq)
+            if entry.kind == NOTICE_KIND:
+                self.notices.add(entry.data, entry.seq, entry.ts)
+                return []
+            if entry.kind == PURPOSE_KIND:
+                self.purposes._add_recorded(Purpose.model_validate(entry.data, strict=False))
+                self._current = {}
+                return []
+            events = events_of(entry)
+            if events:
+                self._events.setdefault(entry.subject or "", []).extend(events)
+                self._current.pop(entry.subject or "", None)
+            return events
+
+    def _forget_states(self) -> None:
+        self._current = {}
+
+    def configure(
+        self,
+        *,
+        accept_stale: bool | None = None,
+        controller: Mapping[str, str] | None = None,
+    ) -> None:
+        """Settings: ``accept_stale`` lets consent given under a superseded notice version keep
+        authorising processing (default False); ``controller`` names the controller on receipts."""
+        with self._lock:
+            if accept_stale is not None:
+                self._accept_stale = bool(accept_stale)
+            if controller is not None:
+                self.controller = {str(k): str(v) for k, v in controller.items()}
+            self._current = {}
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -50,154 +150,306 @@ class ConsentLedger:
         notice: Notice | str | None = None,
         source: str | None = None,
         expires_at: datetime | None = None,
+        at: datetime | None = None,
+        acknowledge_gpc_conflict: bool = False,
     ) -> ConsentReceipt:
-        """Record that ``subject`` consents to ``purposes`` (one ledger entry for all of them)."""
-        if expires_at is not None:
-            if expires_at.tzinfo is None:
-                raise InvalidConsentEvent("expires_at must be timezone-aware (e.g. UTC)")
-            if expires_at <= datetime.now(UTC):
+        """Record that ``subject`` consents to ``purposes`` (one ledger entry for all of them).
+
+        ``notice``: the notice shown (a registered notice id means its current version).
+        ``expires_at``: when the consent ends (default: each purpose's ``validity_days``, else
+        never). ``at``: when it was given, to import historic events (not in the future, not
+        before the subject's latest event). Returns a signed receipt; see the module docstring
+        for repeated calls. ``acknowledge_gpc_conflict``: the person confirmed this opt-in
+        although a Global Privacy Control signal opted them out (see :mod:`sdk.consent.gpc`).
+        """
+        ids = self.purposes.require(purposes)
+        gpc_conflicts = self.gpc.check_grant(subject, ids, acknowledge_gpc_conflict)
+        ref = self.notices.resolve(notice)
+        if expires_at is not None and (
+            not isinstance(expires_at, datetime) or expires_at.tzinfo is None
+        ):
+            raise InvalidConsentEvent("expires_at must be timezone-aware (e.g. UTC)")
+
+        def data(when: datetime) -> dict[str, Any]:
+            if expires_at is not None and expires_at <= when:
                 raise InvalidConsentEvent("expires_at is in the past; consent would never apply")
-        if isinstance(notice, str):
-            notice = Notice(notice_id=notice)
-        data: dict[str, Any] = {
-            "purposes": list(self.purposes.require(purposes)),
-            "notice": notice.model_dump(mode="json") if notice is not None else None,
-            "source": _check_source(source),
-            "expires_at": _iso(expires_at) if expires_at is not None else None,
-        }
-        return self._append("consent.grant", subject, data)
+            expires = {}
+            for pid in ids:
+                days = self.purposes.get(pid).validity_days
+                until = expires_at or (when + timedelta(days=days) if days else None)
+                if until is not None:
+                    expires[pid] = iso(until)
+            return {
+                "notice": ref.model_dump(mode="json") if ref is not None else None,
+                "expires_at": iso(expires_at) if expires_at is not None else None,
+                "expires": expires,
+            }
+
+        receipt = self._act("grant", subject, ids, source, at, data)
+        if gpc_conflicts and receipt.recorded:
+            self.gpc.record_conflict(subject, gpc_conflicts, receipt)
+        return receipt
 
     def withdraw(
-        self, subject: str, purposes: str | Iterable[str], *, source: str | None = None
+        self,
+        subject: str,
+        purposes: str | Iterable[str],
+        *,
+        source: str | None = None,
+        at: datetime | None = None,
     ) -> ConsentReceipt:
         """Record that ``subject`` withdraws consent to ``purposes``; effective immediately."""
-        data: dict[str, Any] = {
-            "purposes": list(self.purposes.require(purposes)),
-            "notice": None,
-            "source": _check_source(source),
-            "expires_at": None,
-        }
-        return self._append("consent.withdraw", subject, data)
+        return self._act("withdraw", subject, self.purposes.require(purposes), source, at)
 
-    def _append(self, kind: str, subject: str, data: dict[str, Any]) -> ConsentReceipt:
-        pseudo = self._keys.pseudonym(subject)
-        with self._lock:
-            entry = self._ledger.append(STREAM, kind, data, subject=pseudo)
-            events = self._index(entry)
-        first = events[0]
-        return ConsentReceipt(
-            receipt_id=f"rcpt-{entry.seq}-{entry.hash[:16]}",
-            subject=pseudo,
-            action=first.action,
-            purposes=tuple(e.purpose for e in events),
-            at=first.at,
-            notice=first.notice,
-            source=first.source,
-            expires_at=first.expires_at,
-            ledger_seqs=(entry.seq,),
-            entry_hashes=(entry.hash,),
+    def refuse(
+        self,
+        subject: str,
+        purposes: str | Iterable[str],
+        *,
+        source: str | None = None,
+        at: datetime | None = None,
+    ) -> ConsentReceipt:
+        """Record that ``subject`` was asked and said no (dpv:ConsentRefused)."""
+        return self._act("refuse", subject, self.purposes.require(purposes), source, at)
+
+    def object(
+        self,
+        subject: str,
+        purposes: str | Iterable[str],
+        *,
+        source: str | None = None,
+        at: datetime | None = None,
+    ) -> ConsentReceipt:
+        """Record that ``subject`` objects (GDPR Art. 21) to legitimate-interest or public-task
+        processing; the purposes become ``objected`` and are no longer authorised. A later
+        ``grant`` of the purpose lifts the objection."""
+        ids = self.purposes.require(purposes)
+        for pid in ids:
+            if not self.purposes.get(pid).objectable:
+                raise InvalidConsentEvent(
+                    f"purpose {pid!r} is not processed on legitimate interest or a public task, "
+                    "so there is nothing to object to; for consent-based purposes use withdraw()"
+                )
+        return self._act("object", subject, ids, source, at)
+
+    def invalidate(
+        self,
+        subject: str,
+        purposes: str | Iterable[str],
+        *,
+        reason: str,
+        at: datetime | None = None,
+    ) -> ConsentReceipt:
+        """Record that the controller invalidated the subject's consent (dpv:ConsentInvalidated),
+        e.g. it was collected without a valid notice. ``reason`` is a short label."""
+        why = check_reason(reason)
+        return self._act(
+            "invalidate", subject, self.purposes.require(purposes), None, at,
+            lambda _: {"reason": why},
         )
 
-    def _index(self, entry: LedgerEntry) -> list[ConsentEvent]:
-        action = _KINDS.get(entry.kind)
-        if action is None or entry.subject is None:
-            return []
-        data = entry.data
-        notice = Notice.model_validate(data["notice"]) if data.get("notice") else None
-        expires = data.get("expires_at")
-        events = [
-            ConsentEvent(
-                seq=entry.seq,
-                subject=entry.subject,
-                purpose=purpose,
-                action=action,  # type: ignore[arg-type]
-                at=entry.ts,
-                notice=notice,
-                source=data.get("source"),
-                expires_at=datetime.fromisoformat(expires) if expires else None,
-                entry_hash=entry.hash,
-            )
-            for purpose in data["purposes"]
-        ]
+    def _act(
+        self,
+        action: str,
+        subject: str,
+        ids: tuple[str, ...],
+        source: str | None,
+        at: datetime | None,
+        extra: Any = None,
+    ) -> ConsentReceipt:
+        source = check_source(source)
+        pseudo = self._keys.pseudonym(subject)
+        with self._stripes[hash(pseudo) % _STRIPES]:
+            self._usable()
+            now = datetime.now(UTC)
+            events = self._events.get(pseudo, [])
+            when = check_at(at, events[-1].at if events else None, now)
+            data: dict[str, Any] = {
+                "purposes": list(ids),
+                "notice": None,
+                "source": source,
+                "expires_at": None,
+                "at": iso(when) if when is not None else None,
+            }
+            if extra is not None:
+                data.update(extra(when or now))
+            same = self._repeat_of(pseudo, action, ids, data, now)
+            if same is not None:
+                return self._receipt(self._ledger.get(same), recorded=False)
+            entry = self._ledger.append(STREAM, f"consent.{action}", data, subject=pseudo)
+            self._index(entry)
+        return self._receipt(entry, recorded=True)
+
+    def _repeat_of(
+        self, pseudo: str, action: str, ids: tuple[str, ...], data: dict[str, Any], now: datetime
+    ) -> int | None:
+        """The seq of the entry this call would only repeat, or None (see the module docstring)."""
+        if data.get("at") is not None or action not in ("grant", "withdraw"):
+            return None
+        last: dict[str, ConsentEvent] = {}
+        for event in self._events.get(pseudo, ()):
+            last[event.purpose] = event
+        seqs = {last[p].seq if p in last else None for p in ids}
+        if len(seqs) != 1 or None in seqs:
+            return None
+        seq = seqs.pop()
+        entry = self._ledger.get(seq)  # type: ignore[arg-type]
+        old = entry.data
+        if (
+            entry.kind != f"consent.{action}"
+            or set(old["purposes"]) != set(ids)
+            or old.get("at") is not None
+            or any(old.get(k) != data.get(k) for k in ("notice", "source", "expires_at"))
+            or (action == "grant" and old.get("expires") != data.get("expires"))
+        ):
+            return None
+        if action == "grant":
+            state = self._fold(pseudo, now)
+            if any(state.purposes.get(p) not in ("given", "renewed") for p in ids):
+                return None
+        return seq
+
+    def _record_notice(self, data: dict[str, Any]) -> RegisteredNotice:
+        self._usable()
+        entry = self._ledger.append(STREAM, NOTICE_KIND, data)
         with self._lock:
-            self._events.setdefault(entry.subject, []).extend(events)
-            self._current.pop(entry.subject, None)
-        return events
+            self._last_seq = max(self._last_seq, entry.seq)
+            item = self.notices.add(entry.data, entry.seq, entry.ts)
+        assert item is not None
+        return item
+
+    def _record_purpose(self, purpose: Purpose) -> None:
+        self._usable()
+        entry = self._ledger.append(STREAM, PURPOSE_KIND, purpose.model_dump(mode="json"))
+        with self._lock:
+            self._last_seq = max(self._last_seq, entry.seq)
+            self._current = {}
 
     # -- reading ------------------------------------------------------------------------------
 
+    def _usable(self) -> None:
+        if self._problem is not None:
+            raise ConsentUnavailable(
+                f"{self._problem}; no purpose is authorised until the ledger is restored "
+                "(run verify() to find the damaged entry)"
+            )
+
     def state(self, subject: str, *, as_of: datetime | None = None) -> ConsentState:
         """Consent to every purpose at ``as_of`` (default: now), derived from the ledger."""
-        pseudo = self._keys.pseudonym(subject)
-        return self.state_of_pseudonym(pseudo, as_of=as_of)
+        return self.state_of_pseudonym(self._keys.pseudonym(subject), as_of=as_of)
 
     def state_of_pseudonym(self, pseudo: str, *, as_of: datetime | None = None) -> ConsentState:
-        """Like :meth:`state`, for a subject already known by pseudonym."""
-        now = datetime.now(UTC)
+        """Like :meth:`state`, for a subject already known by pseudonym (the decision hot path:
+        a dictionary look-up while nothing has changed)."""
         if as_of is None:
             cached = self._current.get(pseudo)
-            if cached is not None and (cached[1] is None or now < cached[1]):
+            if cached is not None and time.time() < cached[1]:
                 return cached[0]
-        elif as_of.tzinfo is None:
+        elif not isinstance(as_of, datetime) or as_of.tzinfo is None:
             raise InvalidConsentEvent("as_of must be timezone-aware (e.g. UTC)")
-        at = as_of or now
+        self._usable()
         with self._lock:
-            events = list(self._events.get(pseudo, ()))
-        state = self._fold(pseudo, events, at)
-        if as_of is None:
-            expiries = [
-                e.expires_at for e in events if e.expires_at is not None and e.expires_at > at
-            ]
-            self._current[pseudo] = (state, min(expiries, default=None))
-        return state
+            if as_of is not None:
+                return self._fold(pseudo, as_of)
+            now = datetime.now(UTC)
+            state = self._fold(pseudo, now)
+            nxt = next_change(self._events.get(pseudo, ()), now)
+            self._current[pseudo] = (state, nxt.timestamp() if nxt is not None else _INF)
+            return state
 
-    def _fold(self, pseudo: str, events: list[ConsentEvent], at: datetime) -> ConsentState:
-        last: dict[str, ConsentEvent] = {}
-        for event in events:
-            if event.at <= at:
-                last[event.purpose] = event
-        statuses: dict[str, PurposeStatus] = {}
-        for purpose in self.purposes:
-            event = last.get(purpose.id)
-            if not purpose.needs_consent:
-                statuses[purpose.id] = "not_required"
-            elif event is None:
-                statuses[purpose.id] = "not_given"
-            elif event.action == "withdraw":
-                statuses[purpose.id] = "withdrawn"
-            elif event.expires_at is not None and event.expires_at <= at:
-                statuses[purpose.id] = "expired"
-            else:
-                statuses[purpose.id] = "given"
-        based_on = tuple(sorted({e.seq for e in last.values()}))
-        state_hash = sha256_of({"subject": pseudo, "purposes": statuses, "based_on": based_on})
-        return ConsentState(
-            subject=pseudo, as_of=at, purposes=statuses, based_on=based_on, state_hash=state_hash
+    def _fold(self, pseudo: str, at: datetime) -> ConsentState:
+        return fold_state(
+            pseudo,
+            self._events.get(pseudo, ()),
+            self.purposes,
+            self.notices,
+            at,
+            stale_allowed=self._accept_stale,
         )
 
     def history(self, subject: str) -> list[ConsentEvent]:
         """Every consent event of ``subject``, oldest first."""
-        pseudo = self._keys.pseudonym(subject)
-        with self._lock:
-            return list(self._events.get(pseudo, ()))
+        return self.history_of_pseudonym(self._keys.pseudonym(subject))
 
     def history_of_pseudonym(self, pseudo: str) -> list[ConsentEvent]:
         """Like :meth:`history`, for a subject already known by pseudonym."""
+        self._usable()
         with self._lock:
             return list(self._events.get(pseudo, ()))
 
+    def subjects(self) -> list[str]:
+        """The pseudonyms of every subject with consent events."""
+        with self._lock:
+            return sorted(self._events)
+
     def verify(self) -> VerifyReport:
-        """Check the whole ledger chain the consent records are part of."""
+        """Check the whole ledger the consent records are part of: hash chain, Merkle leaves and
+        signed checkpoint. ``first_bad`` names the first entry that fails."""
         return self._ledger.verify()
 
+    # -- receipts -----------------------------------------------------------------------------
 
-def _check_source(source: str | None) -> str | None:
-    if source is None:
-        return None
-    if not isinstance(source, str) or not 0 < len(source) <= _MAX_SOURCE:
-        raise InvalidConsentEvent(f"source must be a string of 1 to {_MAX_SOURCE} characters")
-    return source
+    def _receipt(self, entry: LedgerEntry, *, recorded: bool) -> ConsentReceipt:
+        def statuses(pseudo: str, at: datetime) -> dict[str, str]:
+            with self._lock:
+                return dict(self._fold(pseudo, at).purposes)
 
+        return receipt_for(
+            self._ledger,
+            entry,
+            recorded=recorded,
+            catalog=self.purposes,
+            statuses=statuses,
+            controller=self.controller.get("name"),
+        )
 
-def _iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat()
+    def kantara(self, receipt: ConsentReceipt, **options: Any) -> dict[str, Any]:
+        """The Kantara Consent Receipt v1.1 JSON view of ``receipt`` (controller from
+        :meth:`configure`); options: ``jurisdiction``, ``policy_url``, ``service``."""
+        return kantara_receipt(
+            receipt,
+            self.purposes,
+            controller=self.controller,
+            public_key=self._ledger.public_key,
+            **options,
+        )
+
+    @property
+    def public_key(self) -> bytes | None:
+        """The raw Ed25519 key that verifies receipts and checkpoints of this database."""
+        return self._ledger.public_key
+
+    # -- web consent signals: IAB TCF (sdk/consent/tcf) and Global Privacy Control (gpc.py) ----
+
+    @property
+    def gpc(self) -> GlobalPrivacyControl:
+        """Global Privacy Control: the purposes a signal covers (settable), signal state."""
+        with self._lock:
+            gpc: GlobalPrivacyControl | None = self.__dict__.get("_gpc")
+            if gpc is None:
+                gpc = self.__dict__["_gpc"] = GlobalPrivacyControl(self)
+            return gpc
+
+    def apply_gpc(
+        self, subject: str, sec_gpc_header: str | bytes | None, *, source: str = "gpc"
+    ) -> ConsentReceipt | None:
+        """Record the request's ``Sec-GPC`` header ("1": opt out of sale, sharing and targeted
+        advertising) before any decision; the withdrawal receipt, or None if nothing changed."""
+        return self.gpc.apply(subject, sec_gpc_header, source=source)
+
+    def apply_tcf(
+        self,
+        subject: str,
+        tc_string: str,
+        vendor_id: int,
+        *,
+        source: str | None = None,
+        validate: bool = True,
+        acknowledge_gpc_conflict: bool = False,
+    ) -> TcfOutcome:
+        """Map an IAB TCF TC string onto our purposes for GVL vendor ``vendor_id`` and record
+        it (its SHA-256, never the string); see :mod:`sdk.consent.tcf.apply`."""
+        return apply_tcf(
+            self, subject, tc_string, vendor_id, source=source, validate=validate,
+            acknowledge_gpc_conflict=acknowledge_gpc_conflict,
+        )

@@ -1,0 +1,344 @@
+"""Consent receipts: signed, self-proving, and readable as ISO/IEC TS 27560 (DPV) or Kantara v1.1.
+
+A receipt carries the ledger entry's canonical bytes, its RFC 9162 inclusion proof and the signed
+checkpoint (C2SP note) the proof leads to, and is itself signed (Ed25519, the keyring's key) over
+the RFC 8785 canonical JSON of all its other fields, prefixed with a domain tag.
+:func:`verify_receipt` needs only the receipt and the public key:
+
+1. the receipt's signature (so no field, not one byte, was changed);
+2. the checkpoint's signature (the same key);
+3. SHA-256 of the entry bytes is the receipt's entry hash, and its leaf is in the checkpointed tree;
+4. the entry says what the receipt says: action, subject pseudonym, purposes, seq.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .._canonical import canonical_json
+from ..errors import ProofError
+from ..ledger import (
+    Checkpoint,
+    InclusionProof,
+    Ledger,
+    LedgerEntry,
+    Signer,
+    verify_inclusion_proof,
+)
+from ..types import ConsentReceipt, Notice
+from .events import events_of
+from .purposes import PurposeCatalog
+from .state import DPV_STATUS
+
+__all__ = [
+    "build_receipt",
+    "dpv_record",
+    "kantara_receipt",
+    "receipt_for",
+    "verify_receipt",
+]
+
+_DOMAIN = b"whylens.consent-receipt.v1\x00"
+_GDPR = "https://w3id.org/dpv/legal/eu/gdpr#"
+_BASIS = {
+    "consent": "A6-1-a",
+    "contract": "A6-1-b",
+    "legal_obligation": "A6-1-c",
+    "vital_interest": "A6-1-d",
+    "public_task": "A6-1-e",
+    "legitimate_interest": "A6-1-f",
+}
+
+
+def _signed_bytes(fields: Mapping[str, Any]) -> bytes:
+    return _DOMAIN + canonical_json({k: v for k, v in fields.items() if k != "signature"})
+
+
+def dpv_record(
+    *,
+    receipt_id: str,
+    entry: LedgerEntry,
+    action: str,
+    purposes: Sequence[str],
+    statuses: Mapping[str, str],
+    catalog: PurposeCatalog,
+    notice: Notice | None,
+    source: str | None,
+    expires_at: datetime | None,
+    at: datetime,
+    controller: str | None,
+) -> dict[str, Any]:
+    """The ISO/IEC TS 27560 consent record fields, in the terms W3C DPV maps them to."""
+    purpose_nodes = []
+    for pid in purposes:
+        p = catalog.get(pid)
+        status = DPV_STATUS.get(statuses.get(pid, ""))
+        purpose_nodes.append(
+            {
+                "@id": p.dpv_iri,
+                "dct:identifier": pid,
+                "dct:title": p.name,
+                "dpv:hasLegalBasis": {"@id": _GDPR + _BASIS[p.legal_basis]},
+                "dpv:hasConsentStatus": {"@id": status} if status else None,
+                "tcf:purposes": list(p.tcf_purposes),
+            }
+        )
+    return {
+        "@context": {
+            "dpv": "https://w3id.org/dpv#",
+            "dct": "http://purl.org/dc/terms/",
+            "tcf": "https://iabeurope.eu/tcf#",
+        },
+        "@type": "dpv:ConsentRecord",
+        "dct:identifier": receipt_id,
+        "dct:conformsTo": "ISO/IEC TS 27560:2023",
+        "dct:created": _iso(entry.ts),
+        "dpv:hasDataSubject": {"@id": f"urn:whylens:subject:{entry.subject}"},
+        "dpv:hasDataController": controller,
+        "dpv:hasPurpose": purpose_nodes,
+        "dpv:isIndicatedAtTime": _iso(at),
+        "dpv:hasIndicationMethod": source,
+        "event": action,
+        "dpv:hasNotice": (
+            {
+                "dct:identifier": notice.notice_id,
+                "dct:hasVersion": notice.version,
+                "dct:language": notice.language,
+                "sha256": notice.text_sha256,
+            }
+            if notice is not None
+            else None
+        ),
+        "dct:valid": _iso(expires_at) if expires_at is not None else None,
+        "ledger": {"seq": entry.seq, "hash": entry.hash},
+    }
+
+
+def build_receipt(
+    *,
+    receipt_id: str,
+    action: str,
+    entry: LedgerEntry,
+    body: bytes,
+    purposes: Sequence[str],
+    at: datetime,
+    notice: Notice | None,
+    source: str | None,
+    expires_at: datetime | None,
+    record: dict[str, Any],
+    proof: InclusionProof,
+    checkpoint: Checkpoint,
+    signer: Signer,
+    recorded: bool,
+) -> ConsentReceipt:
+    """Assemble and sign a receipt for ``entry``."""
+    fields: dict[str, Any] = {
+        "receipt_id": receipt_id,
+        "subject": entry.subject,
+        "action": action,
+        "purposes": list(purposes),
+        "at": _iso(at),
+        "notice": notice.model_dump(mode="json") if notice is not None else None,
+        "source": source,
+        "expires_at": _iso(expires_at) if expires_at is not None else None,
+        "ledger_seqs": [entry.seq],
+        "entry_hashes": [entry.hash],
+        "recorded": recorded,
+        "record": record,
+        "entry_body": body.decode(),
+        "inclusion_proof": [base64.b64encode(p).decode() for p in proof.path],
+        "tree_size": proof.tree_size,
+        "checkpoint": checkpoint.note,
+        "key_fingerprint": hashlib.sha256(signer.public_key_bytes()).hexdigest(),
+    }
+    unsigned = ConsentReceipt.model_validate(fields, strict=False)
+    # sign the receipt's own JSON form, so what a verifier re-reads is exactly what was signed
+    sig = signer.sign(_signed_bytes(unsigned.model_dump(mode="json")))
+    return unsigned.model_copy(update={"signature": base64.b64encode(sig).decode()})
+
+
+def verify_receipt(
+    receipt: ConsentReceipt | Mapping[str, Any] | str | bytes, public_key: bytes
+) -> None:
+    """Check a consent receipt offline with only the signer's raw 32-byte Ed25519 public key.
+
+    Accepts the receipt object, its JSON dict, or its JSON text (``receipt.model_dump_json()``).
+    The signature covers the fields exactly as given, so changing any byte of the JSON fails.
+    Raises :class:`ProofError` naming the first check that failed; returns None when all pass.
+    """
+    try:
+        if isinstance(receipt, ConsentReceipt):
+            raw: Any = receipt.model_dump(mode="json")
+        elif isinstance(receipt, str | bytes):
+            raw = json.loads(receipt)
+        else:
+            raw = dict(receipt)
+        if not isinstance(raw, dict):
+            raise ValueError("not an object")
+        receipt = ConsentReceipt.model_validate(raw, strict=False)
+    except (ValueError, TypeError) as exc:
+        raise ProofError("the receipt is not a well-formed consent receipt") from exc
+    if receipt.signature is None or receipt.checkpoint is None or receipt.entry_body is None:
+        raise ProofError("the receipt carries no signature, checkpoint or entry")
+    try:
+        key = Ed25519PublicKey.from_public_bytes(public_key)
+        sig = base64.b64decode(receipt.signature, validate=True)
+        if base64.b64encode(sig).decode() != receipt.signature:
+            raise ValueError("not canonical base64")  # the signature itself is not signed
+        key.verify(sig, _signed_bytes(raw))
+    except (InvalidSignature, ValueError, TypeError, binascii.Error) as exc:
+        raise ProofError(
+            "the receipt's signature does not verify with this key (it was altered, or signed "
+            "by another key)"
+        ) from exc
+    if len(receipt.ledger_seqs) != 1 or len(receipt.entry_hashes) != 1:
+        raise ProofError("a receipt proves exactly one ledger entry")
+    body = receipt.entry_body.encode()
+    if hashlib.sha256(body).hexdigest() != receipt.entry_hashes[0]:
+        raise ProofError("the entry bytes do not match the receipt's entry hash")
+    try:
+        path = tuple(base64.b64decode(p, validate=True) for p in receipt.inclusion_proof)
+    except (binascii.Error, ValueError) as exc:
+        raise ProofError("the receipt's inclusion proof is not base64") from exc
+    proof = InclusionProof(receipt.ledger_seqs[0], receipt.tree_size or 0, path)
+    verify_inclusion_proof(body, proof, receipt.checkpoint, public_key)
+    try:
+        entry = json.loads(body)
+        data = entry["data"]
+        same = (
+            entry["kind"] == f"consent.{receipt.action}"
+            and entry["subject"] == receipt.subject
+            and entry["seq"] == receipt.ledger_seqs[0]
+            and tuple(data["purposes"]) == receipt.purposes
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProofError("the receipt's ledger entry does not parse") from exc
+    if not same:
+        raise ProofError("the ledger entry does not record what the receipt says")
+
+
+def kantara_receipt(
+    receipt: ConsentReceipt,
+    catalog: PurposeCatalog,
+    *,
+    controller: Mapping[str, str] | None = None,
+    jurisdiction: str = "EU",
+    policy_url: str = "",
+    service: str = "whylens",
+    public_key: bytes | None = None,
+) -> dict[str, Any]:
+    """The Kantara Initiative Consent Receipt Specification v1.1 JSON view of a receipt."""
+    ctrl = dict(controller or {})
+    ending = _iso(receipt.expires_at) if receipt.expires_at else "until withdrawn"
+    purposes = []
+    for pid in receipt.purposes:
+        p = catalog.get(pid)
+        purposes.append(
+            {
+                "purpose": p.name,
+                "purposeCategory": [p.dpv_iri],
+                "consentType": "EXPLICIT" if p.needs_consent else "NOT APPLICABLE",
+                "piiCategory": [],
+                "primaryPurpose": pid == "service",
+                "termination": ending if receipt.action == "grant" else "withdrawn",
+                "thirdPartyDisclosure": False,
+            }
+        )
+    return {
+        "version": "KI-CR-v1.1.0",
+        "jurisdiction": jurisdiction,
+        "consentTimestamp": int(receipt.at.timestamp()),
+        "collectionMethod": receipt.source or "api",
+        "consentReceiptID": receipt.receipt_id,
+        "publicKey": base64.b64encode(public_key).decode() if public_key else None,
+        "language": receipt.notice.language if receipt.notice else "en",
+        "piiPrincipalId": receipt.subject,
+        "piiControllers": [
+            {
+                "piiController": ctrl.get("name", ""),
+                "contact": ctrl.get("contact", ""),
+                "address": ctrl.get("address", ""),
+                "email": ctrl.get("email", ""),
+                "phone": ctrl.get("phone", ""),
+            }
+        ],
+        "policyUrl": policy_url,
+        "services": [{"service": service, "purposes": purposes}],
+        "sensitive": False,
+        "spiCat": [],
+    }
+
+
+def receipt_for(
+    ledger: Ledger,
+    entry: LedgerEntry,
+    *,
+    recorded: bool,
+    catalog: PurposeCatalog,
+    statuses: Callable[[str, datetime], Mapping[str, str]],
+    controller: str | None,
+) -> ConsentReceipt:
+    """The receipt of consent entry ``entry``: signed, with the proof against the latest
+    checkpoint (unsigned and proof-less when the ledger has no signer)."""
+    events = events_of(entry)
+    first = events[0]
+    receipt_id = f"rcpt-{entry.seq}-{entry.hash[:16]}"
+    purposes = tuple(e.purpose for e in events)
+    signer = ledger.signer
+    if signer is None:
+        return ConsentReceipt(
+            receipt_id=receipt_id,
+            subject=first.subject,
+            action=first.action,
+            purposes=purposes,
+            at=first.at,
+            notice=first.notice,
+            source=first.source,
+            expires_at=first.expires_at,
+            ledger_seqs=(entry.seq,),
+            entry_hashes=(entry.hash,),
+            recorded=recorded,
+        )
+    cp = ledger.checkpoint()
+    record = dpv_record(
+        receipt_id=receipt_id,
+        entry=entry,
+        action=first.action,
+        purposes=purposes,
+        statuses=statuses(first.subject, first.at),
+        catalog=catalog,
+        notice=first.notice,
+        source=first.source,
+        expires_at=first.expires_at,
+        at=first.at,
+        controller=controller,
+    )
+    return build_receipt(
+        receipt_id=receipt_id,
+        action=first.action,
+        entry=entry,
+        body=ledger.body(entry.seq),
+        purposes=purposes,
+        at=first.at,
+        notice=first.notice,
+        source=first.source,
+        expires_at=first.expires_at,
+        record=record,
+        proof=ledger.prove(entry.seq, size=cp.size),
+        checkpoint=cp,
+        signer=signer,
+        recorded=recorded,
+    )
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
