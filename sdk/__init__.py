@@ -25,18 +25,25 @@ if TYPE_CHECKING:
     from .consent import Purpose
     from .errors import WhylensError
     from .models import Feature, FeatureSchema, Model
+    from .models.rerank import RerankPolicy
+    from .models.rules import Rule
+    from .models.schema import Concept
     from .personalizer import Personalizer
     from .store import Durability
+    from .subjects.personal import Personal
     from .types import (
+        Comparison,
         ConsentEvent,
         ConsentReceipt,
         ConsentState,
+        Counterfactual,
         Decision,
         ErasureReceipt,
         Explanation,
         ExportManifest,
         ModelCard,
         Notice,
+        PersonalEvent,
         Reason,
         Recommendations,
         RecommendedItem,
@@ -47,9 +54,12 @@ if TYPE_CHECKING:
     )
 
 _LAZY: dict[str, str] = {
+    "Comparison": "sdk.types",
+    "Concept": "sdk.models.schema",
     "ConsentEvent": "sdk.types",
     "ConsentReceipt": "sdk.types",
     "ConsentState": "sdk.types",
+    "Counterfactual": "sdk.types",
     "Decision": "sdk.types",
     "Durability": "sdk.store",
     "ErasureReceipt": "sdk.types",
@@ -60,13 +70,17 @@ _LAZY: dict[str, str] = {
     "Model": "sdk.models.registry",
     "ModelCard": "sdk.types",
     "Notice": "sdk.types",
+    "Personal": "sdk.subjects.personal",
+    "PersonalEvent": "sdk.types",
     "Personalizer": "sdk.personalizer",
     "Purpose": "sdk.consent.purposes",
     "Reason": "sdk.types",
+    "RerankPolicy": "sdk.models.rerank",
     "Recommendations": "sdk.types",
     "RecommendedItem": "sdk.types",
     "ReviewAction": "sdk.types",
     "ReviewPolicy": "sdk.types",
+    "Rule": "sdk.models.rules",
     "SubjectExport": "sdk.types",
     "VerifyReport": "sdk.types",
     "WhylensError": "sdk.errors",
@@ -74,9 +88,12 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "Comparison",
+    "Concept",
     "ConsentEvent",
     "ConsentReceipt",
     "ConsentState",
+    "Counterfactual",
     "Decision",
     "Durability",
     "ErasureReceipt",
@@ -87,13 +104,17 @@ __all__ = [
     "Model",
     "ModelCard",
     "Notice",
+    "Personal",
+    "PersonalEvent",
     "Personalizer",
     "Purpose",
     "Reason",
     "Recommendations",
     "RecommendedItem",
+    "RerankPolicy",
     "ReviewAction",
     "ReviewPolicy",
+    "Rule",
     "SubjectExport",
     "VerifyReport",
     "WhylensError",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from .errors import WhylensError
 
 if TYPE_CHECKING:
     from .personalizer import Personalizer
+    from .types import Audience
 
 app = typer.Typer(
     name="whylens",
@@ -36,6 +37,10 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(review_app, name="review")
 app.add_typer(audit_app, name="audit")
 app.add_typer(subject_app, name="subject")
+keys_app = typer.Typer(help="Key rotation: KEK versions, rewrap, retirement.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+models_app = typer.Typer(help="Model versions: list, sign off, shadow.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 console = Console()
 DbOption = Annotated[
@@ -117,14 +122,20 @@ def why(
     audience: Annotated[str, typer.Option(help="end_user, reviewer or auditor")] = "end_user",
     locale: Annotated[str, typer.Option(help="en or de")] = "en",
     item: Annotated[str | None, typer.Option(help="Item id, for a recommendation.")] = None,
+    counterfactual: Annotated[
+        bool, typer.Option(help="Add what would change a decision's outcome.")
+    ] = False,
 ) -> None:
     """Explain a decision or a recommended item."""
     with _open(db) as p:
+        if audience not in ("end_user", "reviewer", "auditor"):
+            raise typer.BadParameter("use end_user, reviewer or auditor", param_hint="--audience")
         explanation = p.explain(
             decision_id,
-            audience=audience,
+            audience=cast("Audience", audience),
             locale=locale,
-            item_id=item,  # type: ignore[arg-type]
+            item_id=item,
+            counterfactual=counterfactual,
         )
     console.print(explanation.text, markup=False)
 
@@ -198,13 +209,27 @@ def audit_verify(
 
 
 @audit_app.command("export")
-def audit_export(path: Path, db: DbOption = Path("whylens.db")) -> None:
-    """Export the ledger with a signed manifest."""
+def audit_export(
+    path: Path,
+    db: DbOption = Path("whylens.db"),
+    format: Annotated[str, typer.Option(help="jsonl, csv or parquet")] = "jsonl",
+    since: Annotated[str | None, typer.Option(help="ISO time with zone, inclusive")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO time with zone, inclusive")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model's records")] = None,
+) -> None:
+    """Export the ledger and audit records with a signed manifest."""
+    from datetime import datetime
+
+    try:
+        start = datetime.fromisoformat(since) if since else None
+        end = datetime.fromisoformat(until) if until else None
+    except ValueError:
+        raise typer.BadParameter("use ISO 8601 times such as 2026-11-01T00:00:00+00:00") from None
     with _open(db) as p:
-        manifest = p.audit.export(path)
+        manifest = p.audit.export(path, format=format, since=start, until=end, model=model)
     console.print(
-        f"{manifest.records} records written to {path} (signed by key "
-        f"{manifest.key_fingerprint[:16]}...)"
+        f"{manifest.records} ledger entries and {manifest.selected} audit records written to "
+        f"{path} (signed by key {manifest.key_fingerprint[:16]}...)"
     )
 
 
@@ -222,6 +247,106 @@ def subject_erase(subject: str, db: DbOption = Path("whylens.db")) -> None:
     with _open(db) as p:
         receipt = p.subjects.erase(subject)
     console.print_json(receipt.model_dump_json())
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    db: DbOption = Path("whylens.db"),
+    rewrap: Annotated[
+        bool, typer.Option(help="Rewrap every data key under the new KEK right away.")
+    ] = True,
+) -> None:
+    """Make a new key-encryption key version current (and rewrap the data keys under it)."""
+    with _open(db) as p:
+        version = p.keys.provider.rotate()
+        console.print(f"KEK version {version} is now current")
+        if rewrap:
+            report = p.keys.rewrap_all()
+            console.print(
+                f"rewrapped {report.rewrapped} data keys; {report.remaining} left under older KEKs"
+            )
+
+
+@keys_app.command("rewrap")
+def keys_rewrap(db: DbOption = Path("whylens.db")) -> None:
+    """Rewrap data keys still under an older KEK (resumable, idempotent; data untouched)."""
+    with _open(db) as p:
+        report = p.keys.rewrap_all()
+    console.print(
+        f"rewrapped {report.rewrapped} data keys under KEK version {report.kek_version}; "
+        f"{report.remaining} left under older KEKs"
+    )
+
+
+@keys_app.command("retire")
+def keys_retire(
+    below: Annotated[int, typer.Option(help="Retire versions below this one.")],
+    db: DbOption = Path("whylens.db"),
+    data_keys: Annotated[
+        bool, typer.Option("--data-keys", help="Retire data-key versions instead of KEKs.")
+    ] = False,
+) -> None:
+    """Retire old key versions: reading anything made under them raises KeyRetired."""
+    with _open(db) as p:
+        if data_keys:
+            p.keys.retire_data_keys(below)
+        else:
+            p.keys.retire_keks(below)
+    console.print(f"{'data-key' if data_keys else 'KEK'} versions below {below} are retired")
+
+
+@keys_app.command("status")
+def keys_status(db: DbOption = Path("whylens.db")) -> None:
+    """The key provider, KEK versions and how many data keys are under older KEKs."""
+    with _open(db) as p:
+        provider = p.keys.provider
+        older = p.keys.count_below_kek(provider.current_version)
+        console.print(
+            f"provider {provider.name}: KEK versions {list(provider.versions)}, current "
+            f"{provider.current_version}, minimum {provider.min_version}; {older} data keys "
+            f"under older KEKs; minimum data-key version {p.keys.min_data_key_version}"
+        )
+
+
+@models_app.command("list")
+def models_list(db: DbOption = Path("whylens.db")) -> None:
+    """Every model version with its hash, metrics, rows left out and sign-off."""
+    with _open(db) as p:
+        for card in p.models.list():
+            signed = p.models.sign_off_of(card.name, card.version)
+            metrics = ", ".join(f"{k} {v:.4f}" for k, v in card.metrics.items())
+            console.print(
+                f"{card.name} v{card.version} ({card.kind}) sha256:{card.content_hash[:16]}... "
+                f"{metrics}; rows used {card.rows_used}, left out {card.left_out_by_purpose}; "
+                + (f"signed off by {signed.reviewer}" if signed else "NOT signed off"),
+                highlight=False,
+            )
+
+
+@models_app.command("sign-off")
+def models_sign_off(
+    name: str,
+    version: int,
+    reviewer: Annotated[str, typer.Option(help="Your staff id.")],
+    db: DbOption = Path("whylens.db"),
+    note: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Approve a model version for serving (recorded on the ledger)."""
+    with _open(db) as p:
+        record = p.models.sign_off(name, version, reviewer=reviewer, note=note)
+    console.print(f"{name} v{version} signed off by {record.reviewer} (ledger #{record.seq})")
+
+
+@models_app.command("shadow")
+def models_shadow(
+    name: str,
+    version: Annotated[int | None, typer.Argument(help="Candidate version; omit to stop.")] = None,
+    db: DbOption = Path("whylens.db"),
+) -> None:
+    """Score a candidate version beside the serving one; only agreement is logged."""
+    with _open(db) as p:
+        p.models.shadow(name, version)
+    console.print(f"{name}: shadow {'off' if version is None else f'v{version}'}")
 
 
 def main() -> None:

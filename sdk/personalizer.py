@@ -20,19 +20,27 @@ from .audit.trail import AuditTrail
 from .audit.views import explanation_view, model_of
 from .consent import ConsentLedger, PurposeCatalog
 from .crypto.keyring import Keyring
-from .errors import ConfigurationError, KeyringMismatch, KeyringMissing
+from .errors import ConfigurationError, ExplanationError, KeyringMismatch, KeyringMissing
 from .explain.narrative import LOCALES
 from .ledger import Ledger
+from .models.preferences import Preferences
 from .models.registry import Model, ModelRegistry
 from .serving import Engine
 from .store import Database, Durability, check_database
+from .subjects.events import Events
 from .subjects.keystore import SubjectKeys
 from .subjects.profiles import Profiles
 from .subjects.rights import SubjectRights
-from .types import Audience, Decision, Explanation, Recommendations
+from .types import Audience, Comparison, Counterfactual, Decision, Explanation, Recommendations
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+    from .crypto.providers import KeyProvider
+    from .explain.card import LogicCard
+    from .models.rerank import RerankPolicy
+    from .models.rules import Rule
 
 __all__ = ["Personalizer"]
 
@@ -52,21 +60,50 @@ class Personalizer:
     :meth:`explain`, :meth:`contest`. Thread-safe; close it (or use ``with``) when done.
     """
 
-    def __init__(self, db: Database, keyring: Keyring) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keyring: Keyring,
+        *,
+        require_sign_off: bool = True,
+        key_provider: KeyProvider | None = None,
+    ) -> None:
         self._db = db
         self.keyring = keyring
-        self.ledger = Ledger(db, mac_key=keyring.mac_key)
-        keys = SubjectKeys(db, keyring)
+        self.ledger = Ledger(
+            db,
+            mac_key=keyring.mac_key,
+            signer=keyring,
+            origin=f"whylens.local/ledger/{keyring.id}",
+        )
+        keys = SubjectKeys(db, keyring, provider=key_provider)
         self._keys = keys
+        self.keys = keys  # data keys: KEK rotation, rewrap, data-key rotation and retirement
         self.consent = ConsentLedger(self.ledger, keys, PurposeCatalog())
-        self.profiles = Profiles(db, keys)
-        self.models = ModelRegistry(db, self.consent)
+        self.profiles = Profiles(db, keys, mac_key=keyring.mac_key)
+        self.events = Events(db, keys, self.consent)
+        self.models = ModelRegistry(
+            db, self.consent, self.ledger, require_sign_off=require_sign_off
+        )
+        self.preferences = Preferences(self.ledger, keys)
         self.audit = AuditTrail(self.ledger, keyring)
         self.reviews = ReviewQueue(self.audit, self.models, keys)
+        self.audit.attach(db, keys, self.models)
         self.subjects = SubjectRights(
-            db, self.ledger, keys, self.profiles, self.consent, self.audit, self.reviews.get
+            db,
+            self.ledger,
+            keys,
+            self.profiles,
+            self.consent,
+            self.audit,
+            self.reviews.get,
+            events=self.events,
+            explain=lambda decision_id: self.explain(decision_id),
+            keyring=keyring,
         )
-        self._engine = Engine(self.consent, self.models, keys, self.audit, keyring.mac_key)
+        self._engine = Engine(
+            self.consent, self.models, keys, self.audit, keyring.mac_key, self.preferences
+        )
 
     @classmethod
     def open(
@@ -75,6 +112,8 @@ class Personalizer:
         *,
         keyring: str | Path | None = None,
         durability: Durability | str = Durability.FULL,
+        require_sign_off: bool = True,
+        key_provider: KeyProvider | None = None,
     ) -> Personalizer:
         """Open (or create) the database at ``path`` and its keyring.
 
@@ -82,6 +121,12 @@ class Personalizer:
         unless ``keyring`` names another path. An existing database needs the keyring it was
         created with: a missing one raises :class:`KeyringMissing`, another database's keyring
         :class:`KeyringMismatch`; nothing is changed in either case.
+
+        ``key_provider`` wraps subjects' data keys (default: the keyring's own KEKs); see
+        :mod:`sdk.crypto.providers` for a secret-file/environment provider and AWS KMS.
+
+        ``require_sign_off`` (default on): a model version serves only after a person signed it
+        off (``models.sign_off``); ``False`` is the application's explicit opt-out.
         """
         if isinstance(path, str) and "://" in path:
             raise ConfigurationError(
@@ -120,7 +165,7 @@ class Personalizer:
                 tx.set_meta("keyring_fingerprint", ring.fingerprint)
         logger.debug("opened whylens database (keyring %s)", ring.fingerprint[:16])
         try:
-            return cls(db, ring)
+            return cls(db, ring, require_sign_off=require_sign_off, key_provider=key_provider)
         except BaseException:
             db.close()
             raise
@@ -137,12 +182,22 @@ class Personalizer:
         context: Mapping[str, Any] | None = None,
         item_column: str = "item_id",
         locale: str = "en",
+        profiling: bool | None = None,
+        rules: Sequence[Rule] = (),
+        rerank: RerankPolicy | None = None,
+        interests: Mapping[str, float] | None = None,
     ) -> Recommendations:
         """Rank ``candidates`` (one row per item: ``item_column`` and the model's features) for
         ``subject`` and return the top ``k``, each with its source and a one-line why.
 
         Features whose purpose the subject has not granted are masked; without personalization
         consent the list is non-personalized and says so. One audit record per call.
+
+        ``profiling=False`` (or the person's stored choice, ``preferences.set_profiling``) ranks
+        without any personal data (EU DSA Art. 38). ``rules`` (include / exclude / promote) run
+        before scoring; the person's preferences (``p.preferences``) apply to every list.
+        ``rerank`` (MMR, calibration to ``interests`` — category shares, long-tail floor,
+        exploration) re-orders the model's scores; each served item's propensity is recorded.
         """
         _check_locale(locale)
         return self._engine.recommend(
@@ -153,6 +208,10 @@ class Personalizer:
             context=context,
             item_column=item_column,
             locale=locale,
+            profiling=profiling,
+            rules=rules,
+            rerank=rerank,
+            interests=interests,
         )
 
     def decide(
@@ -175,13 +234,19 @@ class Personalizer:
         audience: Audience = "end_user",
         locale: str = "en",
         item_id: str | None = None,
+        counterfactual: bool = False,
     ) -> Explanation:
-        """The explanation of a decision (or of one recommended item) for ``audience``."""
+        """The explanation of a decision (or of one recommended item) for ``audience``.
+
+        ``counterfactual=True`` (decisions only) adds "what would change this" to the text and
+        sets ``.counterfactual``: see :meth:`counterfactual`.
+        """
         _check_locale(locale)
         state = self.audit.state(decision_id)
         entry, _ = self.audit.entries_of(decision_id)
         model = model_of(self.models, entry)
         values = None
+        change = self.counterfactual(decision_id, locale=locale) if counterfactual else None
         if audience == "reviewer":
             cipher = try_cipher(self._keys.cipher, state.subject)
             data = entry.data
@@ -204,7 +269,70 @@ class Personalizer:
             locale=locale,
             values=values,
             item_id=item_id,
+            counterfactual=change,
         )
+
+    def counterfactual(self, decision_id: str, *, locale: str = "en") -> Counterfactual:
+        """"What would change this": the smallest change to the actionable features of a
+        decision's input that flips the model's outcome, found against the model and verified
+        by re-scoring. Sensitive, masked and non-actionable features are never changed."""
+        from .explain.counterfactual import find_counterfactual
+
+        _check_locale(locale)
+        state = self.audit.state(decision_id)
+        entry, _ = self.audit.entries_of(decision_id)
+        if entry.kind != "decision":
+            raise ExplanationError("counterfactuals are for decisions, not recommendations")
+        model = model_of(self.models, entry)
+        cipher = try_cipher(self._keys.cipher, state.subject)
+        if cipher is None:
+            raise ExplanationError(
+                "the inputs of this decision can no longer be read (the subject was erased)"
+            )
+        values = decrypt_inputs(cipher, state.subject, decision_id, entry.data["inputs"])
+        row = [values[name] for name in model.schema.names]
+        return find_counterfactual(
+            model,
+            _array(row),
+            masked=entry.data["consent"]["masked"],
+            decision_id=decision_id,
+            locale=locale,
+        )
+
+    def explain_pair(
+        self,
+        decision_id: str,
+        item_a: str,
+        item_b: str,
+        *,
+        audience: Audience = "end_user",
+        locale: str = "en",
+    ) -> Comparison:
+        """Why ``item_a`` is ranked above (or below) ``item_b`` in one recommendation: the
+        difference of their exact attributions, which adds up to the difference of scores."""
+        from .explain.compare import compare_items
+
+        _check_locale(locale)
+        entry, _ = self.audit.entries_of(decision_id)
+        if entry.kind != "recommendation":
+            raise ExplanationError("explain_pair compares two items of one recommendation")
+        model = model_of(self.models, entry)
+        return compare_items(entry.data, model, item_a, item_b, audience=audience, locale=locale)
+
+    def logic_card(
+        self,
+        model: str | Model,
+        reference: pd.DataFrame | np.ndarray,
+        *,
+        version: int | None = None,
+    ) -> LogicCard:
+        """The model logic card (GDPR Art. 15(1)(h), DSA Art. 27) of a registered model, with
+        global concept importance measured on ``reference`` rows. ``.to_markdown()``,
+        ``.to_json()``."""
+        from .explain.card import logic_card
+
+        m = model if isinstance(model, Model) else self.models.get(model, version)
+        return logic_card(m, reference, purposes=self.consent.purposes)
 
     def contest(self, decision_id: str, *, message: str) -> Decision:
         """The person a decision is about asks for a human to review it (GDPR Art. 22(3))."""
@@ -233,6 +361,12 @@ class Personalizer:
 
     def __repr__(self) -> str:
         return f"Personalizer({self._db.path.name!r})"
+
+
+def _array(row: list[float | None]) -> np.ndarray:
+    import numpy as np
+
+    return np.array([float("nan") if v is None else v for v in row], dtype=np.float64)
 
 
 def _check_locale(locale: str) -> None:

@@ -53,6 +53,30 @@ CREATE TABLE IF NOT EXISTS profile_fields (
     updated    TEXT NOT NULL,
     PRIMARY KEY (subject, field)
 );
+CREATE TABLE IF NOT EXISTS subject_old_keys (
+    subject     TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    kek_version INTEGER NOT NULL,
+    wrapped     BLOB NOT NULL,
+    created     TEXT NOT NULL,
+    PRIMARY KEY (subject, version)
+);
+CREATE TABLE IF NOT EXISTS personal_events (
+    event_id   TEXT PRIMARY KEY,
+    subject    TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    purpose    TEXT NOT NULL,
+    ts         TEXT NOT NULL,
+    ciphertext BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS personal_events_by_subject ON personal_events (subject, ts);
+CREATE TABLE IF NOT EXISTS blind_index (
+    name    TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    token   BLOB NOT NULL,
+    PRIMARY KEY (name, subject)
+);
+CREATE INDEX IF NOT EXISTS blind_index_by_token ON blind_index (name, token);
 CREATE TABLE IF NOT EXISTS models (
     name         TEXT NOT NULL,
     version      INTEGER NOT NULL,

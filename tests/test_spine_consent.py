@@ -109,6 +109,7 @@ def test_withdrawal_takes_effect_on_the_very_next_recommendation(tmp_path) -> No
             "r", ranking_frame(shop), ranking_schema(), target="relevance", group="query_id",
             num_boost_round=20,
         )
+        p.models.sign_off("r", 1, reviewer="reviewer.tests")
         who = "cust-0007"
         candidates = candidates_for(shop, who)
         before = p.recommend(who, candidates, model="r", k=5)

@@ -54,6 +54,7 @@ def test_canaries_stay_out_of_every_output(
         p.models.train_classifier("credit", frame.iloc[:400], schema, target="good",
                                   num_boost_round=20,
                                   review_policy=ReviewPolicy(uncertainty_band=(0.0, 1.0)))
+        p.models.sign_off("credit", 1, reviewer="reviewer.tests")
         decision = p.decide(CANARY_SUBJECT, feature_row(frame, schema, 0), model="credit")
         p.contest(decision.decision_id, message=f"please call me at {CANARY_EMAIL}")
         p.reviews.override(decision.decision_id, outcome="approved", reviewer="rev.9",
@@ -92,6 +93,7 @@ def test_spans_carry_ids_and_model_versions(p: Personalizer, spans: InMemorySpan
         p.consent.grant(subject, "profiling")
     p.models.train_classifier("credit", frame.iloc[:300], schema, target="good",
                               num_boost_round=10)
+    p.models.sign_off("credit", 1, reviewer="reviewer.tests")
     spans.clear()
     decision = p.decide(frame["subject"].iloc[1], feature_row(frame, schema, 1), model="credit")
     (span,) = [s for s in spans.get_finished_spans() if s.name == "whylens.decide"]
