@@ -1,39 +1,25 @@
-"""The way of one decision: consent -> mask -> predict -> explain -> review policy -> audit.
-
-``recommend`` ranks candidates with a ranker; ``decide`` makes one automated decision with a
-classifier. Both check consent first, mask features whose purpose is not granted, explain exactly
-what is shown (the served top-k items, or the decision), append one audit record, and emit a span
-with ids and timings only.
-"""
+"""``recommend``: rank candidates for a person, re-rank, explain what is served, audit it."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._canonical import sha256_hex, sha256_of
-from .audit.policy import review_trigger
-from .audit.protected import check_not_protected
-from .audit.records import (
-    consent_authorisation,
+from .._canonical import sha256_hex, sha256_of
+from ..audit.records import (
     encrypt_inputs,
-    feature_mac,
     model_ref,
     new_decision_id,
 )
-from .audit.trail import AuditTrail
-from .consent import ConsentLedger
-from .errors import ConfigurationError, FeatureError, WrongModelKind
-from .explain.concepts import end_user_reasons
-from .explain.narrative import decision_text, recommendation_notice
-from .explain.treeshap import EXPLAINER, tree_shap
-from .models.matrix import frame_matrix, mapping_matrix, mask_for_consent
-from .models.preferences import Preferences, PreferenceState
-from .models.ranking import (
+from ..errors import ConfigurationError, FeatureError
+from ..explain.concepts import end_user_reasons
+from ..explain.narrative import recommendation_notice
+from ..explain.treeshap import EXPLAINER, tree_shap
+from ..models.matrix import frame_matrix, mask_for_consent
+from ..models.preferences import PreferenceState
+from ..models.ranking import (
     concept_factors,
     mask_personal,
     numeric_column,
@@ -45,59 +31,31 @@ from .models.ranking import (
     vector_columns,
     weighted_scores,
 )
-from .models.registry import Model, ModelRegistry
-from .models.rerank import RerankPolicy
-from .models.rerank import rerank as rerank_picks
-from .models.rules import Rule, apply_rules
-from .models.shadow import record_shadow
-from .models.why import item_line, list_notice
-from .subjects.keystore import SubjectKeys
-from .telemetry import decision_counter, tracer
-from .types import (
+from ..models.registry import Model
+from ..models.rerank import RerankPolicy
+from ..models.rerank import rerank as rerank_picks
+from ..models.rules import Rule, apply_rules
+from ..models.shadow import record_shadow
+from ..models.why import item_line, list_notice
+from ..telemetry import decision_counter, tracer
+from ..types import (
     ConsentState,
-    Decision,
     ItemSource,
     Recommendations,
     RecommendedItem,
-    ReviewAction,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Engine"]
+from .base import EngineBase
 
 _MAX_K = 1000
 _TAGGED = ("exploration", "long_tail", "promoted")
 
 
-@dataclass(frozen=True)
-class Engine:
-    """The parts one decision touches."""
-
-    consent: ConsentLedger
-    models: ModelRegistry
-    keys: SubjectKeys
-    trail: AuditTrail
-    mac_key: bytes
-    preferences: Preferences | None = None
-
-    def _model(self, name: str | Model, kind: str) -> Model:
-        model = name if isinstance(name, Model) else self.models.serving(name)
-        if model.kind != kind:
-            use = "recommend()" if model.kind == "ranker" else "decide()"
-            raise WrongModelKind(f"model {model.name!r} is a {model.kind}; use it with {use}")
-        self.models.check_signed(model)
-        return model
-
-    def _consent_record(self, state: ConsentState, masked: Sequence[str]) -> dict[str, Any]:
-        return {
-            "state_hash": state.state_hash,
-            "based_on": list(state.based_on),
-            "masked": list(masked),
-        }
-
-    # -- recommend ----------------------------------------------------------------------------
+class Recommending(EngineBase):
+    """The recommend half of the engine."""
 
     def recommend(
         self,
@@ -307,9 +265,7 @@ class Engine:
         candidate = self.models.shadow_of(serving.name)
         if candidate is None or candidate.version == serving.version:
             return None
-        matrix, _ = mask_for_consent(
-            candidate.schema, frame_matrix(candidate.schema, frame), state
-        )
+        matrix, _ = mask_for_consent(candidate.schema, frame_matrix(candidate.schema, frame), state)
         if non_profiling:
             matrix, _ = mask_personal(candidate.schema, matrix, (), personal)
         agreement = shadow_agreement(scores, candidate.raw_scores(matrix), k)
@@ -319,130 +275,6 @@ class Engine:
             "content_hash": candidate.content_hash,
             **agreement,
         }
-
-    # -- decide -------------------------------------------------------------------------------
-
-    def decide(
-        self,
-        subject: str,
-        features: Mapping[str, Any],
-        *,
-        model: str | Model,
-        locale: str,
-    ) -> Decision:
-        with tracer.start_as_current_span("whylens.decide") as span:
-            pseudo = self.keys.pseudonym(subject)
-            m = self._model(model, "classifier")
-            if self.trail.protected is not None:
-                check_not_protected(m.schema.names, self.trail.protected.names())
-            card = m.card
-            assert card.outcomes is not None and card.threshold is not None
-            state = self.consent.state_of_pseudonym(pseudo)
-            matrix, masked = mask_for_consent(m.schema, mapping_matrix(m.schema, features), state)
-            attributions = tree_shap(m.booster, matrix, content_hash=m.content_hash)
-            score = float(attributions.raw[0])
-            probability = 1.0 / (1.0 + math.exp(-score))
-            outcome = card.outcomes[1] if probability >= card.threshold else card.outcomes[0]
-            decision_id = new_decision_id()
-            policy = card.review_policy
-            trigger = review_trigger(
-                policy,
-                decision_id=decision_id,
-                probability=probability,
-                outcome=outcome,
-                names=m.schema.names,
-                row=matrix[0],
-            )
-            status = "pending_review" if trigger else "automated"
-            provisional = (policy.provisional_outcome if policy else None) or outcome
-            shown_outcome = provisional if trigger else outcome
-            contributions = dict(zip(m.schema.names, attributions.phi[0].tolist(), strict=True))
-            shown = end_user_reasons(m.schema, contributions, masked=masked, locale=locale)
-            why = decision_text(
-                outcome=shown_outcome,
-                status=status,
-                contested=False,
-                shown=shown,
-                locale=locale,
-                masked=bool(masked),
-            )
-            cipher = self.keys.cipher(pseudo, create=True)
-            consent_record = self._consent_record(state, masked)
-            consent_record.update(
-                consent_authorisation(
-                    self.consent.history_of_pseudonym(pseudo), state.based_on, "profiling"
-                )
-            )
-            entry = self.trail.append(
-                "decision",
-                pseudo,
-                {
-                    "decision_id": decision_id,
-                    "purpose": "profiling",
-                    "model": model_ref(m),
-                    "consent": consent_record,
-                    "inputs": encrypt_inputs(
-                        cipher, pseudo, decision_id, m.schema.names, matrix[0]
-                    ),
-                    "feature_mac": feature_mac(self.mac_key, m.schema.names, matrix[0]),
-                    "output": {
-                        "score": score,
-                        "probability": probability,
-                        "outcome": outcome,
-                        "provisional_outcome": shown_outcome,
-                        "status": status,
-                        "trigger": trigger,
-                    },
-                    "explanation_method": EXPLAINER,
-                    "explanation": {
-                        "contributions": attributions.phi[0].tolist(),
-                        "base_value": float(attributions.base[0]),
-                        "residual": float(attributions.residual[0]),
-                    },
-                    "shown_text_sha256": sha256_hex(why.encode()),
-                    "locale": locale,
-                },
-            )
-            span.set_attributes(
-                {
-                    "whylens.decision_id": decision_id,
-                    "whylens.model.name": m.name,
-                    "whylens.model.version": m.version,
-                    "whylens.status": status,
-                    "whylens.masked_features": len(masked),
-                }
-            )
-            decision_counter.add(
-                1,
-                {
-                    "whylens.kind": "decision",
-                    "whylens.model.name": m.name,
-                    "whylens.status": status,
-                },
-            )
-            return Decision(
-                decision_id=decision_id,
-                subject=pseudo,
-                model=m.name,
-                model_version=m.version,
-                outcome=shown_outcome,
-                automated_outcome=outcome,
-                score=score,
-                probability=probability,
-                status=status,
-                review_trigger=trigger,
-                why=why,
-                created_at=entry.ts,
-                history=(
-                    ReviewAction(
-                        seq=entry.seq,
-                        action="decided",
-                        at=entry.ts,
-                        actor=f"model:{m.name}",
-                        outcome=outcome,
-                    ),
-                ),
-            )
 
 
 def _as_frame(candidates: Any) -> pd.DataFrame:
@@ -457,4 +289,3 @@ def _as_frame(candidates: Any) -> pd.DataFrame:
     if len(frame) == 0:
         raise FeatureError("no candidates to rank")
     return frame
-

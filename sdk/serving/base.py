@@ -1,0 +1,44 @@
+"""What recommend and decide share: the parts a decision touches, model and consent look-ups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..audit.trail import AuditTrail
+from ..consent import ConsentLedger
+from ..errors import WrongModelKind
+from ..models.preferences import Preferences
+from ..models.registry import Model, ModelRegistry
+from ..subjects.keystore import SubjectKeys
+from ..types import (
+    ConsentState,
+)
+
+
+@dataclass(frozen=True)
+class EngineBase:
+    """The parts one decision touches, and what recommend and decide share."""
+
+    consent: ConsentLedger
+    models: ModelRegistry
+    keys: SubjectKeys
+    trail: AuditTrail
+    mac_key: bytes
+    preferences: Preferences | None = None
+
+    def _model(self, name: str | Model, kind: str) -> Model:
+        model = name if isinstance(name, Model) else self.models.serving(name)
+        if model.kind != kind:
+            use = "recommend()" if model.kind == "ranker" else "decide()"
+            raise WrongModelKind(f"model {model.name!r} is a {model.kind}; use it with {use}")
+        self.models.check_signed(model)
+        return model
+
+    def _consent_record(self, state: ConsentState, masked: Sequence[str]) -> dict[str, Any]:
+        return {
+            "state_hash": state.state_hash,
+            "based_on": list(state.based_on),
+            "masked": list(masked),
+        }

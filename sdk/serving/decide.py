@@ -1,0 +1,155 @@
+"""``decide``: one automated decision, explained, held for review by policy, audited."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .._canonical import sha256_hex
+from ..audit.policy import review_trigger
+from ..audit.protected import check_not_protected
+from ..audit.records import (
+    consent_authorisation,
+    encrypt_inputs,
+    feature_mac,
+    model_ref,
+    new_decision_id,
+)
+from ..explain.concepts import end_user_reasons
+from ..explain.narrative import decision_text
+from ..explain.treeshap import EXPLAINER, tree_shap
+from ..models.matrix import mapping_matrix, mask_for_consent
+from ..models.registry import Model
+from ..telemetry import decision_counter, tracer
+from ..types import (
+    Decision,
+    ReviewAction,
+)
+from .base import EngineBase
+
+
+class Deciding(EngineBase):
+    """The decide half of the engine."""
+
+    def decide(
+        self,
+        subject: str,
+        features: Mapping[str, Any],
+        *,
+        model: str | Model,
+        locale: str,
+    ) -> Decision:
+        with tracer.start_as_current_span("whylens.decide") as span:
+            pseudo = self.keys.pseudonym(subject)
+            m = self._model(model, "classifier")
+            if self.trail.protected is not None:
+                check_not_protected(m.schema.names, self.trail.protected.names())
+            card = m.card
+            assert card.outcomes is not None and card.threshold is not None
+            state = self.consent.state_of_pseudonym(pseudo)
+            matrix, masked = mask_for_consent(m.schema, mapping_matrix(m.schema, features), state)
+            attributions = tree_shap(m.booster, matrix, content_hash=m.content_hash)
+            score = float(attributions.raw[0])
+            probability = 1.0 / (1.0 + math.exp(-score))
+            outcome = card.outcomes[1] if probability >= card.threshold else card.outcomes[0]
+            decision_id = new_decision_id()
+            policy = card.review_policy
+            trigger = review_trigger(
+                policy,
+                decision_id=decision_id,
+                probability=probability,
+                outcome=outcome,
+                names=m.schema.names,
+                row=matrix[0],
+            )
+            status = "pending_review" if trigger else "automated"
+            provisional = (policy.provisional_outcome if policy else None) or outcome
+            shown_outcome = provisional if trigger else outcome
+            contributions = dict(zip(m.schema.names, attributions.phi[0].tolist(), strict=True))
+            shown = end_user_reasons(m.schema, contributions, masked=masked, locale=locale)
+            why = decision_text(
+                outcome=shown_outcome,
+                status=status,
+                contested=False,
+                shown=shown,
+                locale=locale,
+                masked=bool(masked),
+            )
+            cipher = self.keys.cipher(pseudo, create=True)
+            consent_record = self._consent_record(state, masked)
+            consent_record.update(
+                consent_authorisation(
+                    self.consent.history_of_pseudonym(pseudo), state.based_on, "profiling"
+                )
+            )
+            entry = self.trail.append(
+                "decision",
+                pseudo,
+                {
+                    "decision_id": decision_id,
+                    "purpose": "profiling",
+                    "model": model_ref(m),
+                    "consent": consent_record,
+                    "inputs": encrypt_inputs(
+                        cipher, pseudo, decision_id, m.schema.names, matrix[0]
+                    ),
+                    "feature_mac": feature_mac(self.mac_key, m.schema.names, matrix[0]),
+                    "output": {
+                        "score": score,
+                        "probability": probability,
+                        "outcome": outcome,
+                        "provisional_outcome": shown_outcome,
+                        "status": status,
+                        "trigger": trigger,
+                    },
+                    "explanation_method": EXPLAINER,
+                    "explanation": {
+                        "contributions": attributions.phi[0].tolist(),
+                        "base_value": float(attributions.base[0]),
+                        "residual": float(attributions.residual[0]),
+                    },
+                    "shown_text_sha256": sha256_hex(why.encode()),
+                    "locale": locale,
+                },
+            )
+            span.set_attributes(
+                {
+                    "whylens.decision_id": decision_id,
+                    "whylens.model.name": m.name,
+                    "whylens.model.version": m.version,
+                    "whylens.status": status,
+                    "whylens.masked_features": len(masked),
+                }
+            )
+            decision_counter.add(
+                1,
+                {
+                    "whylens.kind": "decision",
+                    "whylens.model.name": m.name,
+                    "whylens.status": status,
+                },
+            )
+            return Decision(
+                decision_id=decision_id,
+                subject=pseudo,
+                model=m.name,
+                model_version=m.version,
+                outcome=shown_outcome,
+                automated_outcome=outcome,
+                score=score,
+                probability=probability,
+                status=status,
+                review_trigger=trigger,
+                why=why,
+                created_at=entry.ts,
+                history=(
+                    ReviewAction(
+                        seq=entry.seq,
+                        action="decided",
+                        at=entry.ts,
+                        actor=f"model:{m.name}",
+                        outcome=outcome,
+                    ),
+                ),
+            )
