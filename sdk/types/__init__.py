@@ -1,0 +1,52 @@
+"""Pydantic v2 models for the data that crosses whylens's boundary (one module per area).
+
+Every model is strict, frozen and closed (``extra="forbid"``) and exports a JSON Schema
+(``Model.model_json_schema()``) for compliance tooling. Subjects appear here only as pseudonyms
+(keyed HMAC of the application's subject id), never as the raw id.
+"""
+
+from __future__ import annotations
+
+from .base import (
+    Audience,
+    ConsentAction,
+    DecisionStatus,
+    Frozen,
+    ItemSource,
+    PurposeStatus,
+    VerifyReport,
+)
+from .consent import ConsentEvent, ConsentReceipt, ConsentState, Notice
+from .decisions import Decision, Recommendations, RecommendedItem, ReviewAction
+from .explanations import Change, Comparison, Counterfactual, Explanation, Reason
+from .models import ModelCard, ReviewPolicy
+from .rights import ErasureReceipt, ExportManifest, PersonalEvent, SubjectExport
+
+__all__ = [
+    "Audience",
+    "Change",
+    "Comparison",
+    "ConsentAction",
+    "ConsentEvent",
+    "ConsentReceipt",
+    "ConsentState",
+    "Counterfactual",
+    "Decision",
+    "DecisionStatus",
+    "ErasureReceipt",
+    "Explanation",
+    "ExportManifest",
+    "Frozen",
+    "ItemSource",
+    "ModelCard",
+    "Notice",
+    "PersonalEvent",
+    "PurposeStatus",
+    "Reason",
+    "Recommendations",
+    "RecommendedItem",
+    "ReviewAction",
+    "ReviewPolicy",
+    "SubjectExport",
+    "VerifyReport",
+]

@@ -1,0 +1,86 @@
+"""Audit exports and subject rights."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from .base import (
+    Frozen,
+)
+from .consent import ConsentEvent
+from .decisions import Decision
+from .explanations import Explanation
+
+
+class ExportManifest(Frozen):
+    """The signed table of contents of an audit export."""
+
+    format: Literal["jsonl", "csv", "parquet"]
+    created_at: datetime
+    records: int
+    first_seq: int | None
+    last_seq: int | None
+    first_prev: str
+    """Hash of the entry before the first exported one (all zeros from the start)."""
+    last_hash: str
+    files: dict[str, str]
+    """file name -> SHA-256 of its bytes"""
+    ledger_size: int
+    ledger_head: str
+    public_key: str
+    key_fingerprint: str
+    signature: str
+    selected: int = 0
+    """How many audit records the records file holds (after the ``model`` filter)."""
+    model: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    checkpoint: str | None = None
+    """The ledger's signed checkpoint (C2SP signed note) that bounds the export."""
+    origin: str | None = None
+    last_proof: dict[str, object] | None = None
+    """Inclusion proof of the last exported entry in the checkpointed tree (RFC 9162)."""
+
+
+class PersonalEvent(Frozen):
+    """One behavioural event of a subject (``p.events``), decrypted for its reader."""
+
+    event_id: str
+    kind: str
+    purpose: str
+    at: datetime
+    data: dict[str, object]
+
+
+class SubjectExport(Frozen):
+    """Everything whylens holds about one subject (GDPR Art. 15 / 20), in the clear for them."""
+
+    subject: str
+    exported_at: datetime
+    consent: tuple[ConsentEvent, ...]
+    profile: dict[str, object]
+    decisions: tuple[Decision, ...]
+    events: tuple[PersonalEvent, ...] = ()
+    explanations: tuple[Explanation, ...] = ()
+    """One end-user explanation per decision, in the order of ``decisions``."""
+
+
+class ErasureReceipt(Frozen):
+    """Proof that a subject's data key was destroyed (crypto-shredding).
+
+    ``signature`` is Ed25519 (by the keyring's signing key, ``public_key``) over the canonical
+    JSON of every other field; :func:`sdk.subjects.verify_erasure_receipt` checks it offline.
+    """
+
+    subject: str
+    erased_at: datetime
+    ledger_seq: int
+    entry_hash: str
+    fields_destroyed: int
+    keys_destroyed: int = 0
+    events_destroyed: int = 0
+    index_entries_purged: int = 0
+    public_key: str = ""
+    key_fingerprint: str = ""
+    signature: str = ""
