@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdk import Feature, FeatureSchema, Personalizer, ReviewPolicy
+from sdk import Feature, FeatureSchema, ModelCard, Personalizer, ReviewPolicy
+from sdk.crypto.keyring import Keyring
+from sdk.store import Database
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 GERMAN = DATA / "german_credit" / "german.csv"
@@ -63,6 +65,43 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A bare whylens SQLite store, for the parts tested below the Personalizer."""
+    database = Database.open(tmp_path / "w.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> Keyring:
+    return Keyring.create(tmp_path / "whylens.keyring.json")
+
+
+def signed_classifier(
+    p: Personalizer,
+    frame: pd.DataFrame,
+    schema: FeatureSchema,
+    *,
+    purposes: tuple[str, ...] = ("profiling",),
+    band: tuple[float, float] | None = (0.0, 1.0),
+    rounds: int = 10,
+    policy: ReviewPolicy | None = None,
+    **train: object,
+) -> ModelCard:
+    """Grant ``purposes`` for every subject in ``frame``, train the German-credit classifier
+    ``credit`` on it and sign the version off, as a person would before it serves."""
+    for subject in frame["subject"]:
+        p.consent.grant(subject, list(purposes))
+    card = p.models.train_classifier(
+        "credit", frame, schema, target="good", outcomes=("declined", "approved"),
+        review_policy=policy or ReviewPolicy(uncertainty_band=band), num_boost_round=rounds,
+        **train,  # type: ignore[arg-type]
+    )
+    p.models.sign_off(card.name, card.version, reviewer="reviewer.tests", note="test model")
+    return card
+
+
+@pytest.fixture
 def p(db_path: Path) -> Iterator[Personalizer]:
     with Personalizer.open(db_path) as personalizer:
         yield personalizer
@@ -105,4 +144,4 @@ def all_bytes(db_path: Path) -> bytes:
     return out
 
 
-__all__ = ["all_bytes", "feature_row", "german_credit", "np"]
+__all__ = ["all_bytes", "feature_row", "german_credit", "np", "signed_classifier"]

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import feature_row, german_credit
+from conftest import feature_row, german_credit, signed_classifier
 
-from sdk import Personalizer, ReviewPolicy
+from sdk import Personalizer
 from sdk.audit import verify_consistency, verify_export, verify_proof
 from sdk.audit.proofs import ConsistencyEvidence
 from sdk.errors import AuditError
@@ -18,18 +18,7 @@ from sdk.errors import AuditError
 def _setup(p: Personalizer):
     frame, schema = german_credit()
     frame = frame.iloc[:80].reset_index(drop=True)
-    for subject in frame["subject"]:
-        p.consent.grant(subject, ["profiling", "personalization"], notice="privacy-1")
-    card = p.models.train_classifier(
-        "credit",
-        frame,
-        schema,
-        target="good",
-        outcomes=("declined", "approved"),
-        review_policy=ReviewPolicy(uncertainty_band=(0.0, 1.0)),
-        num_boost_round=10,
-    )
-    p.models.sign_off(card.name, card.version, reviewer="lead")
+    signed_classifier(p, frame, schema, purposes=("profiling", "personalization"))
     return frame, schema
 
 

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import feature_row, german_credit
+from conftest import feature_row, german_credit, signed_classifier
 
-from sdk import Personalizer, ReviewPolicy
+from sdk import Personalizer
 
 TRIALS = 60
 SUBJECTS = 12
@@ -60,18 +60,7 @@ def test_sigkill_at_random_points_loses_no_returned_decision(tmp_path: Path) -> 
     with Personalizer.open(db) as p:
         for i in range(SUBJECTS):
             p.consent.grant(f"subject-{i}", "profiling")
-        for subject in frame["subject"]:
-            p.consent.grant(subject, "profiling")
-        card = p.models.train_classifier(
-            "credit",
-            frame,
-            schema,
-            target="good",
-            outcomes=("declined", "approved"),
-            review_policy=ReviewPolicy(uncertainty_band=(0.4, 0.6)),
-            num_boost_round=10,
-        )
-        p.models.sign_off(card.name, card.version, reviewer="lead")
+        signed_classifier(p, frame, schema, band=(0.4, 0.6))
     row = feature_row(frame, schema, 3)
     helper = subprocess.Popen(
         [sys.executable, "-c", _HELPER, str(db), json.dumps(row)],

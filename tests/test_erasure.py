@@ -12,11 +12,11 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import all_bytes, feature_row, german_credit
+from conftest import all_bytes, feature_row, german_credit, signed_classifier
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_spine_privacy import spans  # noqa: F401  (fixture: the one span exporter per process)
 
-from sdk import Personalizer, ReviewPolicy
+from sdk import Personalizer
 from sdk.errors import SubjectErased
 from sdk.subjects import verify_erasure_receipt
 
@@ -31,19 +31,7 @@ def _trained(p: Personalizer, n: int = 300) -> object:
     frame, schema = german_credit()
     frame = frame.iloc[:n].copy()
     frame.loc[0, "subject"] = CANARY_SUBJECT
-    for subject in frame["subject"]:
-        p.consent.grant(subject, ["profiling", "personalization"], source="signup")
-    card = p.models.train_classifier(
-        "credit",
-        frame,
-        schema,
-        target="good",
-        num_boost_round=10,
-        review_policy=ReviewPolicy(uncertainty_band=(0.0, 1.0)),
-    )
-    sign_off = getattr(p.models, "sign_off", None)
-    if sign_off is not None:  # models are served only once a person signed them off
-        sign_off("credit", card.version, reviewer="rev.1", note="test model")
+    signed_classifier(p, frame, schema, purposes=("profiling", "personalization"))
     return frame, schema
 
 

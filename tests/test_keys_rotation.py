@@ -9,7 +9,6 @@ import base64
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,18 +28,6 @@ from sdk.store import Database
 from sdk.subjects import Profiles, SubjectKeys
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database.open(tmp_path / "whylens.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def keyring(tmp_path: Path) -> Keyring:
-    return Keyring.create(tmp_path / "whylens.keyring.json")
 
 
 def _fill(keys: SubjectKeys, n: int) -> dict[str, bytes]:

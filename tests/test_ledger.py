@@ -7,7 +7,6 @@ import itertools
 import math
 import sqlite3
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,6 @@ from sdk.store import Database, Durability
 
 KEY = b"k" * 32
 SUBJ = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "w.db")
-    yield d
-    d.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,13 +32,6 @@ ORIGIN = "whylens.test/ledger"
 @pytest.fixture
 def ring(tmp_path: Path) -> Keyring:
     return Keyring.create(tmp_path / "ring.json")
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "w.db")
-    yield d
-    d.close()
 
 
 def open_ledger(db: Database, ring: Keyring) -> Ledger:

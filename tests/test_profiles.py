@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +22,6 @@ from sdk.store import Database
 from sdk.subjects import Profiles, SubjectKeys, validate_subject_id
 
 CANARY = "canary-7f3a@example.org"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database.open(tmp_path / "whylens.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def keyring(tmp_path: Path) -> Keyring:
-    return Keyring.create(tmp_path / "whylens.db.keys")
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import feature_row, german_credit
+from conftest import feature_row, german_credit, signed_classifier
 
 from sdk import Personalizer, ReviewPolicy
 from sdk.errors import ReviewStateError
@@ -13,21 +13,10 @@ from sdk.errors import ReviewStateError
 def held(p: Personalizer):
     frame, schema = german_credit()
     frame = frame.iloc[:40].reset_index(drop=True)
-    for subject in frame["subject"]:
-        p.consent.grant(subject, "profiling")
-    _card = p.models.train_classifier(
-        "credit",
-        frame,
-        schema,
-        target="good",
-        outcomes=("declined", "approved"),
-        review_policy=ReviewPolicy(
-            uncertainty_band=(0.0, 1.0), provisional_outcome="on hold", assess_first=True
-        ),
-        num_boost_round=20,
-        holdout_fraction=0.0,
+    policy = ReviewPolicy(
+        uncertainty_band=(0.0, 1.0), provisional_outcome="on hold", assess_first=True
     )
-    p.models.sign_off(_card.name, _card.version, reviewer="lead")
+    signed_classifier(p, frame, schema, policy=policy, rounds=20, holdout_fraction=0.0)
     decisions = [
         p.decide(frame["subject"].iloc[i], feature_row(frame, schema, i), model="credit")
         for i in range(4)
