@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable
 
+from _timing import best
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sdk.crypto import BlindIndex, SubjectCipher, field_aad, key_context, unwrap_key, wrap_key
@@ -29,14 +30,7 @@ PER_FIELD_ROUNDS = 100  # many short interleaved rounds: the minimum finds the q
 
 
 def _best(fn: Callable[[], None], rounds: int = ROUNDS) -> float:
-    fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
+    return best(fn, rounds)
 
 def _best_pair(
     a: Callable[[], None], b: Callable[[], None], rounds: int = ROUNDS

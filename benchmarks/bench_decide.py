@@ -7,16 +7,15 @@ encryption of the inputs, one ledger append (a durable commit), a span. Median o
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from _timing import median
 from conftest import feature_row, german_credit
 
 from sdk import Personalizer, ReviewPolicy
@@ -25,15 +24,7 @@ REPEATS = 400
 
 
 def _median_seconds(fn, repeats: int = REPEATS) -> float:
-    for _ in range(20):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
+    return median(fn, repeats, warmup=20)
 
 def main() -> None:
     frame, schema = german_credit()

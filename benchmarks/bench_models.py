@@ -9,10 +9,8 @@ divergence before and after re-ranking, per model version, on the demo shop and 
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from _timing import median  # noqa: E402
 from test_rerank_quality import letor_lists, run  # noqa: E402
 
 from sdk import Personalizer  # noqa: E402
@@ -43,15 +42,7 @@ K = 5
 
 
 def _median(fn, repeats: int = 40) -> float:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
+    return median(fn, repeats, warmup=5)
 
 def _shop_report(p: Personalizer, shop, versions: list[int]) -> None:  # type: ignore[no-untyped-def]
     consenting = shop.customers["consents_to_personalization"]

@@ -17,10 +17,11 @@ import json
 import random
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from _timing import best
 
 import sdk.subjects  # noqa: F401  # first: sdk.subjects.events and sdk.consent import each other
 from sdk.consent.tcf import (
@@ -69,14 +70,7 @@ def _models() -> list[TCModel]:
 
 
 def _best(fn: Callable[[], None], rounds: int = ROUNDS) -> float:
-    fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
+    return best(fn, rounds)
 
 def _node_decode_seconds(strings: list[str]) -> float | None:
     if shutil.which("node") is None or not (INTEROP / "node_modules").exists():
