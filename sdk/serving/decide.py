@@ -22,10 +22,7 @@ from ..explain.treeshap import EXPLAINER, tree_shap
 from ..models.matrix import mapping_matrix, mask_for_consent
 from ..models.registry import Model
 from ..telemetry import decision_counter, tracer
-from ..types import (
-    Decision,
-    ReviewAction,
-)
+from ..types import Decision, DecisionStatus, ReviewAction
 from .base import EngineBase
 
 
@@ -63,7 +60,7 @@ class Deciding(EngineBase):
                 names=m.schema.names,
                 row=matrix[0],
             )
-            status = "pending_review" if trigger else "automated"
+            status: DecisionStatus = "pending_review" if trigger else "automated"
             provisional = (policy.provisional_outcome if policy else None) or outcome
             shown_outcome = provisional if trigger else outcome
             contributions = dict(zip(m.schema.names, attributions.phi[0].tolist(), strict=True))
