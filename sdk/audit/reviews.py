@@ -112,10 +112,7 @@ class ReviewQueue:
         self._require_decision(state.kind)
         if state.status != "pending_review":
             raise ReviewStateError(f"decision {decision_id} is {state.status}, not pending review")
-        entry, _ = self._trail.entries_of(decision_id)
-        allowed = model_of(self._models, entry).card.outcomes or ()
-        if outcome not in allowed:
-            raise ReviewStateError(f"outcome must be one of {', '.join(allowed)}")
+        self._check_outcome(decision_id, outcome)
         if reviewer in state.assessed_by:
             raise ReviewStateError("this reviewer already recorded a view of this decision")
         data = {
@@ -127,6 +124,16 @@ class ReviewQueue:
         }
         self._trail.append("review.assess", state.subject, data)
         return self.get(decision_id)
+
+    def _check_outcome(self, decision_id: str, outcome: str) -> None:
+        """An outcome a reviewer gives must be one the decision's model can produce."""
+        entry, _ = self._trail.entries_of(decision_id)
+        model = model_of(self._models, entry)
+        allowed = model.card.outcomes or ()
+        if outcome not in allowed:
+            raise ReviewStateError(
+                f"outcome must be one of {', '.join(allowed)} for model {model.name!r}"
+            )
 
     def _require_assessed(self, decision_id: str, reviewer: str) -> None:
         state = self._trail.state(decision_id)
@@ -166,13 +173,7 @@ class ReviewQueue:
         state = self._trail.state(decision_id)
         self._require_decision(state.kind)
         self._require_assessed(decision_id, reviewer)
-        entry, _ = self._trail.entries_of(decision_id)
-        model = model_of(self._models, entry)
-        allowed = model.card.outcomes or ()
-        if outcome not in allowed:
-            raise ReviewStateError(
-                f"outcome must be one of {', '.join(allowed)} for model {model.name!r}"
-            )
+        self._check_outcome(decision_id, outcome)
         if not reason or not reason.strip():
             raise ReviewStateError("an override needs a reason; say why the outcome changes")
         data = {
