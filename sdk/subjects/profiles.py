@@ -6,8 +6,11 @@ under the subject's data key with :func:`sdk.crypto.field.field_aad` binding it 
 the field name. Field *names* are stored in clear: use names that are not themselves personal data.
 
 Fields can carry a blind index (:meth:`Profiles.add_index`) for equality look-ups
-(:meth:`Profiles.find`) without decrypting every profile. Writing a profile re-encrypts its other
-fields still under an older data-key version (lazy data-key rotation).
+(:meth:`Profiles.find`) without decrypting every profile. A field declared deterministic
+(:meth:`Profiles.declare`) is stored with AES-256-SIV under a key derived from the subject's data
+key: equal values of one subject's field give equal ciphertexts (joinable within that subject's
+data), different subjects give unrelated ones. Writing a profile re-encrypts its other fields
+still under an older data-key version (lazy data-key rotation).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pydantic import BaseModel
 
 from .._canonical import loads
 from ..crypto.blind import BlindIndex
-from ..crypto.field import field_aad
+from ..crypto.field import ALGORITHM_AES256SIV, field_aad, parse_header
 from ..crypto.keyset import SubjectCipher
 from ..errors import CryptoError, SubjectErased, SubjectError, UnknownSubject
 from ..store import Database, _Tx
@@ -32,6 +35,7 @@ __all__ = ["FIELD_NAME_PATTERN", "MAX_NESTING", "Profiles"]
 
 M = TypeVar("M", bound=BaseModel)
 _INDEX_META = "blind_index."
+_FIELD_META = "profile_field."
 
 
 class Profiles:
@@ -51,6 +55,14 @@ class Profiles:
             self._indexes[key[len(_INDEX_META) :]] = self._make_index(
                 key[len(_INDEX_META) :], spec["normalizer"], int(spec["bits"])
             )
+        self._deterministic: set[str] = set()
+        # substr, not LIKE: "_" in the prefix would be a LIKE wildcard
+        for key, value in db.query(
+            "SELECT key, value FROM whylens_meta WHERE substr(key, 1, ?) = ?",
+            (len(_FIELD_META), _FIELD_META),
+        ):
+            if json.loads(value).get("deterministic") is True:
+                self._deterministic.add(key[len(_FIELD_META) :])
 
     def put(self, subject: str, fields: Mapping[str, Any] | BaseModel) -> None:
         """Set (insert or replace) the given fields of ``subject``'s profile; other fields stay.
@@ -59,7 +71,9 @@ class Profiles:
         stored encrypted like any other). Field names must match ``FIELD_NAME_PATTERN``; values
         must be JSON values (str, int, finite float, bool, None, and lists and str-keyed dicts of
         these). Everything is validated and encrypted before anything is written, and all fields
-        are written in one transaction: a bad name or value anywhere writes nothing. Raises
+        are written in one transaction: a bad name or value anywhere writes nothing. Fields
+        declared deterministic (:meth:`declare`) are encrypted with AES-SIV, the others with
+        AES-GCM. Raises
         :class:`SubjectError` naming the offending field (never its value),
         :class:`InvalidSubjectId`, or :class:`SubjectErased` if the subject was erased.
         """
@@ -79,11 +93,21 @@ class Profiles:
         if not names:
             return
         cipher = self._keys.cipher(pseudo, create=True)
-        items = [
-            (pt, field_aad(subject=pseudo, field=name))
-            for name, pt in zip(names, plaintexts, strict=True)
+        aads = [field_aad(subject=pseudo, field=name) for name in names]
+        deterministic = self._deterministic
+        randomized = iter(
+            cipher.encrypt_many(
+                [
+                    (pt, aad)
+                    for name, pt, aad in zip(names, plaintexts, aads, strict=True)
+                    if name not in deterministic
+                ]
+            )
+        )
+        ciphertexts = [
+            cipher.encrypt_deterministic(pt, aad=aad) if name in deterministic else next(randomized)
+            for name, pt, aad in zip(names, plaintexts, aads, strict=True)
         ]
-        ciphertexts = cipher.encrypt_many(items)
         tokens = [
             (index.name, index.token(fields[index.name]))
             for index in self._indexes.values()
@@ -134,12 +158,16 @@ class Profiles:
             if name in skip or version == current or version < cipher.min_version:
                 continue
             aad = field_aad(subject=pseudo, field=name)
-            updates.append(
-                (cipher.encrypt(cipher.decrypt(ciphertext, aad=aad), aad=aad), pseudo, name)
-            )
+            plaintext = cipher.decrypt(ciphertext, aad=aad)
+            updates.append((self._encrypt(cipher, name, plaintext, aad), pseudo, name))
         tx.executemany(
             "UPDATE profile_fields SET ciphertext = ? WHERE subject = ? AND field = ?", updates
         )
+
+    def _encrypt(self, cipher: SubjectCipher, name: str, plaintext: bytes, aad: bytes) -> bytes:
+        if name in self._deterministic:
+            return cipher.encrypt_deterministic(plaintext, aad=aad)
+        return cipher.encrypt(plaintext, aad=aad)
 
     def get(self, subject: str, *, model: type[M] | None = None) -> Any:
         """Decrypt and return every field of ``subject``'s profile: a dict, or an instance of
@@ -172,6 +200,78 @@ class Profiles:
                 raise type(exc)(f"profile field {name!r}: {exc}") from exc
             out[name] = loads(plaintext)
         return out
+
+    # -- deterministic fields ------------------------------------------------------------------
+
+    def declare(self, field: str, *, deterministic: bool) -> None:
+        """Choose how ``field`` is encrypted for every subject, from now on and for stored values.
+
+        ``deterministic=True``: AES-256-SIV under a key derived from each subject's data key, so
+        equal values of the same subject and field give equal ciphertexts (joinable within that
+        subject's data) and different subjects' ciphertexts are unrelated; it reveals exactly that
+        equality (see ``docs/crypto-format.md``). ``False`` restores randomized AES-GCM, the
+        default. The declaration is stored in the database; values already stored are
+        re-encrypted in the declared mode now (values under a retired data key are left alone).
+        """
+        check_field_name(field)
+        if not isinstance(deterministic, bool):
+            raise SubjectError(
+                f"deterministic must be True or False, got {type(deterministic).__name__}"
+            )
+        # switched first so that a concurrent put already writes in the new mode; the CAS below
+        # then leaves its value alone
+        was = field in self._deterministic
+        self._set_mode(field, deterministic)
+        try:
+            updates = self._convert(field, deterministic)
+            with self._db.transaction() as tx:
+                tx.set_meta(_FIELD_META + field, json.dumps({"deterministic": deterministic}))
+                tx.executemany(
+                    "UPDATE profile_fields SET ciphertext = ? "
+                    "WHERE subject = ? AND field = ? AND ciphertext = ?",
+                    updates,
+                )
+        except BaseException:
+            self._set_mode(field, was)
+            raise
+
+    def _set_mode(self, field: str, deterministic: bool) -> None:
+        if deterministic:
+            self._deterministic.add(field)
+        else:
+            self._deterministic.discard(field)
+
+    def _convert(self, field: str, deterministic: bool) -> list[tuple[bytes, str, str, bytes]]:
+        """``(new ciphertext, pseudonym, field, old ciphertext)`` for each stored value of
+        ``field`` not yet in the wanted mode."""
+        rows = self._db.query(
+            "SELECT p.subject, p.ciphertext FROM profile_fields p JOIN subject_keys k "
+            "ON k.subject = p.subject WHERE p.field = ? AND k.wrapped IS NOT NULL",
+            (field,),
+        )
+        updates = []
+        for pseudo, ciphertext in rows:
+            try:
+                if (parse_header(ciphertext)[1] == ALGORITHM_AES256SIV) == deterministic:
+                    continue
+                cipher = self._keys.cipher(pseudo, create=False)
+                if cipher.key_version_of(ciphertext) < cipher.min_version:
+                    continue
+                aad = field_aad(subject=pseudo, field=field)
+                plaintext = cipher.decrypt(ciphertext, aad=aad)
+            except SubjectErased:
+                continue  # erased since the query: nothing left to convert
+            except CryptoError as exc:
+                raise type(exc)(f"profile field {field!r}: {exc}") from exc
+            updates.append(
+                (self._encrypt(cipher, field, plaintext, aad), pseudo, field, bytes(ciphertext))
+            )
+        return updates
+
+    @property
+    def deterministic_fields(self) -> frozenset[str]:
+        """The fields declared deterministic (:meth:`declare`)."""
+        return frozenset(self._deterministic)
 
     # -- blind indexes -------------------------------------------------------------------------
 
