@@ -1,5 +1,6 @@
-"""Registry governance on real data: sign-off before serving, shadow mode, reproducible training,
-holdout metrics checked against independent implementations, consent as of the event time."""
+"""Registry governance on real data: sign-off before serving, shadow mode (rankers are covered in
+test_recommend_controls.py, classifiers here), reproducible training, holdout metrics checked
+against independent implementations, consent as of the event time."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, feature_row, german_credit
+from conftest import DATA, feature_row, german_credit, signed_classifier
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from sklearn.datasets import load_svmlight_file
 from sklearn.metrics import roc_auc_score
 
@@ -18,6 +22,8 @@ from sdk.errors import ModelNotSignedOff, WhylensError
 from sdk.models.training import _mean_ndcg
 
 RANK = DATA / "lgbm_rank"
+LOAN = ("month", "credit_amount", "investment_as_income_percentage")
+_READER = InMemoryMetricReader()
 
 
 def letor(split: str) -> pd.DataFrame:
@@ -198,3 +204,140 @@ def test_features_are_masked_per_purpose_when_the_label_purpose_is_granted(
     # the masked model learnt a path for missing loan features: its trees split with them missing
     dump = booster.dump_model()["tree_info"]
     assert any('"missing_type": "NaN"' in str(t).replace("'", '"') for t in dump)
+
+
+@pytest.fixture(scope="module")
+def shadow_metrics() -> InMemoryMetricReader:
+    metrics.set_meter_provider(MeterProvider(metric_readers=[_READER]))  # global: once a process
+    return _READER
+
+
+def shadow_points(reader: InMemoryMetricReader, name: str, version: int) -> tuple[int, float]:
+    """Count and sum of the ``credit`` model's shadow histogram ``name`` for one candidate."""
+    count, total = 0, 0.0
+    data = reader.get_metrics_data()
+    for resource in data.resource_metrics if data is not None else ():
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name != name:
+                    continue
+                for point in metric.data.data_points:  # type: ignore[union-attr]
+                    attrs = point.attributes or {}
+                    if (attrs.get("whylens.model.name"), attrs.get("whylens.shadow.version")) == (
+                        "credit", version,
+                    ):
+                        count += point.count  # type: ignore[union-attr]
+                        total += point.sum  # type: ignore[union-attr]
+    return count, total
+
+
+def loan_split_credit(p: Personalizer) -> tuple[pd.DataFrame, FeatureSchema, int]:
+    """German credit with the loan features under "analytics"; serving v1 signed off, and the
+    applicant with the largest loan withdraws "analytics", so their loan features are masked at
+    serving time (that row's index is returned)."""
+    frame, schema = german_credit()
+    split = FeatureSchema(
+        f.model_copy(update={"purpose": "analytics"}) if f.name in LOAN else f for f in schema
+    )
+    signed_classifier(p, frame, split, purposes=("profiling", "analytics"), band=None)
+    withdrawn = int(frame["credit_amount"].to_numpy().argmax())
+    p.consent.withdraw(frame["subject"].iloc[withdrawn], "analytics")
+    return frame, split, withdrawn
+
+
+def expected_probability(p: Personalizer, version: int, row: dict[str, float],
+                         masked: tuple[str, ...] = ()) -> float:
+    """The candidate's probability straight from LightGBM, on the row with ``masked`` missing."""
+    model = p.models.get("credit", version)
+    x = np.array([[np.nan if n in masked else row[n] for n in model.schema.names]])
+    return float(1 / (1 + np.exp(-model.booster.predict(x, raw_score=True)[0])))
+
+
+SAME = ("output", "explanation", "model", "consent", "feature_mac", "shown_text_sha256")
+
+
+def test_shadow_classifier_is_recorded_beside_decide_and_never_served(
+    p: Personalizer, shadow_metrics: InMemoryMetricReader
+) -> None:
+    frame, split, withdrawn = loan_split_credit(p)
+    indices = [withdrawn, 0, 1, 2, 3, 4, 5, 6]
+    rows = {i: feature_row(frame, split, i) for i in indices}
+    before = {i: p.decide(frame["subject"].iloc[i], rows[i], model="credit") for i in indices}
+    # v2: same data, a few more rounds; never signed off, so v1 keeps serving
+    p.models.train_classifier("credit", frame, split, target="good",
+                              outcomes=("declined", "approved"), num_boost_round=14)
+    p.models.shadow("credit", 2)
+    counted = shadow_points(shadow_metrics, "whylens.shadow.outcome_agreement", 2)
+    agreed, shadows = [], {}
+    for i in indices:
+        decision = p.decide(frame["subject"].iloc[i], rows[i], model="credit")
+        served = before[i]
+        assert decision.model_version == served.model_version == 1
+        assert (decision.outcome, decision.automated_outcome, decision.score,
+                decision.probability, decision.status, decision.why) == (
+            served.outcome, served.automated_outcome, served.score, served.probability,
+            served.status, served.why)
+        now = p.audit.entries_of(decision.decision_id)[0].data
+        then = p.audit.entries_of(served.decision_id)[0].data
+        assert {k: now[k] for k in SAME} == {k: then[k] for k in SAME}
+        assert then["shadow"] is None
+        shadow = now["shadow"]
+        masked = LOAN if i == withdrawn else ()
+        want = expected_probability(p, 2, rows[i], masked)
+        assert shadow["version"] == 2 and shadow["scored"] is True
+        assert shadow["content_hash"] == p.models.get("credit", 2).content_hash
+        assert shadow["masked"] == list(masked)
+        assert shadow["probability"] == pytest.approx(want, abs=1e-9)
+        assert shadow["probability_difference"] == pytest.approx(want - decision.probability)
+        assert shadow["agrees"] == ((want >= 0.5) == (decision.probability >= 0.5))
+        assert shadow["outcome"] == ("approved" if want >= 0.5 else "declined")
+        agreed.append(shadow["agrees"])
+        shadows[i] = shadow
+    # the candidate scored without the loan features that were withheld, and that mattered
+    unmasked = expected_probability(p, 2, rows[withdrawn])
+    assert shadows[withdrawn]["probability"] != pytest.approx(unmasked)
+    assert sum(agreed) >= 6  # a near-identical candidate agrees almost always
+    count, total = shadow_points(shadow_metrics, "whylens.shadow.outcome_agreement", 2)
+    assert (count - counted[0], total - counted[1]) == (len(indices), float(sum(agreed)))
+    gaps, _ = shadow_points(shadow_metrics, "whylens.shadow.probability_difference", 2)
+    assert gaps >= len(indices)
+
+
+def test_a_disagreeing_shadow_is_recorded_as_disagreeing(
+    p: Personalizer, shadow_metrics: InMemoryMetricReader
+) -> None:
+    frame, split, _ = loan_split_credit(p)
+    subject, row = frame["subject"].iloc[3], feature_row(frame, split, 3)
+    served = p.decide(subject, row, model="credit")
+    # v2 learnt the opposite label: it declines whom v1 approves and the other way round
+    p.models.train_classifier("credit", frame.assign(good=1 - frame["good"]), split,
+                              target="good", outcomes=("declined", "approved"),
+                              num_boost_round=10)
+    p.models.shadow("credit", 2)
+    counted = shadow_points(shadow_metrics, "whylens.shadow.outcome_agreement", 2)
+    decision = p.decide(subject, row, model="credit")
+    assert (decision.model_version, decision.outcome, decision.probability) == (
+        1, served.outcome, served.probability)
+    shadow = p.audit.entries_of(decision.decision_id)[0].data["shadow"]
+    want = expected_probability(p, 2, row)
+    assert (want >= 0.5) != (served.probability >= 0.5)  # the premise: they really disagree
+    assert shadow["agrees"] is False and shadow["outcome"] != served.automated_outcome
+    assert shadow["probability_difference"] == pytest.approx(want - served.probability)
+    count, total = shadow_points(shadow_metrics, "whylens.shadow.outcome_agreement", 2)
+    assert (count - counted[0], total - counted[1]) == (1, 0.0)
+    _, gap = shadow_points(shadow_metrics, "whylens.shadow.probability_difference", 2)
+    assert gap >= abs(want - served.probability) - 1e-9
+    # a candidate that needs a feature this request lacks is noted, and the decision still serves
+    extra = FeatureSchema([*split, Feature("extra", purpose="profiling", label="extra signal")])
+    p.models.train_classifier("credit", frame.assign(extra=frame["age"] % 7), extra,
+                              target="good", num_boost_round=5)
+    p.models.shadow("credit", 3)
+    again = p.decide(subject, row, model="credit")
+    assert again.probability == served.probability
+    assert p.audit.entries_of(again.decision_id)[0].data["shadow"] == {
+        "version": 3, "content_hash": p.models.get("credit", 3).content_hash,
+        "scored": False, "reason": "features", "missing": ["extra"],
+    }
+    p.models.shadow("credit", None)
+    off = p.decide(subject, row, model="credit")
+    assert p.audit.entries_of(off.decision_id)[0].data["shadow"] is None

@@ -342,8 +342,11 @@ class ModelRegistry:
         far they agree; only the serving version's output is used. ``None`` stops it."""
         if version is not None:
             candidate = self.get(name, version)
-            if candidate.kind != "ranker":
-                raise TrainingError("shadow mode is for rankers (recommend) so far")
+            serving = self.get(name)
+            if candidate.kind != serving.kind:
+                raise TrainingError(
+                    f"a shadow must be the same kind as {name!r}'s latest version ({serving.kind})"
+                )
         self._governance().set_shadow(name, version)
 
     def shadow_of(self, name: str) -> Model | None:

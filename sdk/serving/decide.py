@@ -21,6 +21,7 @@ from ..explain.narrative import decision_text
 from ..explain.treeshap import EXPLAINER, tree_shap
 from ..models.matrix import mapping_matrix, mask_for_consent
 from ..models.registry import Model
+from ..models.shadow import decision_shadow
 from ..telemetry import decision_counter, tracer
 from ..types import Decision, DecisionStatus, ReviewAction
 from .base import EngineBase
@@ -73,6 +74,15 @@ class Deciding(EngineBase):
                 locale=locale,
                 masked=bool(masked),
             )
+            # a shadow candidate scores the same request; its output is only recorded
+            shadow = decision_shadow(
+                m,
+                self.models.shadow_of(m.name),
+                features,
+                state,
+                probability,
+                self.trail.protected.names() if self.trail.protected is not None else (),
+            )
             cipher = self.keys.cipher(pseudo, create=True)
             consent_record = self._consent_record(state, masked)
             consent_record.update(
@@ -100,6 +110,7 @@ class Deciding(EngineBase):
                         "status": status,
                         "trigger": trigger,
                     },
+                    "shadow": shadow,
                     "explanation_method": EXPLAINER,
                     "explanation": {
                         "contributions": attributions.phi[0].tolist(),
