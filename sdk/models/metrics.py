@@ -23,6 +23,7 @@ __all__ = [
     "catalogue_coverage",
     "evaluate_lists",
     "intra_list_diversity",
+    "midranks",
     "ndcg_at",
     "novelty",
 ]
@@ -88,6 +89,21 @@ def calibration_divergence(
     ]
     values = [v for v in values if v == v]
     return float(np.mean(values)) if values else float("nan")
+
+
+def midranks(x: np.ndarray) -> np.ndarray:
+    """0-based ranks of ``x`` in ascending order; tied values share their mean rank."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    values = x[order]
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and values[j + 1] == values[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2
+        i = j + 1
+    return ranks
 
 
 def ndcg_at(

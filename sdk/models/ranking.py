@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import FeatureError
 from ..explain.treeshap import Attributions, tree_shap
+from .metrics import midranks
 from .registry import Model
 from .rerank import Pick
 from .schema import FeatureSchema
@@ -102,27 +103,11 @@ def request_seed(decision_id: str) -> int:
     return int.from_bytes(hashlib.sha256(decision_id.encode()).digest()[:6], "big")
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(len(x), dtype=np.float64)
-    # ties share their mean rank
-    values = x[order]
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and values[j + 1] == values[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2
-        i = j + 1
-    return ranks
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's rank correlation (mid-ranks for ties); ``nan`` for fewer than 2 items."""
     if len(a) < 2:
         return float("nan")
-    ra, rb = _ranks(np.asarray(a, dtype=np.float64)), _ranks(np.asarray(b, dtype=np.float64))
+    ra, rb = midranks(np.asarray(a, dtype=np.float64)), midranks(np.asarray(b, dtype=np.float64))
     ra, rb = ra - ra.mean(), rb - rb.mean()
     denom = float(np.sqrt((ra**2).sum() * (rb**2).sum()))
     return float((ra * rb).sum() / denom) if denom > 0 else float("nan")

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import SchemaError, TrainingError
 from .matrix import frame_matrix
+from .metrics import midranks, ndcg_at
 from .schema import FeatureSchema
 
 if TYPE_CHECKING:
@@ -228,16 +229,7 @@ def _group_sizes(groups: np.ndarray) -> list[int]:
 
 def _auc(y: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U with mid-ranks for ties)."""
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
+    ranks = midranks(scores) + 1
     pos = y == 1
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     if n_pos == 0 or n_neg == 0:
@@ -246,14 +238,12 @@ def _auc(y: np.ndarray, scores: np.ndarray) -> float:
 
 
 def _mean_ndcg(y: np.ndarray, scores: np.ndarray, groups: np.ndarray, *, k: int) -> float:
+    """Mean NDCG@k over the queries that have a relevant item."""
     values = []
     for g in np.unique(groups):
         idx = groups == g
-        rel, s = y[idx], scores[idx]
-        ideal = np.sort(rel)[::-1][:k]
-        gains = rel[np.argsort(-s, kind="mergesort")][:k]
-        discounts = 1 / np.log2(np.arange(2, k + 2))
-        idcg = float(((2**ideal - 1) * discounts[: len(ideal)]).sum())
-        if idcg > 0:
-            values.append(float(((2**gains - 1) * discounts[: len(gains)]).sum()) / idcg)
+        rel = y[idx]
+        value = ndcg_at(rel[np.argsort(-scores[idx], kind="mergesort")], rel, k)
+        if value == value:
+            values.append(value)
     return float(np.mean(values)) if values else float("nan")
