@@ -369,11 +369,17 @@ class Ledger(ProofsMixin):
             "SELECT seq, stream, kind, subject, ts, body, hash FROM ledger "
             f"WHERE {' AND '.join(where)} ORDER BY seq LIMIT {_READ_PAGE}"
         )
+        for row in self._pages(sql, after_seq, params):
+            yield entry_from_row(row)
+
+    def _pages(
+        self, sql: str, after_seq: int, params: Sequence[Any]
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` (first parameter: the seq to start after) a page at a time, by seq."""
         last = after_seq
         while True:
             rows = self._db.query(sql, [last, *params])
-            for row in rows:
-                yield entry_from_row(row)
+            yield from rows
             if len(rows) < _READ_PAGE:
                 return
             last = rows[-1][0]
@@ -389,27 +395,21 @@ class Ledger(ProofsMixin):
             "SELECT seq, stream, kind, subject, ts, prev_hash, hash, body FROM ledger "
             f"WHERE seq > ? ORDER BY seq LIMIT {_READ_PAGE}"
         )
-        last = after_seq
-        while True:
-            rows = self._db.query(sql, (last,))
-            for seq, stream, kind, subject, ts, prev, digest, body in rows:
-                try:
-                    when: datetime | None = parse_ts(ts)
-                except (ValueError, TypeError):
-                    when = None
-                yield RawEntry(
-                    seq=seq,
-                    stream=stream,
-                    kind=kind,
-                    subject=subject,
-                    ts=when,
-                    prev_hash=hex_or_empty(prev),
-                    hash=hex_or_empty(digest),
-                    body=body if isinstance(body, bytes) else str(body).encode(),
-                )
-            if len(rows) < _READ_PAGE:
-                return
-            last = rows[-1][0]
+        for seq, stream, kind, subject, ts, prev, digest, body in self._pages(sql, after_seq, ()):
+            try:
+                when: datetime | None = parse_ts(ts)
+            except (ValueError, TypeError):
+                when = None
+            yield RawEntry(
+                seq=seq,
+                stream=stream,
+                kind=kind,
+                subject=subject,
+                ts=when,
+                prev_hash=hex_or_empty(prev),
+                hash=hex_or_empty(digest),
+                body=body if isinstance(body, bytes) else str(body).encode(),
+            )
 
     def verify(self) -> VerifyReport:
         """Check the whole chain, its signed head, every entry's Merkle leaf, and the signed
