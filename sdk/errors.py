@@ -57,6 +57,8 @@ which primitive failed.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 __all__ = [
     "AdditivityError",
     "AuditError",
@@ -107,103 +109,152 @@ __all__ = [
 class WhylensError(Exception):
     """Base class of every error whylens raises on purpose."""
 
+    code: ClassVar[str] = "whylens_error"
+    """A stable, machine-readable name of the error (an HTTP layer maps it to a status)."""
+
 
 class ConfigurationError(WhylensError):
     """An option or argument that whylens cannot work with."""
+
+    code = "configuration_error"
 
 
 class StoreError(WhylensError):
     """The database file could not be used."""
 
+    code = "store_error"
+
 
 class NotAWhylensDatabase(StoreError):
     """The file exists but is not a whylens database (corrupt, foreign, or a newer format)."""
+
+    code = "not_a_whylens_database"
 
 
 class StoreUnavailable(StoreError):
     """The database could not be opened or written (locked, read-only, disk full...)."""
 
+    code = "store_unavailable"
+
 
 class KeyringError(WhylensError):
     """The keyring (the key file beside the database) could not be used."""
+
+    code = "keyring_error"
 
 
 class KeyringMissing(KeyringError):
     """The database exists but its keyring file does not."""
 
+    code = "keyring_missing"
+
 
 class KeyringPermissionError(KeyringError):
     """The keyring file can be read by users other than its owner."""
+
+    code = "keyring_permission_error"
 
 
 class KeyringMismatch(KeyringError):
     """The keyring does not belong to this database."""
 
+    code = "keyring_mismatch"
+
 
 class CryptoError(WhylensError):
     """Encryption or decryption failed."""
+
+    code = "crypto_error"
 
 
 class DecryptionError(CryptoError):
     """A ciphertext did not authenticate: it was altered, moved to another field or subject,
     or the key is wrong."""
 
+    code = "decryption_error"
+
 
 class CiphertextFormatError(CryptoError):
     """A ciphertext is truncated or carries an unknown format version or algorithm."""
+
+    code = "ciphertext_format_error"
 
 
 class TruncatedCiphertext(CiphertextFormatError):
     """A ciphertext (or wrapped key) shorter than its format allows: cut off in storage or
     transit."""
 
+    code = "truncated_ciphertext"
+
 
 class UnknownCiphertextVersion(CiphertextFormatError):
     """A ciphertext with a format version or algorithm id this whylens does not know."""
+
+    code = "unknown_ciphertext_version"
 
 
 class KeyRetired(CryptoError):
     """A ciphertext or wrapped key made under a key version below the configured minimum
     decryption version: the key was retired on purpose."""
 
+    code = "key_retired"
+
 
 class KeyProviderError(CryptoError):
     """The key provider (local keyring, secret file or environment, KMS) could not wrap or unwrap
     a data key, or is not installed."""
 
+    code = "key_provider_error"
+
 
 class SubjectErased(CryptoError):
     """The subject was erased: their data key is destroyed and their data cannot be read."""
+
+    code = "subject_erased"
 
 
 class LedgerError(WhylensError):
     """The append-only ledger could not be read or written."""
 
+    code = "ledger_error"
+
 
 class LedgerIntegrityError(LedgerError):
     """The ledger's hash chain does not verify."""
+
+    code = "ledger_integrity_error"
 
 
 class ProofError(LedgerIntegrityError):
     """A Merkle inclusion or consistency proof, a signed checkpoint or a consent receipt does
     not verify (altered, truncated, rolled back, or signed by another key)."""
 
+    code = "proof_error"
+
 
 class ConsentError(WhylensError):
     """A consent operation was refused."""
+
+    code = "consent_error"
 
 
 class ConsentUnavailable(ConsentError):
     """The consent log could not be read or does not verify, so no purpose is authorised:
     decisions fail closed until the ledger is restored."""
 
+    code = "consent_unavailable"
+
 
 class UnknownPurpose(ConsentError):
     """A purpose id that is not in the purposes catalog."""
 
+    code = "unknown_purpose"
+
 
 class InvalidConsentEvent(ConsentError):
     """A consent event that cannot be recorded (future-dated, out of order, malformed)."""
+
+    code = "invalid_consent_event"
 
 
 class InvalidTCString(ConsentError):
@@ -212,6 +263,8 @@ class InvalidTCString(ConsentError):
     The message names the segment and field at fault; it never contains the string itself.
     """
 
+    code = "invalid_tc_string"
+
 
 class GPCConflict(ConsentError):
     """An opt-in to a purpose that an active Global Privacy Control signal opted out of.
@@ -219,70 +272,106 @@ class GPCConflict(ConsentError):
     Record it only with the person's acknowledgement (``acknowledge_gpc_conflict=True``).
     """
 
+    code = "gpc_conflict"
+
 
 class SubjectError(WhylensError):
     """A problem with a subject identifier or record."""
+
+    code = "subject_error"
 
 
 class InvalidSubjectId(SubjectError):
     """A subject id that is empty, too long or not a string."""
 
+    code = "invalid_subject_id"
+
 
 class UnknownSubject(SubjectError):
     """No record of this subject."""
+
+    code = "unknown_subject"
 
 
 class ModelError(WhylensError):
     """A model could not be trained, loaded or used."""
 
+    code = "model_error"
+
 
 class ModelNotFound(ModelError):
     """No model with this name (and version) in the registry."""
+
+    code = "model_not_found"
 
 
 class SchemaError(ModelError):
     """A feature schema that is invalid or does not match the data."""
 
+    code = "schema_error"
+
 
 class FeatureError(ModelError):
     """Features passed for scoring are missing, unexpected or not numeric."""
+
+    code = "feature_error"
 
 
 class TrainingError(ModelError):
     """Training could not proceed (for example no consented rows are left)."""
 
+    code = "training_error"
+
 
 class WrongModelKind(ModelError):
     """A ranker was used where a classifier is needed, or the other way round."""
+
+    code = "wrong_model_kind"
 
 
 class ModelNotSignedOff(ModelError):
     """A model version that no person has signed off yet is not served (``models.sign_off``)."""
 
+    code = "model_not_signed_off"
+
 
 class ModelNotExplainable(ModelError):
     """A model whose outputs TreeSHAP cannot explain exactly (for example LightGBM linear trees)."""
+
+    code = "model_not_explainable"
 
 
 class ExplanationError(WhylensError):
     """An explanation could not be produced."""
 
+    code = "explanation_error"
+
 
 class AdditivityError(ExplanationError):
     """Attributions plus the base value do not add up to the model output being explained."""
+
+    code = "additivity_error"
 
 
 class AuditError(WhylensError):
     """An audit-trail operation failed."""
 
+    code = "audit_error"
+
 
 class DecisionNotFound(AuditError):
     """No decision with this id."""
+
+    code = "decision_not_found"
 
 
 class ReviewStateError(AuditError):
     """A review action that the decision's current state does not allow."""
 
+    code = "review_state_error"
+
 
 class ExportVerificationError(AuditError):
     """An audit export could not be read at all (missing manifest, unreadable file)."""
+
+    code = "export_verification_error"

@@ -65,6 +65,18 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def store_url(db_path: Path) -> str:
+    """Where a test's store lives, as ``Personalizer.open`` takes it (a path or a URL)."""
+    return str(db_path)
+
+
+@pytest.fixture
+def keyring_path(tmp_path: Path) -> Path:
+    """The keyring of the test's store (passed explicitly, so any backend can use it)."""
+    return tmp_path / "whylens.keyring.json"
+
+
+@pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
     """A bare whylens SQLite store, for the parts tested below the Personalizer."""
     database = Database.open(tmp_path / "w.db")
