@@ -22,13 +22,13 @@ from .consent import ConsentLedger, PurposeCatalog
 from .crypto.keyring import Keyring
 from .errors import ConfigurationError, ExplanationError, KeyringMismatch, KeyringMissing
 from .explain.narrative import LOCALES
+from .keys import SubjectKeys
 from .ledger import Ledger
 from .models.preferences import Preferences
 from .models.registry import Model, ModelRegistry
 from .serving import Engine
 from .store import Database, Durability, check_database
 from .subjects.events import Events
-from .subjects.keystore import SubjectKeys
 from .subjects.profiles import Profiles
 from .subjects.rights import SubjectRights
 from .types import Audience, Comparison, Counterfactual, Decision, Explanation, Recommendations

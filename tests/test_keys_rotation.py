@@ -24,8 +24,9 @@ from sdk.errors import (
     SubjectErased,
     UnknownCiphertextVersion,
 )
+from sdk.keys import SubjectKeys
 from sdk.store import Database
-from sdk.subjects import Profiles, SubjectKeys
+from sdk.subjects import Profiles
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 

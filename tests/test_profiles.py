@@ -18,8 +18,9 @@ from sdk.errors import (
     UnknownSubject,
     WhylensError,
 )
+from sdk.keys import SubjectKeys, validate_subject_id
 from sdk.store import Database
-from sdk.subjects import Profiles, SubjectKeys, validate_subject_id
+from sdk.subjects import Profiles
 
 CANARY = "canary-7f3a@example.org"
 

@@ -19,8 +19,9 @@ from sdk.errors import (
     SubjectError,
     UnknownCiphertextVersion,
 )
+from sdk.keys import SubjectKeys
 from sdk.store import Database
-from sdk.subjects import Profiles, SubjectKeys
+from sdk.subjects import Profiles
 
 CANARY = "canary-siv-51d0@example.org"
 ANN = "ann@example.org"

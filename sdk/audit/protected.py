@@ -19,9 +19,9 @@ from typing import Any
 from .._canonical import canonical_json, loads
 from ..crypto.field import field_aad
 from ..errors import AuditError, DecryptionError, SubjectErased
+from ..keys import SubjectKeys
 from ..models.registry import ModelRegistry
 from ..store import Database
-from ..subjects.keystore import SubjectKeys
 
 __all__ = ["ProtectedAttributes", "check_not_protected"]
 

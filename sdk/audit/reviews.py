@@ -14,8 +14,8 @@ import re
 from datetime import UTC, datetime
 
 from ..errors import ReviewStateError
+from ..keys import SubjectKeys
 from ..models.registry import ModelRegistry
-from ..subjects.keystore import SubjectKeys
 from ..types import Decision, Frozen
 from .policy import check_contest_window
 from .records import decrypt_inputs, encrypt_text, try_cipher

@@ -19,9 +19,9 @@ from ..types import ExportManifest, VerifyReport
 from .records import ACTION_KINDS, DECISION_KINDS, OUTCOME_KIND, DecisionState, fold_actions
 
 if TYPE_CHECKING:
+    from ..keys import SubjectKeys
     from ..models.registry import ModelRegistry
     from ..store import Database
-    from ..subjects.keystore import SubjectKeys
     from .fairness import FairnessReport
     from .proofs import AuditProof, ConsistencyEvidence
     from .protected import ProtectedAttributes

@@ -27,8 +27,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import ConsentUnavailable, InvalidConsentEvent, WhylensError
+from ..keys import SubjectKeys
 from ..ledger import Ledger, LedgerEntry
-from ..subjects.keystore import SubjectKeys
 from ..types import ConsentEvent, ConsentReceipt, ConsentState, Notice, VerifyReport
 from .events import (
     PURPOSE_KIND,

@@ -26,8 +26,8 @@ from pydantic import Field
 from .._canonical import canonical_json, loads
 from ..crypto.field import field_aad
 from ..errors import ConfigurationError, DecryptionError, SubjectErased, UnknownSubject
+from ..keys import SubjectKeys
 from ..ledger import Ledger
-from ..subjects.keystore import SubjectKeys
 from ..types import Frozen
 
 __all__ = ["STREAM", "PreferenceState", "Preferences"]

@@ -9,9 +9,9 @@ from typing import Any
 from ..audit.trail import AuditTrail
 from ..consent import ConsentLedger
 from ..errors import WrongModelKind
+from ..keys import SubjectKeys
 from ..models.preferences import Preferences
 from ..models.registry import Model, ModelRegistry
-from ..subjects.keystore import SubjectKeys
 from ..types import (
     ConsentState,
 )

@@ -1,8 +1,7 @@
-"""Personal data at rest: subject ids, per-subject data keys, profiles, events and subject rights.
+"""Personal data at rest: profiles, events and subject rights.
 
-* :func:`validate_subject_id` — what counts as a subject id (errors never echo it);
-* :class:`SubjectKeys` — pseudonyms and per-subject data keys, wrapped by a key provider, rotated,
-  rewrapped, and destroyed on erasure (crypto-shredding);
+* :func:`validate_subject_id` and :class:`SubjectKeys` — re-exported from :mod:`sdk.keys`, where
+  subject ids, pseudonyms and per-subject data keys live (below consent);
 * :class:`Profiles` — named profile fields, each encrypted separately and bound to its subject and
   field name, with optional blind indexes;
 * :class:`Events` — behavioural events with their purpose, encrypted;
@@ -13,9 +12,8 @@
 
 from __future__ import annotations
 
+from ..keys import RewrapReport, SubjectKeys, validate_subject_id
 from .events import Events
-from .ids import validate_subject_id
-from .keystore import RewrapReport, SubjectKeys
 from .personal import Personal, PersonalStr, seal, unseal
 from .profiles import Profiles
 from .rights import SubjectRights, verify_erasure_receipt

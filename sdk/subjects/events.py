@@ -23,9 +23,9 @@ from .._canonical import loads
 from ..crypto.field import field_aad
 from ..crypto.keyset import SubjectCipher
 from ..errors import ConsentError, CryptoError, SubjectErased, SubjectError
+from ..keys import SubjectKeys, check_pseudonym
 from ..store import Database, _Tx
 from ..types import PersonalEvent
-from .keystore import SubjectKeys, _check_pseudonym
 from .values import encode_value
 
 if TYPE_CHECKING:  # consent imports subjects (pseudonyms): only a type here, no cycle
@@ -108,7 +108,7 @@ class Events:
         self, pseudo: str, *, kind: str | None = None, purpose: str | None = None
     ) -> builtins.list[PersonalEvent]:
         """:meth:`list` for a subject known by pseudonym."""
-        _check_pseudonym(pseudo)
+        check_pseudonym(pseudo)
         rows = self._db.query(
             "SELECT event_id, kind, purpose, ts, ciphertext FROM personal_events WHERE subject = ? "
             "AND (? IS NULL OR kind = ?) AND (? IS NULL OR purpose = ?) ORDER BY ts, event_id",
@@ -150,7 +150,7 @@ class Events:
 
     def delete_all(self, pseudo: str, tx: _Tx) -> int:
         """Delete every event of subject ``pseudo`` inside ``tx``; returns how many."""
-        _check_pseudonym(pseudo)
+        check_pseudonym(pseudo)
         return max(
             tx.execute("DELETE FROM personal_events WHERE subject = ?", (pseudo,)).rowcount, 0
         )

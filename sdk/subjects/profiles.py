@@ -27,8 +27,8 @@ from ..crypto.blind import BlindIndex
 from ..crypto.field import ALGORITHM_AES256SIV, field_aad, parse_header
 from ..crypto.keyset import SubjectCipher
 from ..errors import CryptoError, SubjectErased, SubjectError, UnknownSubject
+from ..keys import SubjectKeys, check_pseudonym
 from ..store import Database, _Tx
-from .keystore import SubjectKeys, _check_pseudonym
 from .values import FIELD_NAME_PATTERN, MAX_NESTING, check_field_name, encode_value
 
 __all__ = ["FIELD_NAME_PATTERN", "MAX_NESTING", "Profiles"]
@@ -183,7 +183,7 @@ class Profiles:
 
     def get_by_pseudonym(self, pseudo: str) -> dict[str, Any]:
         """:meth:`get` for a subject known by pseudonym (look-ups, exports)."""
-        _check_pseudonym(pseudo)
+        check_pseudonym(pseudo)
         rows = self._db.query(
             "SELECT field, ciphertext FROM profile_fields WHERE subject = ? ORDER BY field",
             (pseudo,),
@@ -340,14 +340,14 @@ class Profiles:
     def delete_all(self, pseudo: str, tx: _Tx) -> int:
         """Delete every profile field and blind-index entry of subject ``pseudo`` inside ``tx``;
         returns how many fields."""
-        _check_pseudonym(pseudo)
+        check_pseudonym(pseudo)
         tx.execute("DELETE FROM blind_index WHERE subject = ?", (pseudo,))
         cursor = tx.execute("DELETE FROM profile_fields WHERE subject = ?", (pseudo,))
         return max(cursor.rowcount, 0)
 
     def fields_encrypted(self, pseudo: str) -> dict[str, bytes]:
         """The raw stored ciphertext of each field of subject ``pseudo`` (for exports and tests)."""
-        _check_pseudonym(pseudo)
+        check_pseudonym(pseudo)
         rows = self._db.query(
             "SELECT field, ciphertext FROM profile_fields WHERE subject = ? ORDER BY field",
             (pseudo,),

@@ -24,10 +24,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from .._canonical import canonical_json
 from ..crypto.keyring import Keyring
 from ..errors import SubjectErased, UnknownSubject
+from ..keys import SubjectKeys
 from ..store import Database
 from ..types import Decision, ErasureReceipt, Explanation, SubjectExport
 from .events import Events
-from .keystore import SubjectKeys
 from .profiles import Profiles
 
 if TYPE_CHECKING:  # audit and consent import subjects: types only here, no import cycle

@@ -42,7 +42,7 @@ from ..store import Database, _Tx
 from .ids import validate_subject_id
 from .rotation import KeyRotation, RewrapReport
 
-__all__ = ["RewrapReport", "SubjectKeys"]
+__all__ = ["RewrapReport", "SubjectKeys", "check_pseudonym"]
 
 _PSEUDONYM = re.compile(r"[0-9a-f]{32}")
 _CACHE_MAX_SUBJECTS = 10_000
@@ -60,7 +60,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _check_pseudonym(pseudo: object) -> str:
+def check_pseudonym(pseudo: object) -> str:
     if not isinstance(pseudo, str) or _PSEUDONYM.fullmatch(pseudo) is None:
         raise InvalidSubjectId(
             "expected a subject pseudonym (32 lowercase hex characters from "
@@ -175,7 +175,7 @@ class SubjectKeys(KeyRotation):
         return int(kek_version), wrapped, erased, int(newest_old) + 1
 
     def _entry(self, pseudo: str, *, create: bool) -> _Entry:
-        _check_pseudonym(pseudo)
+        check_pseudonym(pseudo)
         kek_version, wrapped, erased, version = self._row(pseudo, create)
         if erased is not None or wrapped is None:
             self._forget(pseudo)
@@ -248,7 +248,7 @@ class SubjectKeys(KeyRotation):
         The old key is kept (wrapped) for the subject's existing ciphertexts; they are
         re-encrypted under the new key on the next write of their record (lazy rotation).
         """
-        _check_pseudonym(pseudo)
+        check_pseudonym(pseudo)
         kek_version, wrapped, erased, version = self._row(pseudo, create=False)
         if erased is not None or wrapped is None:
             raise SubjectErased(_erased_message(erased))
@@ -291,7 +291,7 @@ class SubjectKeys(KeyRotation):
         is kept if the subject was already erased); a tombstone row is written even if the subject
         never had a key. Old key versions are deleted. The in-memory cache is purged.
         """
-        _check_pseudonym(pseudo)
+        check_pseudonym(pseudo)
         now = _now()
         had = tx.execute(
             "SELECT wrapped IS NOT NULL FROM subject_keys WHERE subject = ?", (pseudo,)
@@ -308,7 +308,7 @@ class SubjectKeys(KeyRotation):
 
     def exists(self, pseudo: str) -> bool:
         """True if subject ``pseudo`` has a live (not erased) data key."""
-        _check_pseudonym(pseudo)
+        check_pseudonym(pseudo)
         row = self._db.query_one(
             "SELECT wrapped IS NOT NULL AND erased IS NULL FROM subject_keys WHERE subject = ?",
             (pseudo,),
@@ -321,7 +321,7 @@ class SubjectKeys(KeyRotation):
 
     def erased_at(self, pseudo: str) -> str | None:
         """When subject ``pseudo`` was erased (ISO 8601 UTC), or None if they were not."""
-        _check_pseudonym(pseudo)
+        check_pseudonym(pseudo)
         row = self._db.query_one(
             "SELECT erased, wrapped IS NULL FROM subject_keys WHERE subject = ?", (pseudo,)
         )

@@ -1,4 +1,4 @@
-"""KEK rotation for :class:`~sdk.subjects.keystore.SubjectKeys`: rewrap every data key, retire.
+"""KEK rotation for :class:`~sdk.keys.SubjectKeys`: rewrap every data key, retire.
 
 ``rewrap_all`` moves every wrapped data key (current and old versions) to the provider's current
 KEK without touching any field ciphertext. Rows go in batches in pseudonym order, each batch one
