@@ -1,0 +1,89 @@
+"""The storage seam and its backends (private: the SDK's parts use it, applications do not).
+
+* :mod:`sdk._store.abc` — the protocols every backend implements, and what each must guarantee;
+* :mod:`sdk._store.schema` — every table, once (SQLAlchemy Core), and the schema version;
+* ``sdk/_store/migrations/`` — Alembic revisions, run from code when a store is opened;
+* ``sdk/_store/_sqlite/`` — the embedded SQLite file (the default);
+* ``sdk/_store/_postgres/`` — PostgreSQL (extra ``whylens[postgres]``), imported lazily.
+
+A backend package exports two functions, which :func:`open_store` and :func:`inspect_store`
+dispatch to::
+
+    def open_store(target, *, durability: Durability) -> Store: ...
+    def inspect(target) -> bool: ...   # True: a whylens store exists there (checked read-only)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigurationError
+from .abc import Durability
+
+if TYPE_CHECKING:
+    from .abc import Store
+
+__all__ = ["Durability", "inspect_store", "is_postgres_url", "open_store"]
+
+_PG_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+_PG_HINT = "PostgreSQL support is an extra: pip install 'whylens[postgres]'"
+
+
+def is_postgres_url(target: str | Path) -> bool:
+    """True if ``target`` names a PostgreSQL database (``postgresql://...``)."""
+    return isinstance(target, str) and target.startswith(_PG_SCHEMES)
+
+
+def _check_target(target: str | Path) -> None:
+    if isinstance(target, str) and "://" in target and not is_postgres_url(target):
+        scheme = target.split("://", 1)[0]
+        raise ConfigurationError(
+            f"unsupported store URL scheme {scheme!r}: give a SQLite file path or a "
+            "postgresql://user@host:5432/db URL"
+        )
+
+
+def _postgres() -> ModuleType:
+    if importlib.util.find_spec("psycopg") is None:
+        raise ConfigurationError(_PG_HINT)
+    from . import _postgres
+
+    return _postgres
+
+
+def open_store(target: str | Path, *, durability: Durability | str = Durability.FULL) -> Store:
+    """Open (creating or migrating as needed) the store at a SQLite path or PostgreSQL URL.
+
+    Raises :class:`~sdk.errors.NotAWhylensDatabase` for a foreign, corrupt or newer-schema
+    database (left untouched), :class:`~sdk.errors.StoreUnavailable` when it cannot be reached,
+    and :class:`~sdk.errors.ConfigurationError` for an unknown URL or a missing extra.
+    """
+    _check_target(target)
+    try:
+        mode = Durability(durability)
+    except ValueError:
+        raise ConfigurationError("durability must be 'full' or 'normal'") from None
+    if is_postgres_url(target):
+        store: Store = _postgres().open_store(str(target), durability=mode)
+        return store
+    from . import _sqlite
+
+    return _sqlite.open_store(Path(target), durability=mode)
+
+
+def inspect_store(target: str | Path) -> bool:
+    """Does a whylens store exist at ``target``? Looks without changing anything.
+
+    False for a missing (or empty) file or database; raises
+    :class:`~sdk.errors.NotAWhylensDatabase` for a foreign, corrupt or newer-schema one.
+    """
+    _check_target(target)
+    if is_postgres_url(target):
+        found: bool = _postgres().inspect(str(target))
+        return found
+    from . import _sqlite
+
+    return _sqlite.inspect(Path(target))

@@ -1,0 +1,160 @@
+"""Every table of a whylens database, in one place (SQLAlchemy 2 Core), and its version.
+
+Each backend creates a new database from :data:`metadata` and brings an older one up to
+:data:`SCHEMA_VERSION` with the Alembic revisions in ``sdk/_store/migrations/`` (run from code when
+the store is opened; no ``alembic.ini`` needed). A change here needs a new revision there, and
+``tests/test_store_upgrade.py`` checks that a migrated database matches this module exactly.
+
+Schema history:
+
+* **1** — the first release: ``whylens_meta``, ``ledger``, ``subject_keys``,
+  ``subject_old_keys``, ``profile_fields``, ``personal_events``, ``blind_index``, ``models``;
+  ``ledger_leaves`` and ``protected_attributes`` were created on first use by the ledger and the
+  audit, so a version-1 file may lack them.
+* **2** — every table above always exists; Alembic keeps the revision in ``alembic_version``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "FORMAT_NAME",
+    "SCHEMA_VERSION",
+    "blind_index",
+    "ledger",
+    "ledger_leaves",
+    "metadata",
+    "models",
+    "personal_events",
+    "profile_fields",
+    "protected_attributes",
+    "subject_keys",
+    "subject_old_keys",
+    "whylens_meta",
+]
+
+FORMAT_NAME = "whylens"
+"""``whylens_meta['format']`` of every whylens database (how a foreign file is told apart)."""
+
+SCHEMA_VERSION = 2
+"""``whylens_meta['schema_version']`` this code writes; a newer file is refused."""
+
+# SQLite: only a column declared exactly INTEGER PRIMARY KEY is the rowid (fast seq look-ups);
+# elsewhere a sequence number needs 64 bits
+_Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+whylens_meta = Table(
+    "whylens_meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("seq", _Seq, primary_key=True, autoincrement=False),
+    Column("stream", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("subject", Text),
+    Column("ts", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    Index("ledger_by_subject", "subject", "seq"),
+)
+
+ledger_leaves = Table(
+    "ledger_leaves",
+    metadata,
+    Column("seq", _Seq, primary_key=True, autoincrement=False),
+    Column("leaf", LargeBinary, nullable=False),
+)
+
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("subject", Text, primary_key=True),
+    Column("kek_version", Integer, nullable=False),
+    Column("wrapped", LargeBinary),
+    Column("created", Text, nullable=False),
+    Column("erased", Text),
+)
+
+subject_old_keys = Table(
+    "subject_old_keys",
+    metadata,
+    Column("subject", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kek_version", Integer, nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created", Text, nullable=False),
+    PrimaryKeyConstraint("subject", "version"),
+)
+
+profile_fields = Table(
+    "profile_fields",
+    metadata,
+    Column("subject", Text, nullable=False),
+    Column("field", Text, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("updated", Text, nullable=False),
+    PrimaryKeyConstraint("subject", "field"),
+)
+
+personal_events = Table(
+    "personal_events",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("subject", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("ts", Text, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Index("personal_events_by_subject", "subject", "ts"),
+)
+
+blind_index = Table(
+    "blind_index",
+    metadata,
+    Column("name", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("token", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("name", "subject"),
+    Index("blind_index_by_token", "name", "token"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("model_text", LargeBinary, nullable=False),
+    Column("card", Text, nullable=False),
+    PrimaryKeyConstraint("name", "version"),
+)
+
+protected_attributes = Table(
+    "protected_attributes",
+    metadata,
+    Column("subject", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    Column("updated", Text, nullable=False),
+    PrimaryKeyConstraint("subject", "name"),
+)
