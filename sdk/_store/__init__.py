@@ -15,6 +15,7 @@ dispatch to::
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -49,9 +50,7 @@ def _check_target(target: str | Path) -> None:
 def _postgres() -> ModuleType:
     if importlib.util.find_spec("psycopg") is None:
         raise ConfigurationError(_PG_HINT)
-    from . import _postgres
-
-    return _postgres
+    return importlib.import_module(f"{__name__}._postgres")
 
 
 def open_store(target: str | Path, *, durability: Durability | str = Durability.FULL) -> Store:
@@ -69,9 +68,9 @@ def open_store(target: str | Path, *, durability: Durability | str = Durability.
     if is_postgres_url(target):
         store: Store = _postgres().open_store(str(target), durability=mode)
         return store
-    from . import _sqlite
+    from ._sqlite import open_store as open_sqlite
 
-    return _sqlite.open_store(Path(target), durability=mode)
+    return open_sqlite(Path(target), durability=mode)
 
 
 def inspect_store(target: str | Path) -> bool:
@@ -84,6 +83,6 @@ def inspect_store(target: str | Path) -> bool:
     if is_postgres_url(target):
         found: bool = _postgres().inspect(str(target))
         return found
-    from . import _sqlite
+    from ._sqlite import inspect as inspect_sqlite
 
-    return _sqlite.inspect(Path(target))
+    return inspect_sqlite(Path(target))

@@ -452,31 +452,99 @@ class ModelStorage(Protocol):
 class StoreTx(Protocol):
     """The aggregates inside one :meth:`Store.transaction` (all commit together)."""
 
-    keys: KeyStorage
-    profiles: ProfileStorage
-    events: EventStorage
-    blind_index: BlindIndexStorage
-    protected: ProtectedStorage
-    models: ModelStorage
-    meta: MetaStorage
+    @property
+    def keys(self) -> KeyStorage:
+        """Subject keys."""
+        ...
+
+    @property
+    def profiles(self) -> ProfileStorage:
+        """Profile fields."""
+        ...
+
+    @property
+    def events(self) -> EventStorage:
+        """Personal events."""
+        ...
+
+    @property
+    def blind_index(self) -> BlindIndexStorage:
+        """Blind indexes."""
+        ...
+
+    @property
+    def protected(self) -> ProtectedStorage:
+        """Protected attributes."""
+        ...
+
+    @property
+    def models(self) -> ModelStorage:
+        """The model registry's rows."""
+        ...
+
+    @property
+    def meta(self) -> MetaStorage:
+        """``whylens_meta``."""
+        ...
 
 
 class Store(Protocol):
     """One whylens database, whatever the backend."""
 
-    url: str
-    """Where it lives, safe to show (a path, or a URL without password)."""
-    path: Path | None
-    """The database file for embedded backends, else None."""
-    durability: Durability
-    ledger: LedgerStorage
-    keys: KeyStorage
-    profiles: ProfileStorage
-    events: EventStorage
-    blind_index: BlindIndexStorage
-    protected: ProtectedStorage
-    models: ModelStorage
-    meta: MetaStorage
+    @property
+    def url(self) -> str:
+        """Where it lives, safe to show (a path, or a URL without password)."""
+        ...
+
+    @property
+    def path(self) -> Path | None:
+        """The database file for embedded backends, else None."""
+        ...
+
+    @property
+    def durability(self) -> Durability:
+        """The commit mode."""
+        ...
+
+    @property
+    def ledger(self) -> LedgerStorage:
+        """The ledger's rows, leaves, head and checkpoint."""
+        ...
+
+    @property
+    def keys(self) -> KeyStorage:
+        """Subject keys."""
+        ...
+
+    @property
+    def profiles(self) -> ProfileStorage:
+        """Profile fields."""
+        ...
+
+    @property
+    def events(self) -> EventStorage:
+        """Personal events."""
+        ...
+
+    @property
+    def blind_index(self) -> BlindIndexStorage:
+        """Blind indexes."""
+        ...
+
+    @property
+    def protected(self) -> ProtectedStorage:
+        """Protected attributes."""
+        ...
+
+    @property
+    def models(self) -> ModelStorage:
+        """The model registry's rows."""
+        ...
+
+    @property
+    def meta(self) -> MetaStorage:
+        """``whylens_meta``."""
+        ...
 
     def transaction(self) -> AbstractContextManager[StoreTx]:
         """A read-write transaction across aggregates (see the module docstring)."""

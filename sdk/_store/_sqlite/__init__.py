@@ -1,0 +1,25 @@
+"""The embedded SQLite backend (the default): one file with WAL, ``secure_delete`` and checked
+opening; hot paths through the ``sqlite3`` driver, the schema from :mod:`sdk._store.schema`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..abc import Durability
+from .connection import check_database
+from .store import SqliteStore, SqliteTx
+
+__all__ = ["SqliteStore", "SqliteTx", "check_database", "inspect", "open_store"]
+
+
+def open_store(target: Path, *, durability: Durability) -> SqliteStore:
+    """Open (create, migrate) the SQLite file ``target``."""
+    return SqliteStore.open(target, durability=durability)
+
+
+def inspect(target: Path) -> bool:
+    """True if a whylens file exists at ``target`` (checked read-only); False if none."""
+    if not target.exists() or target.stat().st_size == 0:
+        return False
+    check_database(target)
+    return True
