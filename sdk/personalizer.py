@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._store import inspect_store, is_postgres_url, open_store
+from ._store.abc import Durability
 from .audit.records import decrypt_inputs, try_cipher
 from .audit.reviews import ReviewQueue
 from .audit.trail import AuditTrail
@@ -27,7 +29,6 @@ from .ledger import Ledger
 from .models.preferences import Preferences
 from .models.registry import Model, ModelRegistry
 from .serving import Engine
-from .store import Database, Durability, check_database
 from .subjects.events import Events
 from .subjects.profiles import Profiles
 from .subjects.rights import SubjectRights
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from ._store.abc import Store
     from .crypto.providers import KeyProvider
     from .explain.card import LogicCard
     from .models.rerank import RerankPolicy
@@ -62,7 +64,7 @@ class Personalizer:
 
     def __init__(
         self,
-        db: Database,
+        db: Store,
         keyring: Keyring,
         *,
         require_sign_off: bool = True,
@@ -128,41 +130,45 @@ class Personalizer:
         ``require_sign_off`` (default on): a model version serves only after a person signed it
         off (``models.sign_off``); ``False`` is the application's explicit opt-out.
         """
-        if isinstance(path, str) and "://" in path:
-            raise ConfigurationError(
-                "only embedded SQLite paths are supported so far; PostgreSQL comes later"
-            )
-        db_path = Path(path)
-        if db_path.is_dir():
-            raise ConfigurationError(f"{str(db_path)!r} is a folder; give a database file path")
+        target: str | Path
+        if is_postgres_url(path):
+            if keyring is None:
+                raise ConfigurationError(
+                    "a PostgreSQL store needs keyring=PATH (there is no folder to keep it beside)"
+                )
+            target = str(path)
+        else:
+            target = Path(path)
+            if target.is_dir():
+                raise ConfigurationError(f"{str(target)!r} is a folder; give a database file path")
         try:
             durability = Durability(durability)
         except ValueError:
             raise ConfigurationError("durability must be 'full' or 'normal'") from None
-        key_path = Path(keyring) if keyring is not None else default_keyring_path(db_path)
-        exists = db_path.exists() and db_path.stat().st_size > 0
-        if exists:
-            check_database(db_path)  # a corrupt or foreign file fails before the keyring matters
+        key_path = (
+            Path(keyring) if keyring is not None else default_keyring_path(Path(target))
+        )
+        # a corrupt or foreign store fails (untouched) before the keyring matters
+        existing = inspect_store(target)
+        if existing is not None:
             if not key_path.exists():
                 raise KeyringMissing(
-                    f"database {db_path.name!r} exists but its keyring {key_path.name!r} is "
+                    f"database {_label(target)!r} exists but its keyring {key_path.name!r} is "
                     "missing; encrypted data cannot be read without it. Restore the keyring from "
                     "backup (it is created beside the database) or pass keyring=PATH."
                 )
             ring = Keyring.load(key_path)
-            db = Database.open(db_path, durability=durability)
-            stored = db.meta("keyring_fingerprint")
-            if stored is not None and stored != ring.fingerprint:
-                db.close()
-                raise KeyringMismatch(
-                    f"keyring {key_path.name!r} belongs to another database (fingerprint "
-                    f"{ring.fingerprint[:16]}..., this database expects {stored[:16]}...)"
-                )
+            _check_fingerprint(existing.get(_FINGERPRINT), ring, key_path)
+            db = open_store(target, durability=durability)  # migrates an older schema in place
         else:
             ring = Keyring.load(key_path) if key_path.exists() else Keyring.create(key_path)
-            db = Database.open(db_path, durability=durability)
-            with db.transaction() as tx:
-                tx.set_meta("keyring_fingerprint", ring.fingerprint)
+            db = open_store(target, durability=durability)
+            db.meta.set_default(_FINGERPRINT, ring.fingerprint)
+            try:  # another process may have created it first, with its own keyring
+                _check_fingerprint(db.meta.get(_FINGERPRINT), ring, key_path)
+            except KeyringMismatch:
+                db.close()
+                raise
         logger.debug("opened whylens database (keyring %s)", ring.fingerprint[:16])
         try:
             return cls(db, ring, require_sign_off=require_sign_off, key_provider=key_provider)
@@ -346,8 +352,8 @@ class Personalizer:
 
     @property
     def path(self) -> Path:
-        """The database file."""
-        return self._db.path
+        """The database file (for a server database, a path naming its URL)."""
+        return self._db.path if self._db.path is not None else Path(self._db.url)
 
     def close(self) -> None:
         """Close the database. Idempotent."""
@@ -360,7 +366,23 @@ class Personalizer:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Personalizer({self._db.path.name!r})"
+        return f"Personalizer({_label(self._db.path or self._db.url)!r})"
+
+
+_FINGERPRINT = "keyring_fingerprint"
+
+
+def _check_fingerprint(stored: str | None, ring: Keyring, key_path: Path) -> None:
+    if stored is not None and stored != ring.fingerprint:
+        raise KeyringMismatch(
+            f"keyring {key_path.name!r} belongs to another database (fingerprint "
+            f"{ring.fingerprint[:16]}..., this database expects {stored[:16]}...)"
+        )
+
+
+def _label(target: str | Path) -> str:
+    """A store's name for messages: the file name, or the URL (which carries no password)."""
+    return target.name if isinstance(target, Path) else target
 
 
 def _array(row: list[float | None]) -> np.ndarray:

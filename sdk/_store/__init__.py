@@ -10,7 +10,9 @@ A backend package exports two functions, which :func:`open_store` and :func:`ins
 dispatch to::
 
     def open_store(target, *, durability: Durability) -> Store: ...
-    def inspect(target) -> bool: ...   # True: a whylens store exists there (checked read-only)
+    def inspect(target) -> dict[str, str] | None: ...
+        # the whylens_meta of the store there, read without changing anything; None if there
+        # is none; NotAWhylensDatabase for a foreign, corrupt or newer-schema one
 """
 
 from __future__ import annotations
@@ -73,15 +75,16 @@ def open_store(target: str | Path, *, durability: Durability | str = Durability.
     return open_sqlite(Path(target), durability=mode)
 
 
-def inspect_store(target: str | Path) -> bool:
-    """Does a whylens store exist at ``target``? Looks without changing anything.
+def inspect_store(target: str | Path) -> dict[str, str] | None:
+    """The ``whylens_meta`` values (format, schema version, keyring fingerprint...) of the store
+    at ``target``, read without changing anything.
 
-    False for a missing (or empty) file or database; raises
+    None for a missing (or empty) file or database; raises
     :class:`~sdk.errors.NotAWhylensDatabase` for a foreign, corrupt or newer-schema one.
     """
     _check_target(target)
     if is_postgres_url(target):
-        found: bool = _postgres().inspect(str(target))
+        found: dict[str, str] | None = _postgres().inspect(str(target))
         return found
     from ._sqlite import inspect as inspect_sqlite
 

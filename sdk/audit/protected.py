@@ -14,27 +14,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._canonical import canonical_json, loads
 from ..crypto.field import field_aad
 from ..errors import AuditError, DecryptionError, SubjectErased
 from ..keys import SubjectKeys
 from ..models.registry import ModelRegistry
-from ..store import Database
+
+if TYPE_CHECKING:
+    from .._store.abc import Store
 
 __all__ = ["ProtectedAttributes", "check_not_protected"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS protected_attributes (
-    subject TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value BLOB NOT NULL,
-    updated TEXT NOT NULL,
-    PRIMARY KEY (subject, name)
-)
-"""
 
 
 def _aad(pseudo: str, name: str) -> bytes:
@@ -54,14 +47,11 @@ def check_not_protected(features: Iterable[str], protected: Iterable[str]) -> No
 class ProtectedAttributes:
     """``p.audit.protected``: write and (for the audit) read protected attributes."""
 
-    def __init__(self, db: Database, keys: SubjectKeys, models: ModelRegistry) -> None:
+    def __init__(self, db: Store, keys: SubjectKeys, models: ModelRegistry) -> None:
         self._db = db
         self._keys = keys
         self._models = models
-        with db.transaction() as tx:
-            tx.execute(_SCHEMA)
-        rows = db.query("SELECT DISTINCT name FROM protected_attributes")
-        self._names = frozenset(str(r[0]) for r in rows)
+        self._names = frozenset(db.protected.names())
 
     def names(self) -> frozenset[str]:
         """Every protected attribute name stored so far (kept in memory: decide() checks it)."""
@@ -92,12 +82,7 @@ class ProtectedAttributes:
             (pseudo, name, cipher.encrypt(canonical_json(value), aad=_aad(pseudo, name)), now)
             for name, value in attributes.items()
         ]
-        with self._db.transaction() as tx:
-            tx.executemany(
-                "INSERT OR REPLACE INTO protected_attributes (subject, name, value, updated) "
-                "VALUES (?, ?, ?, ?)",
-                rows,
-            )
+        self._db.protected.put(rows)
         self._names = self._names | frozenset(attributes)
 
     def of_pseudonyms(self, name: str, pseudos: Iterable[str]) -> dict[str, Any]:
@@ -107,10 +92,7 @@ class ProtectedAttributes:
         """
         wanted = set(pseudos)
         out: dict[str, Any] = {}
-        rows = self._db.query(
-            "SELECT subject, value FROM protected_attributes WHERE name = ?", (name,)
-        )
-        for pseudo, blob in rows:
+        for pseudo, blob in self._db.protected.values(name):
             if pseudo not in wanted:
                 continue
             try:

@@ -19,9 +19,9 @@ from ..types import ExportManifest, VerifyReport
 from .records import ACTION_KINDS, DECISION_KINDS, OUTCOME_KIND, DecisionState, fold_actions
 
 if TYPE_CHECKING:
+    from .._store.abc import Store
     from ..keys import SubjectKeys
     from ..models.registry import ModelRegistry
-    from ..store import Database
     from .fairness import FairnessReport
     from .proofs import AuditProof, ConsistencyEvidence
     from .protected import ProtectedAttributes
@@ -45,7 +45,7 @@ class AuditTrail:
         for entry in ledger.entries(stream=STREAM):
             self._apply(entry)
 
-    def attach(self, db: Database, keys: SubjectKeys, models: ModelRegistry) -> None:
+    def attach(self, db: Store, keys: SubjectKeys, models: ModelRegistry) -> None:
         """Wire in the model registry and the protected-attribute store (done by Personalizer)."""
         from .protected import ProtectedAttributes
 

@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from ..crypto.envelope import key_context
 from ..crypto.keyring import Keyring
@@ -38,9 +39,11 @@ from ..errors import (
     SubjectErased,
     UnknownSubject,
 )
-from ..store import Database, _Tx
 from .ids import validate_subject_id
 from .rotation import KeyRotation, RewrapReport
+
+if TYPE_CHECKING:
+    from .._store.abc import Store, StoreTx
 
 __all__ = ["RewrapReport", "SubjectKeys", "check_pseudonym"]
 
@@ -49,11 +52,6 @@ _CACHE_MAX_SUBJECTS = 10_000
 _DEK_SIZE = 32
 _MIN_DEK_META = "min_data_key_version"
 _PROVIDER_META = "key_provider"
-_ROW_SQL = (
-    "SELECT k.kek_version, k.wrapped, k.erased, "
-    "(SELECT COALESCE(MAX(o.version), 0) FROM subject_old_keys o WHERE o.subject = k.subject) "
-    "FROM subject_keys k WHERE k.subject = ?"
-)
 
 
 def _now() -> str:
@@ -84,7 +82,7 @@ class SubjectKeys(KeyRotation):
 
     def __init__(
         self,
-        db: Database,
+        db: Store,
         keyring: Keyring,
         *,
         provider: KeyProvider | None = None,
@@ -109,9 +107,9 @@ class SubjectKeys(KeyRotation):
         self._lock = threading.Lock()
         self.unwraps = 0
         """How many data keys were unwrapped (cache misses); for tests and monitoring."""
-        stored = db.meta(_MIN_DEK_META)
+        stored = db.meta.get(_MIN_DEK_META)
         self._min_dek = int(stored) if stored and stored.isdigit() else 1
-        used = db.meta(_PROVIDER_META)
+        used = db.meta.get(_PROVIDER_META)
         if used is not None and used != self.provider.name:
             raise ConfigurationError(
                 f"this database's data keys are wrapped by the {used!r} key provider, not "
@@ -162,17 +160,16 @@ class SubjectKeys(KeyRotation):
         return self._min_dek
 
     def _row(self, pseudo: str, create: bool) -> tuple[int, bytes | None, str | None, int]:
-        row = self._db.query_one(_ROW_SQL, (pseudo,))
+        row = self._db.keys.current(pseudo)
         if row is None:
             if not create:
                 raise UnknownSubject(
                     "no data key for this subject: nothing was ever stored for them"
                 )
             self._create(pseudo)
-            row = self._db.query_one(_ROW_SQL, (pseudo,))
+            row = self._db.keys.current(pseudo)
             assert row is not None
-        kek_version, wrapped, erased, newest_old = row
-        return int(kek_version), wrapped, erased, int(newest_old) + 1
+        return row
 
     def _entry(self, pseudo: str, *, create: bool) -> _Entry:
         check_pseudonym(pseudo)
@@ -180,7 +177,6 @@ class SubjectKeys(KeyRotation):
         if erased is not None or wrapped is None:
             self._forget(pseudo)
             raise SubjectErased(_erased_message(erased))
-        wrapped = bytes(wrapped)
         now = time.monotonic()
         with self._lock:
             entry = self._cache.get(pseudo)
@@ -197,12 +193,8 @@ class SubjectKeys(KeyRotation):
                 del self._cache[pseudo]
         keys = {version: self._unwrap(pseudo, version, kek_version, wrapped)}
         if version > 1:
-            for old, old_kek, old_wrapped in self._db.query(
-                "SELECT version, kek_version, wrapped FROM subject_old_keys WHERE subject = ? "
-                "AND version >= ?",
-                (pseudo, self._min_dek),
-            ):
-                keys[int(old)] = self._unwrap(pseudo, int(old), int(old_kek), bytes(old_wrapped))
+            for old, old_kek, old_wrapped in self._db.keys.old_keys(pseudo, self._min_dek):
+                keys[old] = self._unwrap(pseudo, old, old_kek, old_wrapped)
         cipher = SubjectCipher(keys, current=version, min_version=self._min_dek)
         entry = _Entry(wrapped, version, cipher, now + self._ttl, self._max_uses - 1)
         if self._ttl > 0 and self._max_uses > 1:
@@ -227,17 +219,9 @@ class SubjectKeys(KeyRotation):
         kek_version, wrapped = self._wrap(pseudo, 1, secrets.token_bytes(_DEK_SIZE))
         with self._db.transaction() as tx:
             # another writer may have created the key (or a tombstone) since our read
-            tx.execute(
-                "INSERT INTO subject_keys (subject, kek_version, wrapped, created, erased) "
-                "VALUES (?, ?, ?, ?, NULL) ON CONFLICT(subject) DO NOTHING",
-                (pseudo, kek_version, wrapped, _now()),
-            )
+            tx.keys.create(pseudo, kek_version, wrapped, _now())
             if not self._provider_recorded:  # the first key fixes the database's provider
-                tx.execute(
-                    "INSERT INTO whylens_meta (key, value) VALUES (?, ?) "
-                    "ON CONFLICT(key) DO NOTHING",
-                    (_PROVIDER_META, self.provider.name),
-                )
+                tx.meta.set_default(_PROVIDER_META, self.provider.name)
         self._provider_recorded = True
 
     # -- rotation ------------------------------------------------------------------------------
@@ -253,18 +237,16 @@ class SubjectKeys(KeyRotation):
         if erased is not None or wrapped is None:
             raise SubjectErased(_erased_message(erased))
         new_kek, new_wrapped = self._wrap(pseudo, version + 1, secrets.token_bytes(_DEK_SIZE))
-        with self._db.transaction() as tx:
-            cursor = tx.execute(
-                "UPDATE subject_keys SET kek_version = ?, wrapped = ? "
-                "WHERE subject = ? AND wrapped = ? AND erased IS NULL",
-                (new_kek, new_wrapped, pseudo, wrapped),
-            )
-            if cursor.rowcount == 1:  # nobody rotated or erased it since our read
-                tx.execute(
-                    "INSERT INTO subject_old_keys (subject, version, kek_version, wrapped, "
-                    "created) VALUES (?, ?, ?, ?, ?)",
-                    (pseudo, version, kek_version, wrapped, _now()),
-                )
+        # compare-and-set: nothing changes if somebody rotated or erased it since our read
+        self._db.keys.rotate(
+            pseudo,
+            expected=wrapped,
+            new_kek=new_kek,
+            new_wrapped=new_wrapped,
+            old_version=version,
+            old_kek=kek_version,
+            created=_now(),
+        )
         self._forget(pseudo)
         return self.current_version(pseudo)
 
@@ -276,14 +258,13 @@ class SubjectKeys(KeyRotation):
         """
         if not isinstance(below, int) or isinstance(below, bool) or below < 1:
             raise ConfigurationError(f"the minimum data-key version must be >= 1, got {below!r}")
-        with self._db.transaction() as tx:
-            tx.set_meta(_MIN_DEK_META, str(below))
+        self._db.meta.set(_MIN_DEK_META, str(below))
         self._min_dek = below
         self.clear_cache()
 
     # -- erasure -------------------------------------------------------------------------------
 
-    def destroy(self, pseudo: str, tx: _Tx) -> int:
+    def destroy(self, pseudo: str, tx: StoreTx) -> int:
         """Crypto-shred subject ``pseudo`` inside the caller's transaction ``tx``; returns how
         many wrapped data keys (all versions) were destroyed.
 
@@ -292,28 +273,15 @@ class SubjectKeys(KeyRotation):
         never had a key. Old key versions are deleted. The in-memory cache is purged.
         """
         check_pseudonym(pseudo)
-        now = _now()
-        had = tx.execute(
-            "SELECT wrapped IS NOT NULL FROM subject_keys WHERE subject = ?", (pseudo,)
-        ).fetchone()
-        old = tx.execute("DELETE FROM subject_old_keys WHERE subject = ?", (pseudo,)).rowcount
-        tx.execute(
-            "INSERT INTO subject_keys (subject, kek_version, wrapped, created, erased) "
-            "VALUES (?, ?, NULL, ?, ?) ON CONFLICT(subject) DO UPDATE SET wrapped = NULL, "
-            "erased = COALESCE(subject_keys.erased, excluded.erased)",
-            (pseudo, self.provider.current_version, now, now),
-        )
+        destroyed = tx.keys.destroy(pseudo, kek_version=self.provider.current_version, now=_now())
         self._forget(pseudo)
-        return max(old, 0) + (1 if had is not None and had[0] else 0)
+        return destroyed
 
     def exists(self, pseudo: str) -> bool:
         """True if subject ``pseudo`` has a live (not erased) data key."""
         check_pseudonym(pseudo)
-        row = self._db.query_one(
-            "SELECT wrapped IS NOT NULL AND erased IS NULL FROM subject_keys WHERE subject = ?",
-            (pseudo,),
-        )
-        return row is not None and bool(row[0])
+        state = self._db.keys.state(pseudo)
+        return state is not None and state.has_key and state.erased is None
 
     def is_erased(self, pseudo: str) -> bool:
         """True if subject ``pseudo`` was erased (a tombstone exists)."""
@@ -322,15 +290,12 @@ class SubjectKeys(KeyRotation):
     def erased_at(self, pseudo: str) -> str | None:
         """When subject ``pseudo`` was erased (ISO 8601 UTC), or None if they were not."""
         check_pseudonym(pseudo)
-        row = self._db.query_one(
-            "SELECT erased, wrapped IS NULL FROM subject_keys WHERE subject = ?", (pseudo,)
-        )
-        if row is None:
+        state = self._db.keys.state(pseudo)
+        if state is None:
             return None
-        erased, no_key = row
-        if erased is None and no_key:
+        if state.erased is None and not state.has_key:
             return "an unknown date"
-        return None if erased is None else str(erased)
+        return state.erased
 
     def raise_if_erased(self, pseudo: str) -> None:
         """Raise :class:`SubjectErased` if subject ``pseudo`` was erased."""

@@ -15,32 +15,10 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from .._store.abc import KeyStorage, Store, WrappedKeyRow
     from ..crypto.providers import KeyProvider
-    from ..store import Database
 
 __all__ = ["KeyRotation", "RewrapReport"]
-
-_CURRENT_ROWS = (
-    "SELECT subject, version, kek_version, wrapped FROM (SELECT k.subject AS subject, "
-    "(SELECT COALESCE(MAX(o.version), 0) + 1 FROM subject_old_keys o WHERE o.subject = k.subject)"
-    " AS version, k.kek_version AS kek_version, k.wrapped AS wrapped FROM subject_keys k "
-    "WHERE k.wrapped IS NOT NULL AND k.kek_version != ?) "
-    "WHERE (subject, version) > (?, ?) ORDER BY subject LIMIT ?"
-)
-# "? > 0" takes the version parameter so both tables' updates share one parameter shape
-_UPDATE_CURRENT = (
-    "UPDATE subject_keys SET kek_version = ?, wrapped = ? WHERE subject = ? AND ? > 0 "
-    "AND wrapped = ?"
-)
-_OLD_ROWS = (
-    "SELECT subject, version, kek_version, wrapped FROM subject_old_keys WHERE kek_version != ? "
-    "AND (subject, version) > (?, ?) ORDER BY subject, version LIMIT ?"
-)
-_UPDATE_OLD = (
-    "UPDATE subject_old_keys SET kek_version = ?, wrapped = ? WHERE subject = ? AND version = ? "
-    "AND wrapped = ?"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class RewrapReport:
@@ -55,7 +33,7 @@ class RewrapReport:
 class KeyRotation:
     """Rewrap and KEK retirement, mixed into :class:`SubjectKeys`."""
 
-    _db: Database
+    _db: Store
     provider: KeyProvider
 
     def _unwrap(self, pseudo: str, version: int, kek_version: int, wrapped: bytes) -> bytes:
@@ -75,39 +53,36 @@ class KeyRotation:
         where it stopped and running it twice does nothing the second time.
         """
         target = self.provider.current_version
-        done = self._rewrap_rows(_CURRENT_ROWS, _UPDATE_CURRENT, target, batch_size)
-        done += self._rewrap_rows(_OLD_ROWS, _UPDATE_OLD, target, batch_size)
+        done = self._rewrap_rows(False, target, batch_size)
+        done += self._rewrap_rows(True, target, batch_size)
         return RewrapReport(
             kek_version=target, rewrapped=done, remaining=self.count_below_kek(target)
         )
 
-    def _rewrap_rows(self, select: str, update: str, target: int, batch_size: int) -> int:
+    def _rewrap_rows(self, old: bool, target: int, batch_size: int) -> int:
+        keys = self._db.keys
+        select = keys.old_below if old else keys.current_below
         done = 0
         after: tuple[str, int] = ("", 0)
         while True:
-            rows = self._db.query(select, (target, *after, batch_size))
+            rows: list[WrappedKeyRow] = select(target, after, batch_size)
             if not rows:
                 return done
             updates = []
             for pseudo, version, kek_version, wrapped in rows:
-                dek = self._unwrap(pseudo, int(version), int(kek_version), bytes(wrapped))
-                new_kek, new_wrapped = self._wrap(pseudo, int(version), dek)
-                updates.append((new_kek, new_wrapped, pseudo, int(version), bytes(wrapped)))
+                dek = self._unwrap(pseudo, version, kek_version, wrapped)
+                new_kek, new_wrapped = self._wrap(pseudo, version, dek)
+                updates.append((pseudo, version, new_kek, new_wrapped, wrapped))
             with self._db.transaction() as tx:
-                for row in updates:
+                for pseudo, version, new_kek, new_wrapped, wrapped in updates:
                     # compare-and-set: a row rotated or erased meanwhile is left alone
-                    done += max(tx.execute(update, row).rowcount, 0)
-            after = (str(rows[-1][0]), int(rows[-1][1]))
+                    done += _rewrap(tx.keys, old, pseudo, version, new_kek, new_wrapped, wrapped)
+            after = (rows[-1][0], rows[-1][1])
 
     def count_below_kek(self, version: int) -> int:
         """How many wrapped data keys (all versions) are still under a KEK older than
         ``version``."""
-        row = self._db.query_one(
-            "SELECT (SELECT COUNT(*) FROM subject_keys WHERE wrapped IS NOT NULL "
-            "AND kek_version < ?) + (SELECT COUNT(*) FROM subject_old_keys WHERE kek_version < ?)",
-            (version, version),
-        )
-        return int(row[0]) if row else 0
+        return self._db.keys.count_below(version)
 
     def retire_keks(self, below: int) -> None:
         """Retire KEK versions below ``below`` once no data key is wrapped under them."""
@@ -124,3 +99,23 @@ class KeyRotation:
             )
         retire(below)
         self.clear_cache()
+
+
+def _rewrap(
+    keys: KeyStorage,
+    old: bool,
+    pseudo: str,
+    version: int,
+    new_kek: int,
+    new_wrapped: bytes,
+    wrapped: bytes,
+) -> int:
+    if old:
+        changed = keys.rewrap_old(
+            pseudo, version, expected=wrapped, new_kek=new_kek, new_wrapped=new_wrapped
+        )
+    else:
+        changed = keys.rewrap_current(
+            pseudo, expected=wrapped, new_kek=new_kek, new_wrapped=new_wrapped
+        )
+    return int(changed)

@@ -9,20 +9,25 @@ single thread gets one transaction per append and no waiting, while many threads
 ``append`` returns only once its transaction is committed, as durable as the database's
 :class:`~sdk.store.Durability` mode makes it.
 
-Do not call :meth:`Ledger.append` inside ``Database.transaction()``: the ledger opens its own.
+Do not call :meth:`Ledger.append` inside ``Store.transaction()``: the ledger opens its own. The
+rows go through the storage seam (:class:`~sdk._store.abc.LedgerStorage`), which serializes the
+chain across processes.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .._store.abc import LedgerBatch
 from ..errors import ConfigurationError, LedgerError, LedgerIntegrityError
-from ..store import Database
 from ..types import VerifyReport
+
+if TYPE_CHECKING:
+    from .._store.abc import LedgerReads, LedgerRow, LedgerTail, Store
 from .batch import LedgerStats, Waiter, result_of
 from .checkpoint import (
     Checkpoint,
@@ -45,24 +50,13 @@ from .entry import (
 )
 from .merkle import leaf_hash
 from .proofs import ProofsMixin
-from .tree import CHECKPOINT_KEY, LEAVES_DDL, TreeCache
+from .tree import CHECKPOINT_KEY, TreeCache
 from .verify import HEAD_KEY, check_tail, encode_head, verify_ledger
 
 __all__ = ["Ledger", "LedgerStats"]
 
 _READ_PAGE = 500
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_INSERT = (
-    "INSERT INTO ledger (seq, stream, kind, subject, ts, body, prev_hash, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_LEAF = "INSERT OR REPLACE INTO ledger_leaves (seq, leaf) VALUES (?, ?)"
-_TAIL_SQL = "SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1"
-_HEAD_SQL = "SELECT value FROM whylens_meta WHERE key = ?"
-
-Reader = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
-
-
 @dataclass(frozen=True, slots=True)
 class _State:
     """What the ledger knows about the end of the stored chain."""
@@ -90,7 +84,7 @@ class Ledger(ProofsMixin):
 
     def __init__(
         self,
-        db: Database,
+        db: Store,
         *,
         mac_key: bytes,
         signer: Signer | None = None,
@@ -99,6 +93,7 @@ class Ledger(ProofsMixin):
         if not isinstance(mac_key, bytes | bytearray) or len(mac_key) < 16:
             raise ConfigurationError("the ledger mac_key must be at least 16 bytes")
         self._db = db
+        self._rows = db.ledger
         self._key = bytes(mac_key)
         self._signer = signer
         self.origin = origin
@@ -106,14 +101,11 @@ class Ledger(ProofsMixin):
         self._checked_size = 0
         self._last_cp: Checkpoint | None = None
         self._pending_base = -1
-        if not db.query("SELECT 1 FROM sqlite_master WHERE name = 'ledger_leaves'"):
-            with db.transaction() as tx:
-                tx.execute(LEAVES_DDL)
         self._cond = threading.Condition()
         self._queue: list[Waiter] = []
         self._leading = False
         self.stats = LedgerStats()
-        self._state = self._read_state(db.query)
+        self._state = self._read_state(db.ledger)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -182,7 +174,7 @@ class Ledger(ProofsMixin):
         return waiter.entries
 
     def _commit(self, batch: list[Waiter]) -> None:
-        rows: list[tuple[Any, ...]] = []
+        rows: list[LedgerRow] = []
         made: list[list[LedgerEntry]] = []
         leaves: list[tuple[int, bytes]] = []
         try:
@@ -212,13 +204,14 @@ class Ledger(ProofsMixin):
     def _write(
         self,
         batch: list[Waiter],
-        rows: list[tuple[Any, ...]],
+        rows: list[LedgerRow],
         made: list[list[LedgerEntry]],
         leaves: list[tuple[int, bytes]],
     ) -> tuple[Checkpoint | None, int, str, datetime, str]:
         """One transaction: the rows, their leaves, the head and the signed checkpoint."""
-        with self._db.transaction() as tx:
-            read: Reader = lambda sql, params: tx.execute(sql, params).fetchall()  # noqa: E731
+        out_cp: list[tuple[Checkpoint | None, int, str, datetime, str]] = []
+
+        def build(read: LedgerReads) -> LedgerBatch:
             state = self._sync(read)
             problem = state.problem or self._tree_problem(read, state.size)
             if problem is not None:
@@ -248,16 +241,8 @@ class Ledger(ProofsMixin):
                     digest = body_hash(body)
                     leaves.append((seq, leaf_hash(body)))
                     rows.append(
-                        (
-                            seq,
-                            it.stream,
-                            it.kind,
-                            it.subject,
-                            ts_text,
-                            body,
-                            bytes.fromhex(prev),
-                            digest,
-                        )
+                        (seq, it.stream, it.kind, it.subject, ts_text, body, bytes.fromhex(prev),
+                         digest)
                     )
                     h = digest.hex()
                     out.append(
@@ -265,36 +250,36 @@ class Ledger(ProofsMixin):
                     )
                     prev = h
                 made.append(out)
-            tx.executemany(_INSERT, rows)
             with self._trees.lock:
                 self._pending_base = tree.size
                 tree.extend([leaf for _, leaf in leaves])
-            tx.executemany(_INSERT_LEAF, self._trees.unsaved + leaves)
             head_text = encode_head(self._key, seq, prev)
-            tx.set_meta(HEAD_KEY, head_text)
+            meta = {HEAD_KEY: head_text}
             cp = None
             if self._signer is not None:
                 cp = sign_checkpoint(self.origin, seq, tree.root(), self._signer)
-                tx.set_meta(CHECKPOINT_KEY, cp.note)
-        return cp, seq, prev, ts, head_text
+                meta[CHECKPOINT_KEY] = cp.note
+            out_cp.append((cp, seq, prev, ts, head_text))
+            return LedgerBatch(rows, self._trees.unsaved + leaves, meta)
 
-    def _sync(self, read: Reader) -> _State:
+        self._rows.append(build)
+        return out_cp[-1]
+
+    def _sync(self, read: LedgerReads) -> _State:
         """The state of the stored chain's end, re-checked if another writer moved it."""
         cached = self._state
-        tail = read(_TAIL_SQL, ())
-        head_rows = read(_HEAD_SQL, (HEAD_KEY,))
-        head_text = str(head_rows[0][0]) if head_rows else None
+        tail = read.tail()
+        head_text = read.meta(HEAD_KEY)
         size, last_hash, _ = _tail_of(tail)
         if (size, last_hash, head_text) == (cached.size, cached.last_hash, cached.head_text):
             return cached
         self._state = self._state_from(tail, head_text)
         return self._state
 
-    def _read_state(self, read: Reader) -> _State:
-        head_rows = read(_HEAD_SQL, (HEAD_KEY,))
-        return self._state_from(read(_TAIL_SQL, ()), str(head_rows[0][0]) if head_rows else None)
+    def _read_state(self, read: LedgerReads) -> _State:
+        return self._state_from(read.tail(), read.meta(HEAD_KEY))
 
-    def _state_from(self, tail: list[tuple[Any, ...]], head_text: str | None) -> _State:
+    def _state_from(self, tail: LedgerTail | None, head_text: str | None) -> _State:
         size, last_hash, ts_text = _tail_of(tail)
         problem = check_tail(head_text, size, last_hash, self._key)
         last_ts = _EPOCH
@@ -310,28 +295,22 @@ class Ledger(ProofsMixin):
     @property
     def size(self) -> int:
         """The number of entries stored (the seq of the last one)."""
-        return _tail_of(self._db.query(_TAIL_SQL))[0]
+        return _tail_of(self._rows.tail())[0]
 
     @property
     def head_hash(self) -> str:
         """The hash of the last stored entry (:data:`GENESIS_HASH` when empty)."""
-        return _tail_of(self._db.query(_TAIL_SQL))[1]
+        return _tail_of(self._rows.tail())[1]
 
     def entry_count(self, stream: str | None = None) -> int:
         """How many entries there are, in all or in one stream."""
-        if stream is None:
-            row = self._db.query_one("SELECT COUNT(*) FROM ledger")
-        else:
-            row = self._db.query_one("SELECT COUNT(*) FROM ledger WHERE stream = ?", (stream,))
-        return int(row[0]) if row else 0
+        return self._rows.count(stream)
 
     def get(self, seq: int) -> LedgerEntry:
         """The entry with sequence number ``seq``; :class:`LedgerError` if there is none."""
         if type(seq) is not int:
             raise LedgerError("a ledger seq is an int")
-        row = self._db.query_one(
-            "SELECT seq, stream, kind, subject, ts, body, hash FROM ledger WHERE seq = ?", (seq,)
-        )
+        row = self._rows.entry(seq)
         if row is None:
             raise LedgerError(f"there is no ledger entry {seq} (the ledger has {self.size})")
         return entry_from_row(row)
@@ -347,39 +326,22 @@ class Ledger(ProofsMixin):
         """Entries in seq order, optionally only one stream, one subject, some kinds, or those
         after ``after_seq``. Reads in pages; each entry's stored bytes are checked against its
         hash (:class:`LedgerIntegrityError` if they differ)."""
-        where = ["seq > ?"]
-        params: list[Any] = []
-        if stream is not None:
-            where.append("stream = ?")
-            params.append(stream)
-        if subject is not None:
-            where.append("subject = ?")
-            params.append(subject)
+        names: list[str] | None = None
         if kinds is not None:
             if isinstance(kinds, str):
                 raise LedgerError("kinds must be a collection of kind names, not one string")
             names = sorted(set(kinds))
             if not names:
                 return
-            where.append(f"kind IN ({', '.join('?' * len(names))})")
-            params.extend(names)
         if type(after_seq) is not int or after_seq < 0:
             raise LedgerError("after_seq must be an int >= 0")
-        sql = (
-            "SELECT seq, stream, kind, subject, ts, body, hash FROM ledger "
-            f"WHERE {' AND '.join(where)} ORDER BY seq LIMIT {_READ_PAGE}"
-        )
-        for row in self._pages(sql, after_seq, params):
-            yield entry_from_row(row)
-
-    def _pages(
-        self, sql: str, after_seq: int, params: Sequence[Any]
-    ) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``sql`` (first parameter: the seq to start after) a page at a time, by seq."""
         last = after_seq
         while True:
-            rows = self._db.query(sql, [last, *params])
-            yield from rows
+            rows = self._rows.entries(
+                after_seq=last, limit=_READ_PAGE, stream=stream, subject=subject, kinds=names
+            )
+            for row in rows:
+                yield entry_from_row(row)
             if len(rows) < _READ_PAGE:
                 return
             last = rows[-1][0]
@@ -391,11 +353,7 @@ class Ledger(ProofsMixin):
         """
         if type(after_seq) is not int or after_seq < 0:
             raise LedgerError("after_seq must be an int >= 0")
-        sql = (
-            "SELECT seq, stream, kind, subject, ts, prev_hash, hash, body FROM ledger "
-            f"WHERE seq > ? ORDER BY seq LIMIT {_READ_PAGE}"
-        )
-        for seq, stream, kind, subject, ts, prev, digest, body in self._pages(sql, after_seq, ()):
+        for seq, stream, kind, subject, ts, prev, digest, body in self._raw_rows(after_seq):
             try:
                 when: datetime | None = parse_ts(ts)
             except (ValueError, TypeError):
@@ -411,16 +369,23 @@ class Ledger(ProofsMixin):
                 body=body if isinstance(body, bytes) else str(body).encode(),
             )
 
+    def _raw_rows(self, after_seq: int) -> Iterator[tuple[Any, ...]]:
+        last = after_seq
+        while True:
+            rows = self._rows.raw(after_seq=last, limit=_READ_PAGE)
+            yield from rows
+            if len(rows) < _READ_PAGE:
+                return
+            last = rows[-1][0]
+
     def verify(self) -> VerifyReport:
         """Check the whole chain, its signed head, every entry's Merkle leaf, and the signed
         checkpoint's root (see :mod:`sdk.ledger.verify`)."""
         public = self._signer.public_key_bytes() if self._signer is not None else None
-        return verify_ledger(self._db, self._key, public_key=public, origin=self.origin)
+        return verify_ledger(self._rows, self._key, public_key=public, origin=self.origin)
 
 
-def _tail_of(tail: list[tuple[Any, ...]]) -> tuple[int, str, str | None]:
-    if not tail:
+def _tail_of(tail: LedgerTail | None) -> tuple[int, str, str | None]:
+    if tail is None:
         return 0, GENESIS_HASH, None
-    seq, digest, ts = tail[0]
-    hex_ = digest.hex() if isinstance(digest, bytes) else ""
-    return int(seq), hex_, ts if isinstance(ts, str) else ""
+    return tail.seq, tail.hash.hex(), tail.ts

@@ -6,8 +6,7 @@ lazily loaded Merkle tree (:mod:`sdk.ledger.tree`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import LedgerError
 from .checkpoint import (
@@ -22,18 +21,16 @@ from .merkle import EMPTY_ROOT, MerkleTree
 from .tree import CHECKPOINT_KEY, TreeCache
 
 if TYPE_CHECKING:
-    from ..store import Database
+    from .._store.abc import LedgerReads, LedgerStorage
 
 __all__ = ["ProofsMixin"]
 
-Reader = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
-_HEAD_SQL = "SELECT value FROM whylens_meta WHERE key = ?"
 
 
 class ProofsMixin:
     """Checkpoints and proofs (see :class:`~sdk.ledger.log.Ledger`)."""
 
-    _db: Database
+    _rows: LedgerStorage
     _signer: Signer | None
     _trees: TreeCache
     _last_cp: Checkpoint | None
@@ -54,13 +51,13 @@ class ProofsMixin:
         """The stored canonical body bytes of entry ``seq`` (what its Merkle leaf hashes)."""
         if type(seq) is not int:
             raise LedgerError("a ledger seq is an int")
-        row = self._db.query_one("SELECT body FROM ledger WHERE seq = ?", (seq,))
-        if row is None or not isinstance(row[0], bytes):
+        body = self._rows.body(seq)
+        if body is None:
             raise LedgerError(f"there is no ledger entry {seq}")
-        return bytes(row[0])
+        return body
 
     def _tree(self, size: int) -> MerkleTree:
-        tree = self._trees.catch_up(self._db.query, size)
+        tree = self._trees.catch_up(self._rows, size)
         if tree.size < size:
             raise LedgerError(f"the ledger has only {tree.size} entries, not {size}")
         return tree
@@ -72,7 +69,7 @@ class ProofsMixin:
         if signer is None:
             raise LedgerError("this ledger has no signing key; open it with signer=keyring")
         if size is None:
-            note = self._db.meta(CHECKPOINT_KEY)
+            note = self._rows.meta(CHECKPOINT_KEY)
             if note is None:
                 return sign_checkpoint(self.origin, 0, EMPTY_ROOT, signer)
             cached = self._last_cp
@@ -112,7 +109,7 @@ class ProofsMixin:
         path = self._tree(new).consistency_path(old_size, new)
         return ConsistencyProof(old_size, new, tuple(path))
 
-    def _tree_problem(self, read: Reader, size: int) -> str | None:
+    def _tree_problem(self, read: LedgerReads, size: int) -> str | None:
         """Bring the tree up to ``size`` leaves; leaves read from the database (not appended by
         this object) are checked against the signed checkpoint before anything is built on them."""
         trees = self._trees
@@ -126,10 +123,7 @@ class ProofsMixin:
             if self._checked_size == size or self._signer is None:
                 self._checked_size = size
                 return None
-            rows = read(_HEAD_SQL, (CHECKPOINT_KEY,))
-            problem = trees.check_against(
-                str(rows[0][0]) if rows else None, self._signer, self.origin
-            )
+            problem = trees.check_against(read.meta(CHECKPOINT_KEY), self._signer, self.origin)
             if problem is None:
                 self._checked_size = size
             return problem

@@ -14,24 +14,21 @@ before the tree existed); each later commit extends it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import ProofError
 from .checkpoint import Checkpoint, Signer, open_checkpoint
 from .merkle import MerkleTree, leaf_hash
 
-__all__ = ["CHECKPOINT_KEY", "LEAVES_DDL", "TreeCache"]
+if TYPE_CHECKING:
+    from .._store.abc import LedgerReads
+
+__all__ = ["CHECKPOINT_KEY", "TreeCache"]
 
 CHECKPOINT_KEY = "ledger_checkpoint"
 """The ``whylens_meta`` key of the latest signed checkpoint note."""
 
-LEAVES_DDL = (
-    "CREATE TABLE IF NOT EXISTS ledger_leaves (seq INTEGER PRIMARY KEY, leaf BLOB NOT NULL)"
-)
 _PAGE = 50_000
-
-Reader = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
 class TreeCache:
@@ -43,7 +40,7 @@ class TreeCache:
         self.unsaved: list[tuple[int, bytes]] = []
         """Leaves computed from bodies (no cached row yet): written with the next commit."""
 
-    def catch_up(self, read: Reader, size: int) -> MerkleTree:
+    def catch_up(self, read: LedgerReads, size: int) -> MerkleTree:
         """The tree with at least ``size`` leaves, reading cached leaves (or bodies) after the
         ones already in memory.
 
@@ -69,15 +66,12 @@ class TreeCache:
                 return tree
 
     def _read_after(
-        self, read: Reader, start: int, size: int
+        self, read: LedgerReads, start: int, size: int
     ) -> tuple[list[bytes], list[tuple[int, bytes]], bool]:
         """Leaves ``start+1 .. size`` (one page), the ones computed from bodies, and whether
         another page may follow."""
         # fast path: the cached leaves alone, when they run without a gap
-        rows = read(
-            "SELECT seq, leaf FROM ledger_leaves WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-            (start, size, _PAGE),
-        )
+        rows = read.leaves(start, size, _PAGE)
         n = len(rows)
         if (
             n
@@ -85,22 +79,17 @@ class TreeCache:
             and all(type(leaf) is bytes and len(leaf) == 32 for _, leaf in rows)
         ):
             return [leaf for _, leaf in rows], [], True
-        rows = read(
-            "SELECT l.seq, t.leaf, CASE WHEN t.leaf IS NULL THEN l.body END "
-            "FROM ledger l LEFT JOIN ledger_leaves t ON t.seq = l.seq "
-            "WHERE l.seq > ? AND l.seq <= ? ORDER BY l.seq LIMIT ?",
-            (start, size, _PAGE),
-        )
+        full = read.leaves_or_bodies(start, size, _PAGE)
         leaves: list[bytes] = []
         unsaved: list[tuple[int, bytes]] = []
-        for i, (seq, leaf, body) in enumerate(rows, start=start + 1):
+        for i, (seq, leaf, body) in enumerate(full, start=start + 1):
             if seq != i:
                 return leaves, unsaved, False  # a gap: the checkpoint check then fails
             if not isinstance(leaf, bytes) or len(leaf) != 32:
                 leaf = leaf_hash(body if isinstance(body, bytes) else b"")
                 unsaved.append((seq, leaf))
             leaves.append(leaf)
-        return leaves, unsaved, len(rows) == _PAGE
+        return leaves, unsaved, len(full) == _PAGE
 
     def check_against(self, note: str | None, signer: Signer, origin: str) -> str | None:
         """Does the in-memory tree agree with the stored signed checkpoint? The problem, or None."""

@@ -23,12 +23,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._canonical import canonical_json
 from ..errors import ProofError
-from ..store import Database
 from ..types import VerifyReport
 from .checkpoint import open_checkpoint
 from .entry import (
@@ -43,17 +43,15 @@ from .entry import (
 from .merkle import MerkleTree
 from .tree import CHECKPOINT_KEY, tree_problem
 
+if TYPE_CHECKING:
+    from .._store.abc import LedgerStorage
+
 __all__ = ["HEAD_KEY", "Head", "check_tail", "decode_head", "encode_head", "verify_ledger"]
 
 HEAD_KEY = "ledger_head"
 """The ``whylens_meta`` key of the signed head."""
 
 PAGE_ROWS = 20_000
-_ROWS_SQL = (
-    "SELECT l.seq, l.stream, l.kind, l.subject, l.ts, l.body, l.prev_hash, l.hash, t.leaf "
-    "FROM ledger l LEFT JOIN ledger_leaves t ON t.seq = l.seq "
-    "WHERE l.seq > ? ORDER BY l.seq LIMIT ?"
-)
 _RUN_VERIFY = "run verify() for details"
 
 
@@ -162,10 +160,10 @@ class _Walker:
         self.names_ok: set[tuple[str, str]] = set()
         self.tree = MerkleTree()
 
-    def walk(self, db: Database) -> VerifyReport | None:
+    def walk(self, db: LedgerStorage) -> VerifyReport | None:
         """Check every row after the ones already walked; a failure report, or None."""
         while True:
-            rows = db.query(_ROWS_SQL, (self.size, PAGE_ROWS))
+            rows = db.with_leaves(after_seq=self.size, limit=PAGE_ROWS)
             if not rows:
                 return None
             bad = self._page(rows)
@@ -174,7 +172,7 @@ class _Walker:
             if len(rows) < PAGE_ROWS:
                 return None
 
-    def _page(self, rows: list[tuple[Any, ...]]) -> VerifyReport | None:
+    def _page(self, rows: Sequence[tuple[Any, ...]]) -> VerifyReport | None:
         sha256 = hashlib.sha256
         subject_ok = SUBJECT_RE.fullmatch
         ts_ok = TS_RE.fullmatch
@@ -308,7 +306,7 @@ def body_ts(body: bytes) -> str | None:
 
 
 def verify_ledger(
-    db: Database,
+    db: LedgerStorage,
     mac_key: bytes,
     *,
     public_key: bytes | None = None,
@@ -330,7 +328,11 @@ def verify_ledger(
 
 
 def _verify_checkpoint(
-    db: Database, walker: _Walker, report: VerifyReport, public_key: bytes, origin: str | None
+    db: LedgerStorage,
+    walker: _Walker,
+    report: VerifyReport,
+    public_key: bytes,
+    origin: str | None,
 ) -> VerifyReport:
     note = db.meta(CHECKPOINT_KEY)
     if note is None:
@@ -360,7 +362,7 @@ def _verify_checkpoint(
     return report
 
 
-def _verify_head(db: Database, mac_key: bytes, walker: _Walker) -> VerifyReport:
+def _verify_head(db: LedgerStorage, mac_key: bytes, walker: _Walker) -> VerifyReport:
     while True:
         head_text = db.meta(HEAD_KEY)
         head, problem = head_problem(head_text, mac_key)
@@ -387,8 +389,8 @@ def _verify_head(db: Database, mac_key: bytes, walker: _Walker) -> VerifyReport:
             return _fail_head(walker.size, problem)
         return VerifyReport(ok=True, checked=walker.size, head_hash=walker.prev_hex)
     # Rows beyond the head: nobody with the key wrote them.
-    row = db.query_one("SELECT hash FROM ledger WHERE seq = ?", (head.size,))
-    at_head = row[0].hex() if row is not None and isinstance(row[0], bytes) else GENESIS_HASH
+    stored = db.hash_at(head.size)
+    at_head = stored.hex() if stored is not None else GENESIS_HASH
     if at_head != head.hash:
         return _fail_head(
             walker.size,

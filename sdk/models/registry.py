@@ -18,7 +18,6 @@ import numpy as np
 
 from ..errors import ModelNotFound, SchemaError, StoreError, TrainingError
 from ..explain.fast import Explainer
-from ..store import Database
 from ..types import ModelCard, ReviewPolicy
 from .governance import Governance, SignOff
 from .schema import FeatureSchema
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     import lightgbm as lgb
     import pandas as pd
 
+    from .._store.abc import Store
     from ..consent import ConsentLedger
     from ..ledger import Ledger
 
@@ -70,7 +70,7 @@ class ModelRegistry:
 
     def __init__(
         self,
-        db: Database,
+        db: Store,
         consent: ConsentLedger,
         ledger: Ledger | None = None,
         *,
@@ -230,10 +230,7 @@ class ModelRegistry:
         # refuses what TreeSHAP cannot explain exactly, and does the per-version precomputation
         Explainer.from_model_string(text, content_hash=content_hash)
         with self._db.transaction() as tx:
-            row = tx.execute(
-                "SELECT COALESCE(MAX(version), 0) FROM models WHERE name = ?", (name,)
-            ).fetchone()
-            version = int(row[0]) + 1
+            version = (tx.models.latest_version(name) or 0) + 1
             card = ModelCard(
                 name=name,
                 version=version,
@@ -253,10 +250,8 @@ class ModelRegistry:
                 review_policy=review_policy,
             )
             document = {"card": card.model_dump(mode="json"), "schema": schema.to_json()}
-            tx.execute(
-                "INSERT INTO models (name, version, kind, content_hash, model_text, card) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (name, version, kind, content_hash, text.encode(), json.dumps(document)),
+            tx.models.insert(
+                name, version, kind, content_hash, text.encode(), json.dumps(document)
             )
         with self._lock:
             self._cache[(name, version)] = Model(card=card, schema=schema, booster=trained.booster)
@@ -265,13 +260,13 @@ class ModelRegistry:
     def get(self, name: str, version: int | None = None) -> Model:
         """A registered model (the latest version unless ``version`` is given)."""
         if version is None:
-            row = self._db.query_one("SELECT MAX(version) FROM models WHERE name = ?", (name,))
-            if row is None or row[0] is None:
+            latest = self._db.models.latest_version(name)
+            if latest is None:
                 raise ModelNotFound(
                     f"no model named {name!r}; train one with models.train_ranker or "
                     "models.train_classifier"
                 )
-            version = int(row[0])
+            version = latest
         with self._lock:
             cached = self._cache.get((name, version))
         if cached is not None:
@@ -284,10 +279,7 @@ class ModelRegistry:
     def _load(self, name: str, version: int) -> Model:
         import lightgbm as lgb
 
-        row = self._db.query_one(
-            "SELECT content_hash, model_text, card FROM models WHERE name = ? AND version = ?",
-            (name, version),
-        )
+        row = self._db.models.get(name, version)
         if row is None:
             raise ModelNotFound(f"model {name!r} has no version {version}")
         content_hash, text, document = row
@@ -361,8 +353,10 @@ class ModelRegistry:
 
     def list(self) -> list[ModelCard]:
         """Cards of every registered version, by name then version."""
-        rows = self._db.query("SELECT card FROM models ORDER BY name, version")
-        return [ModelCard.model_validate(json.loads(r[0])["card"], strict=False) for r in rows]
+        return [
+            ModelCard.model_validate(json.loads(card)["card"], strict=False)
+            for card in self._db.models.cards()
+        ]
 
 
 def _check_name(name: object) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import builtins
 import re
 import secrets
-import struct
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,11 +23,11 @@ from ..crypto.field import field_aad
 from ..crypto.keyset import SubjectCipher
 from ..errors import ConsentError, CryptoError, SubjectErased, SubjectError
 from ..keys import SubjectKeys, check_pseudonym
-from ..store import Database, _Tx
 from ..types import PersonalEvent
 from .values import encode_value
 
 if TYPE_CHECKING:  # consent imports subjects (pseudonyms): only a type here, no cycle
+    from .._store.abc import Store, StoreTx
     from ..consent import ConsentLedger
 
 __all__ = ["Events"]
@@ -40,7 +39,7 @@ _REENCRYPT_BATCH = 200
 class Events:
     """``p.events``: record and read a subject's behavioural events."""
 
-    def __init__(self, db: Database, keys: SubjectKeys, consent: ConsentLedger) -> None:
+    def __init__(self, db: Store, keys: SubjectKeys, consent: ConsentLedger) -> None:
         """Events stored in ``db``, encrypted with ``keys``, recorded only with ``consent``."""
         self._db = db
         self._keys = keys
@@ -82,17 +81,10 @@ class Events:
         cipher = self._keys.cipher(pseudo, create=True)
         ciphertext = cipher.encrypt(plaintext, aad=_aad(pseudo, event_id, kind, purpose, when))
         with self._db.transaction() as tx:
-            row = tx.execute(
-                "SELECT wrapped IS NULL OR erased IS NOT NULL FROM subject_keys WHERE subject = ?",
-                (pseudo,),
-            ).fetchone()
-            if row is None or row[0]:
+            state = tx.keys.state(pseudo)
+            if state is None or not state.has_key or state.erased is not None:
                 raise SubjectErased("subject was erased; their data cannot be written")
-            tx.execute(
-                "INSERT INTO personal_events (event_id, subject, kind, purpose, ts, ciphertext) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (event_id, pseudo, kind, purpose, when, ciphertext),
-            )
+            tx.events.insert(event_id, pseudo, kind, purpose, when, ciphertext)
             self._reencrypt_older(tx, pseudo, cipher)
         return PersonalEvent(
             event_id=event_id, kind=kind, purpose=purpose, at=_parse(when), data=dict(payload)
@@ -109,11 +101,7 @@ class Events:
     ) -> builtins.list[PersonalEvent]:
         """:meth:`list` for a subject known by pseudonym."""
         check_pseudonym(pseudo)
-        rows = self._db.query(
-            "SELECT event_id, kind, purpose, ts, ciphertext FROM personal_events WHERE subject = ? "
-            "AND (? IS NULL OR kind = ?) AND (? IS NULL OR purpose = ?) ORDER BY ts, event_id",
-            (pseudo, kind, kind, purpose, purpose),
-        )
+        rows = self._db.events.of_subject(pseudo, kind=kind, purpose=purpose)
         if not rows:
             self._keys.raise_if_erased(pseudo)
             return []
@@ -131,32 +119,24 @@ class Events:
             )
         return out
 
-    def _reencrypt_older(self, tx: _Tx, pseudo: str, cipher: SubjectCipher) -> None:
+    def _reencrypt_older(self, tx: StoreTx, pseudo: str, cipher: SubjectCipher) -> None:
         """Lazy data-key rotation: a bounded batch of the subject's events still under an older
         data key is re-encrypted under the current one with every write."""
-        rows = tx.execute(
-            "SELECT event_id, kind, purpose, ts, ciphertext FROM personal_events "
-            "WHERE subject = ? AND substr(ciphertext, 1, 6) != ? AND substr(ciphertext, 3, 4) >= ? "
-            "LIMIT ?",
-            # bytes 3-6 are the big-endian key version: byte order is numeric order, and retired
-            # versions (unreadable, so not re-encryptable) are left out
-            (pseudo, cipher.header, struct.pack(">I", cipher.min_version), _REENCRYPT_BATCH),
-        ).fetchall()
+        # retired versions (unreadable, so not re-encryptable) are left out
+        rows = tx.events.stale(pseudo, cipher.header, cipher.min_version, _REENCRYPT_BATCH)
         updates = []
         for event_id, kind, purpose, ts, ciphertext in rows:
             aad = _aad(pseudo, event_id, kind, purpose, ts)
-            updates.append((cipher.encrypt(cipher.decrypt(ciphertext, aad=aad), aad=aad), event_id))
-        tx.executemany("UPDATE personal_events SET ciphertext = ? WHERE event_id = ?", updates)
+            updates.append((event_id, cipher.encrypt(cipher.decrypt(ciphertext, aad=aad), aad=aad)))
+        tx.events.replace(updates)
 
-    def delete_all(self, pseudo: str, tx: _Tx) -> int:
+    def delete_all(self, pseudo: str, tx: StoreTx) -> int:
         """Delete every event of subject ``pseudo`` inside ``tx``; returns how many."""
         check_pseudonym(pseudo)
-        return max(
-            tx.execute("DELETE FROM personal_events WHERE subject = ?", (pseudo,)).rowcount, 0
-        )
+        return tx.events.delete_subject(pseudo)
 
     def __repr__(self) -> str:
-        return f"Events(database={self._db.path.name!r})"
+        return f"Events(database={db_label(self._db)!r})"
 
 
 def _aad(pseudo: str, event_id: str, kind: str, purpose: str, ts: str) -> bytes:
@@ -171,3 +151,8 @@ def _ts(at: datetime) -> str:
 
 def _parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def db_label(db: Store) -> str:
+    """The store's file name (or URL) for a repr."""
+    return db.path.name if db.path is not None else db.url

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -28,8 +28,11 @@ from ..crypto.field import ALGORITHM_AES256SIV, field_aad, parse_header
 from ..crypto.keyset import SubjectCipher
 from ..errors import CryptoError, SubjectErased, SubjectError, UnknownSubject
 from ..keys import SubjectKeys, check_pseudonym
-from ..store import Database, _Tx
+from .events import db_label
 from .values import FIELD_NAME_PATTERN, MAX_NESTING, check_field_name, encode_value
+
+if TYPE_CHECKING:
+    from .._store.abc import Store, StoreTx
 
 __all__ = ["FIELD_NAME_PATTERN", "MAX_NESTING", "Profiles"]
 
@@ -41,26 +44,20 @@ _FIELD_META = "profile_field."
 class Profiles:
     """Read and write the encrypted profile of each subject."""
 
-    def __init__(self, db: Database, keys: SubjectKeys, *, mac_key: bytes | None = None) -> None:
+    def __init__(self, db: Store, keys: SubjectKeys, *, mac_key: bytes | None = None) -> None:
         """Profiles stored in ``db``, encrypted with data keys from ``keys``; ``mac_key`` (the
         keyring's) keys the blind indexes."""
         self._db = db
         self._keys = keys
         self._mac_key = mac_key
         self._indexes: dict[str, BlindIndex] = {}
-        for key, value in db.query(
-            "SELECT key, value FROM whylens_meta WHERE key LIKE ?", (_INDEX_META + "%",)
-        ):
+        for key, value in db.meta.with_prefix(_INDEX_META):
             spec = json.loads(value)
             self._indexes[key[len(_INDEX_META) :]] = self._make_index(
                 key[len(_INDEX_META) :], spec["normalizer"], int(spec["bits"])
             )
         self._deterministic: set[str] = set()
-        # substr, not LIKE: "_" in the prefix would be a LIKE wildcard
-        for key, value in db.query(
-            "SELECT key, value FROM whylens_meta WHERE substr(key, 1, ?) = ?",
-            (len(_FIELD_META), _FIELD_META),
-        ):
+        for key, value in db.meta.with_prefix(_FIELD_META):
             if json.loads(value).get("deterministic") is True:
                 self._deterministic.add(key[len(_FIELD_META) :])
 
@@ -117,40 +114,24 @@ class Profiles:
         now = _now()
         with self._db.transaction() as tx:
             # an erasure may have committed since the key was fetched: write nothing then
-            row = tx.execute(
-                "SELECT wrapped IS NULL OR erased IS NOT NULL, erased FROM subject_keys "
-                "WHERE subject = ?",
-                (pseudo,),
-            ).fetchone()
-            if row is None or row[0]:
+            state = tx.keys.state(pseudo)
+            if state is None or not state.has_key or state.erased is not None:
                 raise SubjectErased(
-                    f"subject was erased on {row[1] if row else 'an unknown date'}; "
+                    f"subject was erased on {state.erased if state else 'an unknown date'}; "
                     "their data cannot be read"
                 )
-            tx.executemany(
-                "INSERT INTO profile_fields (subject, field, ciphertext, updated) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT(subject, field) DO UPDATE SET "
-                "ciphertext = excluded.ciphertext, updated = excluded.updated",
-                [(pseudo, name, ct, now) for name, ct in zip(names, ciphertexts, strict=True)],
-            )
-            tx.executemany(
-                "INSERT INTO blind_index (name, subject, token) VALUES (?, ?, ?) "
-                "ON CONFLICT(name, subject) DO UPDATE SET token = excluded.token",
-                [(name, pseudo, token) for name, token in tokens],
-            )
-            tx.executemany(
-                "DELETE FROM blind_index WHERE name = ? AND subject = ?",
-                [(name, pseudo) for name in unindexed],
-            )
+            tx.profiles.upsert(pseudo, list(zip(names, ciphertexts, strict=True)), now)
+            tx.blind_index.upsert([(name, pseudo, token) for name, token in tokens])
+            tx.blind_index.delete([(name, pseudo) for name in unindexed])
             self._reencrypt_older(tx, pseudo, cipher, set(names))
 
-    def _reencrypt_older(self, tx: _Tx, pseudo: str, cipher: SubjectCipher, skip: set[str]) -> None:
+    def _reencrypt_older(
+        self, tx: StoreTx, pseudo: str, cipher: SubjectCipher, skip: set[str]
+    ) -> None:
         """Lazy data-key rotation: the subject's other fields still under an older key version
         are re-encrypted under the current one, in the writing transaction."""
         current = cipher.key_version
-        rows = tx.execute(
-            "SELECT field, ciphertext FROM profile_fields WHERE subject = ?", (pseudo,)
-        ).fetchall()
+        rows = tx.profiles.fields(pseudo)
         updates = []
         for name, ciphertext in rows:
             version = cipher.key_version_of(ciphertext)
@@ -159,10 +140,8 @@ class Profiles:
                 continue
             aad = field_aad(subject=pseudo, field=name)
             plaintext = cipher.decrypt(ciphertext, aad=aad)
-            updates.append((self._encrypt(cipher, name, plaintext, aad), pseudo, name))
-        tx.executemany(
-            "UPDATE profile_fields SET ciphertext = ? WHERE subject = ? AND field = ?", updates
-        )
+            updates.append((pseudo, name, self._encrypt(cipher, name, plaintext, aad)))
+        tx.profiles.replace(updates)
 
     def _encrypt(self, cipher: SubjectCipher, name: str, plaintext: bytes, aad: bytes) -> bytes:
         if name in self._deterministic:
@@ -184,10 +163,7 @@ class Profiles:
     def get_by_pseudonym(self, pseudo: str) -> dict[str, Any]:
         """:meth:`get` for a subject known by pseudonym (look-ups, exports)."""
         check_pseudonym(pseudo)
-        rows = self._db.query(
-            "SELECT field, ciphertext FROM profile_fields WHERE subject = ? ORDER BY field",
-            (pseudo,),
-        )
+        rows = self._db.profiles.fields(pseudo)
         if not rows:
             self._keys.raise_if_erased(pseudo)
             raise UnknownSubject("no profile is stored for this subject")
@@ -225,12 +201,8 @@ class Profiles:
         try:
             updates = self._convert(field, deterministic)
             with self._db.transaction() as tx:
-                tx.set_meta(_FIELD_META + field, json.dumps({"deterministic": deterministic}))
-                tx.executemany(
-                    "UPDATE profile_fields SET ciphertext = ? "
-                    "WHERE subject = ? AND field = ? AND ciphertext = ?",
-                    updates,
-                )
+                tx.meta.set(_FIELD_META + field, json.dumps({"deterministic": deterministic}))
+                tx.profiles.compare_and_set(updates)
         except BaseException:
             self._set_mode(field, was)
             raise
@@ -241,14 +213,10 @@ class Profiles:
         else:
             self._deterministic.discard(field)
 
-    def _convert(self, field: str, deterministic: bool) -> list[tuple[bytes, str, str, bytes]]:
-        """``(new ciphertext, pseudonym, field, old ciphertext)`` for each stored value of
+    def _convert(self, field: str, deterministic: bool) -> list[tuple[str, str, bytes, bytes]]:
+        """``(pseudonym, field, new ciphertext, old ciphertext)`` for each stored value of
         ``field`` not yet in the wanted mode."""
-        rows = self._db.query(
-            "SELECT p.subject, p.ciphertext FROM profile_fields p JOIN subject_keys k "
-            "ON k.subject = p.subject WHERE p.field = ? AND k.wrapped IS NOT NULL",
-            (field,),
-        )
+        rows = self._db.profiles.of_live_subjects(field)
         updates = []
         for pseudo, ciphertext in rows:
             try:
@@ -264,7 +232,7 @@ class Profiles:
             except CryptoError as exc:
                 raise type(exc)(f"profile field {field!r}: {exc}") from exc
             updates.append(
-                (self._encrypt(cipher, field, plaintext, aad), pseudo, field, bytes(ciphertext))
+                (pseudo, field, self._encrypt(cipher, field, plaintext, aad), bytes(ciphertext))
             )
         return updates
 
@@ -283,25 +251,16 @@ class Profiles:
         check_field_name(field)
         index = self._make_index(field, normalizer, bits)
         spec = json.dumps({"bits": bits, "normalizer": normalizer}, sort_keys=True)
-        with self._db.transaction() as tx:
-            tx.set_meta(_INDEX_META + field, spec)
+        self._db.meta.set(_INDEX_META + field, spec)
         self._indexes[field] = index
-        rows = self._db.query(
-            "SELECT p.subject, p.ciphertext FROM profile_fields p JOIN subject_keys k "
-            "ON k.subject = p.subject WHERE p.field = ? AND k.wrapped IS NOT NULL",
-            (field,),
-        )
+        rows = self._db.profiles.of_live_subjects(field)
         entries = []
         for pseudo, ciphertext in rows:
             cipher = self._keys.cipher(pseudo, create=False)
             value = loads(cipher.decrypt(ciphertext, aad=field_aad(subject=pseudo, field=field)))
             if isinstance(value, str):
-                entries.append((field, pseudo, index.token(value)))
-        with self._db.transaction() as tx:
-            tx.execute("DELETE FROM blind_index WHERE name = ?", (field,))
-            tx.executemany(
-                "INSERT INTO blind_index (name, subject, token) VALUES (?, ?, ?)", entries
-            )
+                entries.append((pseudo, index.token(value)))
+        self._db.blind_index.rebuild(field, entries)
         return index
 
     def find(self, field: str, value: str) -> list[str]:
@@ -311,12 +270,8 @@ class Profiles:
         index = self._indexes.get(field) if isinstance(field, str) else None
         if index is None:
             raise SubjectError("no blind index on this field; add one with add_index(field)")
-        rows = self._db.query(
-            "SELECT subject FROM blind_index WHERE name = ? AND token = ? ORDER BY subject",
-            (field, index.token(value)),
-        )
         found = []
-        for (pseudo,) in rows:
+        for pseudo in self._db.blind_index.find(field, index.token(value)):
             try:
                 stored = self.get_by_pseudonym(pseudo).get(field)
             except (SubjectErased, UnknownSubject):
@@ -337,25 +292,20 @@ class Profiles:
 
     # -- erasure and raw access ----------------------------------------------------------------
 
-    def delete_all(self, pseudo: str, tx: _Tx) -> int:
+    def delete_all(self, pseudo: str, tx: StoreTx) -> int:
         """Delete every profile field and blind-index entry of subject ``pseudo`` inside ``tx``;
         returns how many fields."""
         check_pseudonym(pseudo)
-        tx.execute("DELETE FROM blind_index WHERE subject = ?", (pseudo,))
-        cursor = tx.execute("DELETE FROM profile_fields WHERE subject = ?", (pseudo,))
-        return max(cursor.rowcount, 0)
+        tx.blind_index.delete_subject(pseudo)
+        return tx.profiles.delete_subject(pseudo)
 
     def fields_encrypted(self, pseudo: str) -> dict[str, bytes]:
         """The raw stored ciphertext of each field of subject ``pseudo`` (for exports and tests)."""
         check_pseudonym(pseudo)
-        rows = self._db.query(
-            "SELECT field, ciphertext FROM profile_fields WHERE subject = ? ORDER BY field",
-            (pseudo,),
-        )
-        return {str(name): bytes(ct) for name, ct in rows}
+        return dict(self._db.profiles.fields(pseudo))
 
     def __repr__(self) -> str:
-        return f"Profiles(database={self._db.path.name!r})"
+        return f"Profiles(database={db_label(self._db)!r})"
 
 
 def _now() -> str:

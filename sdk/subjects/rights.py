@@ -15,7 +15,6 @@ import binascii
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
@@ -25,12 +24,12 @@ from .._canonical import canonical_json
 from ..crypto.keyring import Keyring
 from ..errors import SubjectErased, UnknownSubject
 from ..keys import SubjectKeys
-from ..store import Database
 from ..types import Decision, ErasureReceipt, Explanation, SubjectExport
 from .events import Events
 from .profiles import Profiles
 
 if TYPE_CHECKING:  # audit and consent import subjects: types only here, no import cycle
+    from .._store.abc import Store
     from ..audit.trail import AuditTrail
     from ..consent import ConsentLedger
     from ..ledger import Ledger
@@ -47,7 +46,7 @@ class SubjectRights:
 
     def __init__(
         self,
-        db: Database,
+        db: Store,
         ledger: Ledger,
         keys: SubjectKeys,
         profiles: Profiles,
@@ -115,23 +114,21 @@ class SubjectRights:
                     entry.subject or pseudo, entry.ts, entry.seq, entry.hash, counts
                 )
         with self._db.transaction() as tx:
-            purged = tx.execute("DELETE FROM blind_index WHERE subject = ?", (pseudo,)).rowcount
+            purged = tx.blind_index.delete_subject(pseudo)
             counts = {
                 "fields_destroyed": self._profiles.delete_all(pseudo, tx),
                 "events_destroyed": (
                     self._events.delete_all(pseudo, tx) if self._events is not None else 0
                 ),
-                "index_entries_purged": max(purged, 0),
+                "index_entries_purged": purged,
                 "keys_destroyed": self._keys.destroy(pseudo, tx),
             }
         entry = self._ledger.append(STREAM, "subject.erased", counts, subject=pseudo)
-        # fold the WAL (which still holds the pre-erasure pages) into the file and truncate it
-        self._db.checkpoint()
-        wal = Path(f"{self._db.path}-wal")
-        if wal.exists() and wal.stat().st_size > 0:
+        # SQLite: fold the WAL (which still holds the pre-erasure pages) into the file
+        if not self._db.purge_freed():
             logger.warning(
-                "the WAL could not be truncated after an erasure (another connection is reading); "
-                "the erased pages leave it at the next checkpoint"
+                "the erased rows' old pages could not be purged yet (another connection is "
+                "reading); they leave the store at its next checkpoint"
             )
         return self._receipt(pseudo, entry.ts, entry.seq, entry.hash, counts)
 

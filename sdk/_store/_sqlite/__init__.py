@@ -17,9 +17,8 @@ def open_store(target: Path, *, durability: Durability) -> SqliteStore:
     return SqliteStore.open(target, durability=durability)
 
 
-def inspect(target: Path) -> bool:
-    """True if a whylens file exists at ``target`` (checked read-only); False if none."""
+def inspect(target: Path) -> dict[str, str] | None:
+    """The ``whylens_meta`` of the whylens file at ``target`` (read-only), None if none."""
     if not target.exists() or target.stat().st_size == 0:
-        return False
-    check_database(target)
-    return True
+        return None
+    return check_database(target)

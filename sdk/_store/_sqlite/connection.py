@@ -38,8 +38,8 @@ class Connection:
     def connect(cls, path: Path, durability: Durability) -> sqlite3.Connection:
         """Check (read-only), create or migrate the file at ``path``; the open raw connection."""
         is_new = not path.exists() or path.stat().st_size == 0
-        version = None if is_new else check_database(path)
-        if is_new or version != SCHEMA_VERSION:
+        version = None if is_new else check_database(path)["schema_version"]
+        if version != str(SCHEMA_VERSION):
             migrate(path)
         try:
             conn = sqlite3.connect(
@@ -184,9 +184,9 @@ def migrate(path: Path) -> None:
         engine.dispose()
 
 
-def check_database(path: Path) -> int:
-    """Read-only look at an existing file: is it a whylens database we understand? Its schema
-    version."""
+def check_database(path: Path) -> dict[str, str]:
+    """Read-only look at an existing file: is it a whylens database we understand? Its
+    ``whylens_meta`` values."""
     uri = f"file:{path.resolve()}?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True)
@@ -194,10 +194,9 @@ def check_database(path: Path) -> int:
         raise StoreUnavailable(f"cannot open {path.name!r} for reading: {exc}") from exc
     try:
         try:
-            row = conn.execute("SELECT value FROM whylens_meta WHERE key = 'format'").fetchone()
-            version_row = conn.execute(
-                "SELECT value FROM whylens_meta WHERE key = 'schema_version'"
-            ).fetchone()
+            meta = {
+                str(k): str(v) for k, v in conn.execute("SELECT key, value FROM whylens_meta")
+            }
         except sqlite3.DatabaseError as exc:
             raise NotAWhylensDatabase(
                 f"{path.name!r} is not a whylens database (SQLite says: {exc}). Point "
@@ -205,15 +204,16 @@ def check_database(path: Path) -> int:
             ) from exc
     finally:
         conn.close()
-    if row is None or row[0] != FORMAT_NAME:
+    version = meta.get("schema_version")
+    if meta.get("format") != FORMAT_NAME:
         raise NotAWhylensDatabase(
             f"{path.name!r} is a SQLite file but not a whylens database; it was left untouched."
         )
-    if version_row is None or not version_row[0].isdigit():
+    if version is None or not version.isdigit():
         raise NotAWhylensDatabase(f"{path.name!r} has no readable schema version")
-    if int(version_row[0]) > SCHEMA_VERSION:
+    if int(version) > SCHEMA_VERSION:
         raise NotAWhylensDatabase(
-            f"{path.name!r} uses schema version {version_row[0]}, newer than this whylens "
+            f"{path.name!r} uses schema version {version}, newer than this whylens "
             f"understands ({SCHEMA_VERSION}); upgrade whylens."
         )
-    return int(version_row[0])
+    return meta
