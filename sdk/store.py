@@ -11,7 +11,7 @@ from ._store._sqlite import SqliteStore as Database
 from ._store._sqlite import SqliteTx as _Tx
 from ._store._sqlite import check_database
 from ._store.abc import Durability, Store, StoreTx
-from ._store.schema import SCHEMA_VERSION
+from ._store.version import SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "Database", "Durability", "Store", "StoreTx", "check_database"]
 __all__ += ["_Tx"]

@@ -57,7 +57,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = [
     "BlindIndexStorage",
@@ -120,9 +120,9 @@ LeafOrBody = tuple[int, bytes | None, bytes | None]
 """``(seq, cached leaf or None, body if the leaf is missing else None)``."""
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerTail:
-    """The last stored entry: its seq (the ledger's size), hash and timestamp text."""
+class LedgerTail(NamedTuple):
+    """The last stored entry: its seq (the ledger's size), hash and timestamp text (a tuple:
+    read before every serving call, so it is cheap to make)."""
 
     seq: int
     hash: bytes

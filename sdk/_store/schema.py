@@ -28,6 +28,8 @@ from sqlalchemy import (
     Text,
 )
 
+from .version import FORMAT_NAME, SCHEMA_VERSION
+
 __all__ = [
     "FORMAT_NAME",
     "SCHEMA_VERSION",
@@ -43,12 +45,6 @@ __all__ = [
     "subject_old_keys",
     "whylens_meta",
 ]
-
-FORMAT_NAME = "whylens"
-"""``whylens_meta['format']`` of every whylens database (how a foreign file is told apart)."""
-
-SCHEMA_VERSION = 2
-"""``whylens_meta['schema_version']`` this code writes; a newer file is refused."""
 
 # SQLite: only a column declared exactly INTEGER PRIMARY KEY is the rowid (fast seq look-ups);
 # elsewhere a sequence number needs 64 bits

@@ -18,7 +18,7 @@ from typing import Any
 
 from ...errors import NotAWhylensDatabase, StoreUnavailable
 from ..abc import Durability
-from ..schema import FORMAT_NAME, SCHEMA_VERSION
+from ..version import FORMAT_NAME, SCHEMA_VERSION
 
 __all__ = ["Connection", "RawTx", "check_database", "migrate"]
 

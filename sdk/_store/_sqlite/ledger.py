@@ -6,6 +6,7 @@ every writer of the file, across threads, processes and app instances.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -125,20 +126,14 @@ class SqliteLedger(_Reads):
         subject: str | None = None,
         kinds: Collection[str] | None = None,
     ) -> list[EntryRow]:
-        where = ["seq > ?"]
+        sql = _entries_sql(stream is not None, subject is not None, kinds, limit)
         params: list[Any] = [after_seq]
         if stream is not None:
-            where.append("stream = ?")
             params.append(stream)
         if subject is not None:
-            where.append("subject = ?")
             params.append(subject)
         if kinds is not None:
-            names = sorted(set(kinds))
-            where.append(f"kind IN ({', '.join('?' * len(names))})")
-            params.extend(names)
-        params.append(limit)
-        sql = f"{_ENTRY_COLUMNS}WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+            params.extend(sorted(set(kinds)))
         return self._db.query(sql, params)
 
     def raw(self, *, after_seq: int, limit: int) -> list[RawRow]:
@@ -156,3 +151,21 @@ class SqliteLedger(_Reads):
         return row[0] if row is not None and isinstance(row[0], bytes) else None
 
 
+
+
+@functools.lru_cache(maxsize=256)
+def _entries_sql_for(stream: bool, subject: bool, kinds: int, limit: int) -> str:
+    where = ["seq > ?"]
+    if stream:
+        where.append("stream = ?")
+    if subject:
+        where.append("subject = ?")
+    if kinds >= 0:
+        where.append(f"kind IN ({', '.join('?' * kinds)})")
+    return f"{_ENTRY_COLUMNS}WHERE {' AND '.join(where)} ORDER BY seq LIMIT {int(limit)}"
+
+
+def _entries_sql(
+    stream: bool, subject: bool, kinds: Collection[str] | None, limit: int
+) -> str:
+    return _entries_sql_for(stream, subject, -1 if kinds is None else len(set(kinds)), limit)
