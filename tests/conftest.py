@@ -114,8 +114,8 @@ def signed_classifier(
 
 
 @pytest.fixture
-def p(db_path: Path) -> Iterator[Personalizer]:
-    with Personalizer.open(db_path) as personalizer:
+def p(store_url: str, keyring_path: Path) -> Iterator[Personalizer]:
+    with Personalizer.open(store_url, keyring=keyring_path) as personalizer:
         yield personalizer
 
 
