@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _pg import IN_CI, SERVER_UNDER_TEST
 
 from sdk import Feature, FeatureSchema, ModelCard, Personalizer, ReviewPolicy
 from sdk.crypto.keyring import Keyring
@@ -68,6 +69,23 @@ def db_path(tmp_path: Path) -> Path:
 def store_url(db_path: Path) -> str:
     """Where a test's store lives, as ``Personalizer.open`` takes it (a path or a URL)."""
     return str(db_path)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database of this test's own (dropped afterwards)."""
+    problem = SERVER_UNDER_TEST.problem()
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true but {problem}")
+        pytest.skip(problem)
+    url = SERVER_UNDER_TEST.new_database()
+    yield url
+    SERVER_UNDER_TEST.drop_later(url)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    SERVER_UNDER_TEST.finish()
 
 
 @pytest.fixture
