@@ -1,0 +1,239 @@
+"""The store backends side by side (issue 10): durable appends/s from 1 and 4 processes, on
+SQLite and on PostgreSQL, each next to its raw driver doing one INSERT + COMMIT per row.
+
+* raw: the same row shape, one INSERT and one durable COMMIT per row, one process (what
+  "durable" costs without batching: the disk's flush rate);
+* ``Ledger.append`` from 1 process x 1 thread (one commit per append), from 1 process x T threads
+  and from 4 processes x T threads (real processes, spawned): every call returns only once its
+  transaction is durable (SQLite ``synchronous=FULL``; PostgreSQL ``synchronous_commit=on``);
+  across processes the chain is one, serialized by the file lock (SQLite) or an advisory
+  transaction lock (PostgreSQL), and within a process group commit batches the threads.
+
+Each figure runs for ``WHYLENS_BENCH_SECONDS`` (default 2) seconds. PostgreSQL is
+``WHYLENS_BENCH_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``: the benchmark makes
+and drops databases of its own there); without a server its rows are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SECONDS = float(os.environ.get("WHYLENS_BENCH_SECONDS", "2"))
+PG_SERVER = os.environ.get("WHYLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+THREADS = 48
+SUBJECT = "0123456789abcdef0123456789abcdef"
+DATA = {"purposes": ["personalization", "analytics"], "notice": None, "source": "web"}
+ROW = ("consent", "consent.grant", SUBJECT, "2026-01-01T00:00:00.000000Z", b"x" * 300)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a run's ledger lives: a SQLite path or a PostgreSQL URL, and its keyring."""
+
+    store: str
+    keyring: str
+
+    @property
+    def postgres(self) -> bool:
+        return self.store.startswith("postgresql://")
+
+
+def open_ledger(target: Target) -> tuple[Any, Any]:
+    """The ledger of ``target`` and the database handle to close."""
+    from sdk.crypto.keyring import Keyring
+    from sdk.ledger import Ledger
+
+    ring = Keyring.load(Path(target.keyring))
+    if target.postgres:
+        from sdk._store._postgres.database import PgDatabase
+        from sdk._store._postgres.interim import LedgerDatabase
+
+        db: Any = LedgerDatabase(PgDatabase.open(target.store, max_size=4))
+    else:
+        from sdk.store import Database, Durability
+
+        db = Database.open(target.store, durability=Durability.FULL)
+    return Ledger(db, mac_key=ring.mac_key, signer=ring, origin="bench/store"), db
+
+
+def _appender(target: Target, threads: int, go: Any, until: float, out: Any) -> None:
+    try:
+        _append_until(target, threads, go, until, out)
+    except BaseException as exc:
+        out.put(exc)
+        raise
+
+
+def _append_until(target: Target, threads: int, go: Any, until: float, out: Any) -> None:
+    ledger, db = open_ledger(target)
+    ledger.append("bench", "warmup", DATA)  # connections and the tree are ready before timing
+    counts = [0] * threads
+
+    def work(i: int) -> None:
+        while time.time() < until:
+            ledger.append("consent", "consent.grant", DATA, subject=SUBJECT)
+            counts[i] += 1
+
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    go.wait()
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    out.put((sum(counts), ledger.stats.commits))
+    db.close()
+
+
+def appends_per_s(target: Target, processes: int, threads: int) -> tuple[float, str]:
+    """Durable appends per second of ``processes`` spawned processes x ``threads`` threads."""
+    _, db = open_ledger(target)  # created once, before the processes race to open it
+    db.close()
+    ctx = mp.get_context("spawn")
+    go, out = ctx.Event(), ctx.Queue()
+    start_in = 3.0 + processes  # spawning and importing whylens takes a while on a busy machine
+    until = time.time() + start_in + SECONDS
+    procs = [
+        ctx.Process(target=_appender, args=(target, threads, go, until, out))
+        for _ in range(processes)
+    ]
+    for proc in procs:
+        proc.start()
+    time.sleep(max(0.0, until - SECONDS - time.time()))
+    go.set()
+    results = [out.get(timeout=60 + SECONDS) for _ in procs]
+    for r in results:
+        if isinstance(r, BaseException):
+            raise RuntimeError("an appending process failed") from r
+    for proc in procs:
+        proc.join()
+    ledger, db = open_ledger(target)
+    report = ledger.verify()
+    db.close()
+    assert report.ok, report.problem
+    total, commits = sum(r[0] for r in results), sum(r[1] for r in results)
+    return total / SECONDS, f"{commits} commits, {total / max(commits, 1):.1f} per commit"
+
+
+def raw_sqlite(path: Path) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, stream, kind, subject, ts, body)")
+    n, until = 0, time.perf_counter() + SECONDS
+    while time.perf_counter() < until:
+        n += 1
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)", (n, *ROW))
+        conn.execute("COMMIT")
+    conn.close()
+    return n / SECONDS
+
+
+def raw_postgres(url: str) -> float:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE t (seq BIGINT PRIMARY KEY, stream TEXT, kind TEXT, subject TEXT, "
+            "ts TEXT, body BYTEA)"
+        )
+        n, until = 0, time.perf_counter() + SECONDS
+        while time.perf_counter() < until:
+            n += 1
+            with conn.transaction():
+                conn.execute("INSERT INTO t VALUES (%s, %s, %s, %s, %s, %s)", (n, *ROW))
+        conn.execute("DROP TABLE t")
+    return n / SECONDS
+
+
+class PgDatabases:
+    """Databases of the benchmark's own on the server, dropped at the end."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.made: list[str] = []
+
+    def available(self) -> bool:
+        try:
+            import psycopg
+
+            psycopg.connect(self.server, connect_timeout=3).close()
+        except Exception:
+            return False
+        return True
+
+    def new(self) -> str:
+        import psycopg
+
+        from sdk._store._postgres.database import PgDatabase
+        from sdk._store._postgres.migrate import upgrade
+
+        name = "wl_bench_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(self.server, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        self.made.append(name)
+        url = self.server.rpartition("/")[0] + "/" + name
+        db = PgDatabase.open(url, max_size=1)
+        upgrade(db)
+        db.close()
+        return url
+
+    def drop_all(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.server, autocommit=True) as admin:
+            for name in self.made:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    from sdk.crypto.keyring import Keyring
+
+    pg = PgDatabases(PG_SERVER)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ring = folder / "ring.json"
+        Keyring.create(ring)
+        rows: list[tuple[str, str, float, float, str]] = []
+        backends = [("SQLite", lambda: str(folder / f"{uuid.uuid4().hex}.db"))]
+        raws = {"SQLite": raw_sqlite(folder / "raw.db")}
+        if pg.available():
+            backends.append(("PostgreSQL", pg.new))
+            raws["PostgreSQL"] = raw_postgres(pg.new())
+        else:
+            print(f"PostgreSQL rows skipped: no server answers at {PG_SERVER.split('@')[-1]}")
+        try:
+            for name, make in backends:
+                raw = raws[name]
+                rows.append((name, "raw driver: INSERT+COMMIT per row, 1 process", raw, 1.0, ""))
+                for procs, threads in ((1, 1), (1, THREADS), (4, THREADS)):
+                    rate, info = appends_per_s(Target(make(), str(ring)), procs, threads)
+                    label = f"Ledger.append, {procs} process(es) x {threads} thread(s)"
+                    rows.append((name, label, rate, rate / raw, info))
+        finally:
+            if pg.made:
+                pg.drop_all()
+    print(f"durable appends ({SECONDS:g} s each)")
+    print(f"{'backend':<11} {'what':<52} {'per s':>9} {'vs raw':>8}  notes")
+    for name, label, rate, ratio, info in rows:
+        print(f"{name:<11} {label:<52} {rate:>9,.0f} {ratio:>7.2f}x  {info}")
+    by = {(n, lbl): r for n, lbl, r, _, _ in rows}
+    four = f"Ledger.append, 4 process(es) x {THREADS} thread(s)"
+    if ("PostgreSQL", four) in by:
+        print(
+            f"PostgreSQL / SQLite, 4 processes: {by[('PostgreSQL', four)] / by[('SQLite', four)]:.2f}x"
+            f" (goal: PostgreSQL >= 5,000/s: {by[('PostgreSQL', four)]:,.0f}/s)"
+        )
+
+
+if __name__ == "__main__":
+    main()
