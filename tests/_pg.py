@@ -35,7 +35,7 @@ def _schema_fingerprint() -> str:
     store = _ROOT / "sdk" / "_store"
     for path in sorted(store.rglob("*.py")):
         rel = path.relative_to(store).as_posix()
-        if rel.startswith(("migrations/", "_postgres/")) or rel == "schema.py":
+        if rel.startswith(("migrations/", "_postgres/")) or rel in ("schema.py", "migrate.py"):
             digest.update(rel.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:10]
 
@@ -80,8 +80,8 @@ class PgServer:
     def _ensure_template(self) -> None:
         if self._built:
             return
-        from sdk._store._postgres.database import PgDatabase
-        from sdk._store._postgres.migrate import upgrade
+        from sdk._store._postgres.connect import parse_url
+        from sdk._store._postgres.schema_setup import bring_up
 
         with self._admin() as admin:
             admin.execute("SELECT pg_advisory_lock(%s)", (_TEMPLATE_LOCK,))
@@ -94,11 +94,7 @@ class PgServer:
                     building = self.template + "_new"
                     admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
                     admin.execute(f'CREATE DATABASE "{building}"')
-                    db = PgDatabase.open(_with_db(self.url, building), max_size=1)
-                    try:
-                        upgrade(db)
-                    finally:
-                        db.close()
+                    bring_up(parse_url(_with_db(self.url, building)))
                     admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{self.template}"')
                     admin.execute(f'ALTER DATABASE "{self.template}" IS_TEMPLATE true')
             finally:

@@ -65,9 +65,51 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "whylens.db"
 
 
+BACKENDS = ("sqlite", "postgres")
+
+
+def _facade_takes_urls() -> bool:
+    """Does ``Personalizer.open`` dispatch ``postgresql://`` URLs yet? (A server that cannot
+    answer tells: StoreUnavailable means it tried to connect.)"""
+    import tempfile
+
+    from sdk.errors import ConfigurationError, StoreUnavailable
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            Personalizer.open("postgresql://probe@127.0.0.1:1/probe", keyring=Path(tmp) / "k")
+        except StoreUnavailable:
+            return True
+        except ConfigurationError:
+            return False
+    return False
+
+
+_FACADE_ON_POSTGRES: list[bool] = []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that opens a store through ``store_url`` (or ``p``) runs on each backend,
+    unless marked ``sqlite_only`` (it reads the SQLite file's bytes)."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    backends: tuple[str, ...] = BACKENDS
+    if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+        backends = ("sqlite",)
+    elif "p" in metafunc.fixturenames:
+        if not _FACADE_ON_POSTGRES:
+            _FACADE_ON_POSTGRES.append(_facade_takes_urls())
+        if not _FACADE_ON_POSTGRES[0]:
+            backends = ("sqlite",)
+    metafunc.parametrize("backend", backends)
+
+
 @pytest.fixture
-def store_url(db_path: Path) -> str:
-    """Where a test's store lives, as ``Personalizer.open`` takes it (a path or a URL)."""
+def store_url(backend: str, db_path: Path, request: pytest.FixtureRequest) -> str:
+    """Where a test's store lives, as ``Personalizer.open`` takes it: a SQLite path, or the URL
+    of a fresh PostgreSQL database of the test's own (the test runs once per backend)."""
+    if backend == "postgres":
+        return str(request.getfixturevalue("pg_url"))
     return str(db_path)
 
 

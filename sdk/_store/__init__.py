@@ -49,7 +49,8 @@ def _check_target(target: str | Path) -> None:
         )
 
 
-def _postgres() -> ModuleType:
+def _postgres_backend() -> ModuleType:
+    # not named _postgres: importing the subpackage binds that name on this package
     if importlib.util.find_spec("psycopg") is None:
         raise ConfigurationError(_PG_HINT)
     return importlib.import_module(f"{__name__}._postgres")
@@ -68,7 +69,7 @@ def open_store(target: str | Path, *, durability: Durability | str = Durability.
     except ValueError:
         raise ConfigurationError("durability must be 'full' or 'normal'") from None
     if is_postgres_url(target):
-        store: Store = _postgres().open_store(str(target), durability=mode)
+        store: Store = _postgres_backend().open_store(str(target), durability=mode)
         return store
     from ._sqlite import open_store as open_sqlite
 
@@ -84,7 +85,7 @@ def inspect_store(target: str | Path) -> dict[str, str] | None:
     """
     _check_target(target)
     if is_postgres_url(target):
-        found: dict[str, str] | None = _postgres().inspect(str(target))
+        found: dict[str, str] | None = _postgres_backend().inspect(str(target))
         return found
     from ._sqlite import inspect as inspect_sqlite
 

@@ -1,9 +1,30 @@
 """The PostgreSQL backend (``whylens[postgres]``): many processes and hosts, one database.
 
-Nothing here imports the driver at module import time; :func:`~.connect.require_driver` fails
-with the install hint when the extra is missing.
+:func:`open_store` and :func:`inspect` are what :func:`sdk._store.open_store` and
+:func:`sdk._store.inspect_store` dispatch ``postgresql://`` URLs to. The driver is imported here,
+so this package is only imported when a PostgreSQL URL is used.
 """
 
+from __future__ import annotations
+
+from ..abc import Durability
 from .connect import PgTarget, is_postgres_url, parse_url, require_driver
 
-__all__ = ["PgTarget", "is_postgres_url", "parse_url", "require_driver"]
+require_driver()
+
+from .store import PgStore, PgStoreTx, inspect  # noqa: E402
+
+__all__ = [
+    "PgStore",
+    "PgStoreTx",
+    "PgTarget",
+    "inspect",
+    "is_postgres_url",
+    "open_store",
+    "parse_url",
+]
+
+
+def open_store(target: str, *, durability: Durability) -> PgStore:
+    """Open (create, migrate) the PostgreSQL store at the URL ``target``."""
+    return PgStore.open(target, durability=durability)

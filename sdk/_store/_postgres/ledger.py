@@ -25,17 +25,18 @@ in the WAL and are lost with them, so the chain stays a prefix).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreUnavailable
+from ..abc import EntryRow, LeafOrBody, LedgerBatch, LedgerReads, LedgerTail, RawRow, VerifyRow
 from .database import PgDatabase
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["LEDGER_LOCK_KEY", "PgLedgerTx", "ledger_transaction"]
+__all__ = ["LEDGER_LOCK_KEY", "PgLedger", "PgLedgerTx", "ledger_transaction"]
 
 LEDGER_LOCK_KEY = 0x77_68_79_6C_65_6E_73  # "whylens": one chain per database, one lock
 _HEAD, _CHECKPOINT = "ledger_head", "ledger_checkpoint"
@@ -49,6 +50,7 @@ _BEGIN_LOCKED = (
     "FROM (SELECT 1) AS one LEFT JOIN "
     "(SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1) AS t ON true"
 )
+_TAIL = "SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1"
 _FLUSH = "BEGIN; SELECT pg_current_xact_id(); COMMIT"
 # the whole batch in one statement. A leaf computed for an old entry (a database written before
 # leaves were stored) may already exist: DO NOTHING, never an UPDATE (the trigger forbids it)
@@ -113,11 +115,13 @@ class PgLedgerTx:
 
 
 @contextmanager
-def ledger_transaction(db: PgDatabase) -> Iterator[PgLedgerTx]:
+def ledger_transaction(db: PgDatabase, *, durable: bool = True) -> Iterator[PgLedgerTx]:
     """One append transaction holding the database's ledger lock until it commits.
 
     The block computes the batch from :meth:`PgLedgerTx.tail` and queues its writes; they are
-    sent with COMMIT when the block ends. Raises :class:`StoreUnavailable` when the commit's
+    sent with COMMIT when the block ends; with ``durable`` (the default) it returns only once the
+    WAL is flushed past them (``durable=False``: durability NORMAL, the server flushes within
+    ``wal_writer_delay``). Raises :class:`StoreUnavailable` when the commit's
     outcome is unknown or failed; then nothing of the batch may be reported as written.
     """
     import psycopg
@@ -139,7 +143,8 @@ def ledger_transaction(db: PgDatabase) -> Iterator[PgLedgerTx]:
             # durable before acknowledged: a transaction with an xid commits synchronously, so it
             # returns once the WAL is flushed past its commit record, and so past ours; the
             # flushes of concurrent writers (in any process) are shared by the server
-            conn.execute(_FLUSH)
+            if durable:
+                conn.execute(_FLUSH)
         except psycopg.Error as exc:
             outcome = (
                 "it may have been written but is not known to be durable"
@@ -156,3 +161,145 @@ def ledger_transaction(db: PgDatabase) -> Iterator[PgLedgerTx]:
                     conn.execute("ROLLBACK")
                 except psycopg.Error:
                     conn.close()  # unusable: the pool replaces it
+
+
+_LEAVES = (
+    "SELECT seq, leaf FROM ledger_leaves WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
+)
+_LEAVES_OR_BODIES = (
+    "SELECT l.seq, t.leaf, CASE WHEN t.leaf IS NULL THEN l.body END "
+    "FROM ledger l LEFT JOIN ledger_leaves t ON t.seq = l.seq "
+    "WHERE l.seq > %s AND l.seq <= %s ORDER BY l.seq LIMIT %s"
+)
+_ENTRY_COLUMNS = "SELECT seq, stream, kind, subject, ts, body, hash FROM ledger "
+_RAW = (
+    "SELECT seq, stream, kind, subject, ts, prev_hash, hash, body FROM ledger "
+    "WHERE seq > %s ORDER BY seq LIMIT %s"
+)
+_WITH_LEAVES = (
+    "SELECT l.seq, l.stream, l.kind, l.subject, l.ts, l.body, l.prev_hash, l.hash, t.leaf "
+    "FROM ledger l LEFT JOIN ledger_leaves t ON t.seq = l.seq "
+    "WHERE l.seq > %s ORDER BY l.seq LIMIT %s"
+)
+
+Query = Callable[[str, Sequence[Any]], list[Row]]
+
+
+def _tail_of(row: Row | None) -> LedgerTail | None:
+    if row is None:
+        return None
+    seq, digest, ts = row
+    return LedgerTail(
+        int(seq), bytes(digest) if digest is not None else b"", ts if isinstance(ts, str) else ""
+    )
+
+
+class _Reads:
+    """:class:`~sdk._store.abc.LedgerReads` over a query function (pool or transaction)."""
+
+    def __init__(self, query: Query) -> None:
+        self._q = query
+
+    def tail(self) -> LedgerTail | None:
+        rows = self._q(_TAIL, ())
+        return _tail_of(rows[0] if rows else None)
+
+    def meta(self, key: str) -> str | None:
+        rows = self._q("SELECT value FROM whylens_meta WHERE key = %s", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def leaves(self, after: int, upto: int, limit: int) -> list[tuple[int, bytes]]:
+        return [(int(s), bytes(x)) for s, x in self._q(_LEAVES, (after, upto, limit))]
+
+    def leaves_or_bodies(self, after: int, upto: int, limit: int) -> list[LeafOrBody]:
+        return [
+            (int(s), None if x is None else bytes(x), None if b is None else bytes(b))
+            for s, x, b in self._q(_LEAVES_OR_BODIES, (after, upto, limit))
+        ]
+
+
+class _LockedReads(_Reads):
+    """Reads inside the locked append: the tail, head and checkpoint come from the lock's own
+    round trip."""
+
+    def __init__(self, ltx: PgLedgerTx) -> None:
+        super().__init__(ltx.read)
+        self._ltx = ltx
+
+    def tail(self) -> LedgerTail | None:
+        return _tail_of(self._ltx.tail())
+
+    def meta(self, key: str) -> str | None:
+        return self._ltx.meta(key)
+
+
+class PgLedger(_Reads):
+    """:class:`~sdk._store.abc.LedgerStorage` on PostgreSQL."""
+
+    def __init__(self, db: PgDatabase, *, durable: bool = True) -> None:
+        super().__init__(db.query)
+        self._db = db
+        self._durable = durable
+
+    def append(self, build: Callable[[LedgerReads], LedgerBatch]) -> LedgerBatch:
+        with ledger_transaction(self._db, durable=self._durable) as ltx:
+            batch = build(_LockedReads(ltx))
+            ltx.insert_entries(batch.rows)
+            ltx.insert_leaves(batch.leaves)
+            for key, value in batch.meta.items():
+                ltx.set_meta(key, value)
+        return batch
+
+    def count(self, stream: str | None = None) -> int:
+        if stream is None:
+            row = self._db.query_one("SELECT COUNT(*) FROM ledger")
+        else:
+            row = self._db.query_one("SELECT COUNT(*) FROM ledger WHERE stream = %s", (stream,))
+        return int(row[0]) if row else 0
+
+    def entry(self, seq: int) -> EntryRow | None:
+        row = self._db.query_one(_ENTRY_COLUMNS + "WHERE seq = %s", (seq,))
+        return None if row is None else _entry(row)
+
+    def entries(
+        self,
+        *,
+        after_seq: int,
+        limit: int,
+        stream: str | None = None,
+        subject: str | None = None,
+        kinds: Collection[str] | None = None,
+    ) -> list[EntryRow]:
+        where = ["seq > %s"]
+        params: list[Any] = [after_seq]
+        if stream is not None:
+            where.append("stream = %s")
+            params.append(stream)
+        if subject is not None:
+            where.append("subject = %s")
+            params.append(subject)
+        if kinds is not None:
+            where.append("kind = ANY(%s)")
+            params.append(sorted(set(kinds)))
+        params.append(limit)
+        sql = f"{_ENTRY_COLUMNS}WHERE {' AND '.join(where)} ORDER BY seq LIMIT %s"
+        return [_entry(r) for r in self._db.query(sql, params)]
+
+    def raw(self, *, after_seq: int, limit: int) -> list[RawRow]:
+        return self._db.query(_RAW, (after_seq, limit))
+
+    def with_leaves(self, *, after_seq: int, limit: int) -> list[VerifyRow]:
+        return self._db.query(_WITH_LEAVES, (after_seq, limit))
+
+    def body(self, seq: int) -> bytes | None:
+        row = self._db.query_one("SELECT body FROM ledger WHERE seq = %s", (seq,))
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    def hash_at(self, seq: int) -> bytes | None:
+        row = self._db.query_one("SELECT hash FROM ledger WHERE seq = %s", (seq,))
+        return None if row is None or row[0] is None else bytes(row[0])
+
+
+def _entry(row: Row) -> EntryRow:
+    seq, stream, kind, subject, ts, body, digest = row
+    return (int(seq), stream, kind, subject, ts, bytes(body), bytes(digest))
