@@ -49,19 +49,12 @@ class Target:
 
 def open_ledger(target: Target) -> tuple[Any, Any]:
     """The ledger of ``target`` and the database handle to close."""
+    from sdk._store import Durability, open_store
     from sdk.crypto.keyring import Keyring
     from sdk.ledger import Ledger
 
     ring = Keyring.load(Path(target.keyring))
-    if target.postgres:
-        from sdk._store._postgres.database import PgDatabase
-        from sdk._store._postgres.interim import LedgerDatabase
-
-        db: Any = LedgerDatabase(PgDatabase.open(target.store, max_size=4))
-    else:
-        from sdk.store import Database, Durability
-
-        db = Database.open(target.store, durability=Durability.FULL)
+    db = open_store(target.store, durability=Durability.FULL)
     return Ledger(db, mac_key=ring.mac_key, signer=ring, origin="bench/store"), db
 
 
