@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +206,29 @@ def feature_row(frame: pd.DataFrame, schema: FeatureSchema, index: int) -> dict[
     return {name: float(row[name]) for name in schema.names}
 
 
+def tamper(store_url: str, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    """An attacker who holds the database runs ``sql`` (``?`` placeholders) behind whylens's back.
+
+    SQLite: a raw connection to the file. PostgreSQL: a superuser session with triggers switched
+    off (``session_replication_role = replica``), which is what it takes to get past the
+    append-only guards. Returns the rows, if the statement returns any.
+    """
+    if store_url.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute("SET session_replication_role = replica")
+            cur = conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+            return cur.fetchall() if cur.description is not None else []
+    import sqlite3
+
+    lite = sqlite3.connect(store_url, isolation_level=None)
+    try:
+        return lite.execute(sql, params).fetchall()
+    finally:
+        lite.close()
+
+
 def all_bytes(db_path: Path) -> bytes:
     """The database file and its WAL, as raw bytes."""
     out = b""
@@ -216,4 +239,4 @@ def all_bytes(db_path: Path) -> bytes:
     return out
 
 
-__all__ = ["all_bytes", "feature_row", "german_credit", "np", "signed_classifier"]
+__all__ = ["all_bytes", "feature_row", "german_credit", "np", "signed_classifier", "tamper"]

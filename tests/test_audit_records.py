@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-from pathlib import Path
 
 import pytest
-from conftest import feature_row, german_credit
+from conftest import feature_row, german_credit, tamper
 
 from sdk import Personalizer, ReviewPolicy
 from sdk.audit.policy import in_sample
@@ -150,23 +148,19 @@ def test_contest_window_closes(granted) -> None:
     assert p.contest(d.decision_id, message="please look again").contested
 
 
-def test_altering_any_byte_of_a_stored_record_is_named(granted, db_path: Path) -> None:
+def test_altering_any_byte_of_a_stored_record_is_named(granted, store_url: str) -> None:
     p, frame, schema = granted
     _train(p, frame, schema, ReviewPolicy(uncertainty_band=None))
     d = p.decide(frame["subject"].iloc[0], feature_row(frame, schema, 0), model="credit")
     p.decide(frame["subject"].iloc[1], feature_row(frame, schema, 1), model="credit")
     seq = d.history[0].seq
     assert p.audit.verify().ok
-    conn = sqlite3.connect(db_path)
-    body = bytes(conn.execute("SELECT body FROM ledger WHERE seq = ?", (seq,)).fetchone()[0])
+    body = bytes(tamper(store_url, "SELECT body FROM ledger WHERE seq = ?", (seq,))[0][0])  # type: ignore[arg-type]
     for position in range(0, len(body), max(1, len(body) // 25)):
         changed = bytearray(body)
         changed[position] ^= 0x20
-        conn.execute("UPDATE ledger SET body = ? WHERE seq = ?", (bytes(changed), seq))
-        conn.commit()
+        tamper(store_url, "UPDATE ledger SET body = ? WHERE seq = ?", (bytes(changed), seq))
         report = p.audit.verify()
         assert not report.ok and report.first_bad == seq, position
-    conn.execute("UPDATE ledger SET body = ? WHERE seq = ?", (body, seq))
-    conn.commit()
-    conn.close()
+    tamper(store_url, "UPDATE ledger SET body = ? WHERE seq = ?", (body, seq))
     assert p.audit.verify().ok

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import tamper
 
 from sdk import Personalizer
 from sdk.consent import BUILTIN_PURPOSES, DPV_STATUS, Purpose
@@ -168,7 +169,9 @@ def test_historic_import_out_of_order_and_future_events(p: Personalizer) -> None
     assert p.ledger.size == size
 
 
-def test_view_is_rebuilt_from_the_log_and_equal(p: Personalizer, db_path: Path) -> None:
+def test_view_is_rebuilt_from_the_log_and_equal(
+    p: Personalizer, store_url: str, keyring_path: Path
+) -> None:
     rng = random.Random(7)
     c = p.consent
     c.notices.register("terms", version="1", text="one")
@@ -198,7 +201,7 @@ def test_view_is_rebuilt_from_the_log_and_equal(p: Personalizer, db_path: Path) 
     assert {
         s: (c.state_of_pseudonym(s).purposes, c.history_of_pseudonym(s)) for s in c.subjects()
     } == snapshot
-    with Personalizer.open(db_path) as other:
+    with Personalizer.open(store_url, keyring=keyring_path) as other:
         assert {
             s: (other.consent.state_of_pseudonym(s).purposes, other.consent.history_of_pseudonym(s))
             for s in other.consent.subjects()
@@ -227,7 +230,7 @@ def test_a_log_that_cannot_be_read_fails_closed(db_path: Path) -> None:
             p.consent.grant("gus", "analytics")
 
 
-def test_decisions_fail_closed_when_the_consent_log_is_damaged(credit) -> None:  # type: ignore[no-untyped-def]
+def test_decisions_fail_closed_when_the_consent_log_is_damaged(credit, store_url) -> None:  # type: ignore[no-untyped-def]
     from conftest import feature_row
 
     p, frame, schema = credit
@@ -235,9 +238,7 @@ def test_decisions_fail_closed_when_the_consent_log_is_damaged(credit) -> None: 
     features = feature_row(frame, schema, 0)
     assert p.decide(subject, features, model="credit").decision_id
     seq = p.consent.history(subject)[0].seq
-    conn = sqlite3.connect(p.path, isolation_level=None)
-    conn.execute("UPDATE ledger SET hash = ? WHERE seq = ?", (b"\x00" * 32, seq))
-    conn.close()
+    tamper(store_url, "UPDATE ledger SET hash = ? WHERE seq = ?", (b"\x00" * 32, seq))
     p.consent.rebuild()  # what the next process start does
     size = p.ledger.size
     with pytest.raises(ConsentUnavailable):

@@ -159,6 +159,8 @@ def test_training_uses_consent_as_of_each_event_not_today(p: Personalizer) -> No
     assert today.rows_left_out == 1 and today.left_out_by_purpose == {"profiling": 1}
 
 
+# the CLI takes a database file (--db); no --keyring for server URLs yet
+@pytest.mark.sqlite_only
 def test_cli_lists_signs_off_and_shadows(credit, db_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -190,6 +190,8 @@ def test_declare_with_a_tampered_value_changes_nothing(
     assert _stored(profiles, keys, BOB)["phone"] == bob_before
 
 
+# reads the SQLite file's bytes (PostgreSQL erasure rests on crypto-shredding)
+@pytest.mark.sqlite_only
 def test_erasure_shreds_deterministic_fields(p: Personalizer, db_path: Path) -> None:
     p.profiles.declare("email", deterministic=True)
     p.profiles.put(CANARY, {"email": CANARY, "name": CANARY})

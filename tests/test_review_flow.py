@@ -58,7 +58,7 @@ def test_assess_first_hides_the_suggestion_until_the_reviewer_records_a_view(hel
     assert target not in hidden and all(hidden.values())
 
 
-def test_contest_result_is_shown_to_the_person_after_review(held, db_path) -> None:
+def test_contest_result_is_shown_to_the_person_after_review(held, store_url, keyring_path) -> None:
     p, decisions = held
     d = decisions[2]
     p.reviews.assess(d.decision_id, reviewer="rev.a", outcome="approved")
@@ -79,7 +79,7 @@ def test_contest_result_is_shown_to_the_person_after_review(held, db_path) -> No
     assert other in final.why
     # the person's view, read back later (and after reopening), still shows the result
     p.close()
-    with Personalizer.open(db_path) as again:
+    with Personalizer.open(store_url, keyring=keyring_path) as again:
         view = again.decision(d.decision_id)
         assert view.contest_result == other and "You asked for a person" in view.why
         german = again.decision(d.decision_id, locale="de")

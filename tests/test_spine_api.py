@@ -56,6 +56,8 @@ def test_examples_run(example: Path) -> None:
     assert "True" in out.stdout
 
 
+# the CLI takes a database file (--db); no --keyring for server URLs yet
+@pytest.mark.sqlite_only
 def test_cli_consent_why_review_audit(credit, db_path: Path, tmp_path: Path) -> None:
     p, frame, schema = credit
     from conftest import feature_row

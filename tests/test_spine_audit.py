@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import feature_row, german_credit
+from conftest import feature_row, german_credit, tamper
 
 from sdk import Personalizer, ReviewPolicy
 from sdk.audit import verify_export
@@ -71,20 +70,17 @@ def test_unknown_decision(p: Personalizer) -> None:
         p.explain("dec_00000000000000000000000000000000")
 
 
-def test_altered_record_is_named_by_verify(credit, db_path: Path) -> None:
+def test_altered_record_is_named_by_verify(credit, store_url: str) -> None:
     p, frame, schema = credit
     decision = p.decide(frame["subject"].iloc[0], feature_row(frame, schema, 0), model="credit")
     seq = p.decision(decision.decision_id).history[0].seq
     assert p.audit.verify().ok
-    conn = sqlite3.connect(db_path)
-    body = conn.execute("SELECT body FROM ledger WHERE seq = ?", (seq,)).fetchone()[0]
+    body = tamper(store_url, "SELECT body FROM ledger WHERE seq = ?", (seq,))[0][0]
     tampered = bytes(body).replace(b'"outcome":"declined"', b'"outcome":"approved"')
     if tampered == bytes(body):
         tampered = bytes(body).replace(b'"outcome":"approved"', b'"outcome":"declined"')
     assert tampered != bytes(body)
-    conn.execute("UPDATE ledger SET body = ? WHERE seq = ?", (tampered, seq))
-    conn.commit()
-    conn.close()
+    tamper(store_url, "UPDATE ledger SET body = ? WHERE seq = ?", (tampered, seq))
     report = p.audit.verify()
     assert not report.ok
     assert report.first_bad == seq

@@ -4,13 +4,12 @@ output space and explainer version, shap interoperability, and refusal of linear
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 
 import lightgbm as lgb
 import numpy as np
 import pytest
 import shap
-from conftest import GERMAN, feature_row, german_credit
+from conftest import GERMAN, feature_row, german_credit, tamper
 
 from sdk import Personalizer
 from sdk.errors import AdditivityError, ModelNotExplainable
@@ -87,7 +86,9 @@ def test_decisions_record_the_explainer_and_convert_to_shap(credit) -> None:
     assert abs(float(as_shap.values.sum()) + float(as_shap.base_values) - decision.score) < 1e-9
 
 
-def test_a_stored_model_with_linear_trees_is_refused_on_load(credit, db_path) -> None:
+def test_a_stored_model_with_linear_trees_is_refused_on_load(
+    credit, store_url, keyring_path
+) -> None:
     _, frame, schema = credit
     x = frame[list(schema.names)].to_numpy()
     linear = lgb.train(
@@ -96,13 +97,13 @@ def test_a_stored_model_with_linear_trees_is_refused_on_load(credit, db_path) ->
         3,
     )
     text = linear.model_to_string().encode()
-    with sqlite3.connect(db_path) as db:
-        db.execute(
-            "UPDATE models SET model_text = ?, content_hash = ? WHERE name = 'credit'",
-            (text, hashlib.sha256(text).hexdigest()),
-        )
+    tamper(
+        store_url,
+        "UPDATE models SET model_text = ?, content_hash = ? WHERE name = 'credit'",
+        (text, hashlib.sha256(text).hexdigest()),
+    )
     with (
-        Personalizer.open(db_path) as again,
+        Personalizer.open(store_url, keyring=keyring_path) as again,
         pytest.raises(ModelNotExplainable, match="linear trees"),
     ):
         again.models.get("credit")
