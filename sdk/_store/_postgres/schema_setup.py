@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import NotAWhylensDatabase, StoreUnavailable
-from ..schema import FORMAT_NAME, SCHEMA_VERSION
+from ..version import FORMAT_NAME, SCHEMA_VERSION
 from .connect import PgTarget
 from .guards import APPEND_ONLY_TABLES, append_only_ddl
 
