@@ -16,22 +16,23 @@ from typing import TYPE_CHECKING, Any
 
 from ._store import inspect_store, is_postgres_url, open_store
 from ._store.abc import Durability
-from .audit.records import decrypt_inputs, try_cipher
+from .audit.explanations import Explanations, SubjectDecisions
+from .audit.protected import ProtectedAttributes
 from .audit.reviews import ReviewQueue
 from .audit.trail import AuditTrail
-from .audit.views import explanation_view, model_of
 from .consent import ConsentLedger, PurposeCatalog
 from .crypto.keyring import Keyring
-from .errors import ConfigurationError, ExplanationError, KeyringMismatch, KeyringMissing
+from .errors import ConfigurationError, KeyringMismatch, KeyringMissing
 from .explain.narrative import LOCALES
 from .keys import SubjectKeys
 from .ledger import Ledger
+from .ledger.follow import LedgerFollower
 from .models.preferences import Preferences
 from .models.registry import Model, ModelRegistry
 from .serving import Engine
 from .subjects.events import Events
 from .subjects.profiles import Profiles
-from .subjects.rights import SubjectRights
+from .subjects.rights import SubjectData, SubjectRights
 from .types import Audience, Comparison, Counterfactual, Decision, Explanation, Recommendations
 
 if TYPE_CHECKING:
@@ -78,34 +79,50 @@ class Personalizer:
             signer=keyring,
             origin=f"whylens.local/ledger/{keyring.id}",
         )
+        # ONE catch-up for every ledger-derived view: each call that serves or decides first
+        # folds what any process appended (sdk/ledger/follow.py)
+        self.views = LedgerFollower(self.ledger)
         keys = SubjectKeys(db, keyring, provider=key_provider)
         self._keys = keys
         self.keys = keys  # data keys: KEK rotation, rewrap, data-key rotation and retirement
-        self.consent = ConsentLedger(self.ledger, keys, PurposeCatalog())
+        self.consent = ConsentLedger(self.ledger, keys, PurposeCatalog(), follower=self.views)
         self.profiles = Profiles(db, keys, mac_key=keyring.mac_key)
         self.events = Events(db, keys, self.consent)
         self.models = ModelRegistry(
-            db, self.consent, self.ledger, require_sign_off=require_sign_off
-        )
-        self.preferences = Preferences(self.ledger, keys)
-        self.audit = AuditTrail(self.ledger, keyring)
-        self.reviews = ReviewQueue(self.audit, self.models, keys)
-        self.audit.attach(db, keys, self.models)
-        self.subjects = SubjectRights(
             db,
-            self.ledger,
-            keys,
-            self.profiles,
             self.consent,
-            self.audit,
-            self.reviews.get,
-            events=self.events,
-            explain=lambda decision_id: self.explain(decision_id),
+            self.ledger,
+            require_sign_off=require_sign_off,
+            follower=self.views,
+        )
+        self.preferences = Preferences(self.ledger, keys, self.views)
+        self.audit = AuditTrail(
+            self.ledger,
+            keyring,
+            models=self.models,
+            protected=ProtectedAttributes(db, keys, self.models),
+            follower=self.views,
+        )
+        self.reviews = ReviewQueue(self.audit, self.models, keys)
+        self._explanations = Explanations(self.audit, self.models, keys)
+        self.subjects = SubjectRights(
+            SubjectData(db, keys, self.profiles, self.events),
+            ledger=self.ledger,
+            follower=self.views,
+            consent=self.consent,
+            decisions=SubjectDecisions(self.audit, self.reviews, self._explanations),
             keyring=keyring,
         )
         self._engine = Engine(
-            self.consent, self.models, keys, self.audit, keyring.mac_key, self.preferences
+            self.consent,
+            self.models,
+            keys,
+            self.audit,
+            keyring.mac_key,
+            self.preferences,
+            follower=self.views,
         )
+        self.views.catch_up()
 
     @classmethod
     def open(
@@ -248,62 +265,20 @@ class Personalizer:
         sets ``.counterfactual``: see :meth:`counterfactual`.
         """
         _check_locale(locale)
-        state = self.audit.state(decision_id)
-        entry, _ = self.audit.entries_of(decision_id)
-        model = model_of(self.models, entry)
-        values = None
-        change = self.counterfactual(decision_id, locale=locale) if counterfactual else None
-        if audience == "reviewer":
-            cipher = try_cipher(self._keys.cipher, state.subject)
-            data = entry.data
-            if entry.kind == "decision":
-                values = decrypt_inputs(cipher, state.subject, decision_id, data["inputs"])
-            else:
-                item = next((i for i in data["items"] if item_id in (None, i["item_id"])), None)
-                if item is not None:
-                    values = decrypt_inputs(
-                        cipher,
-                        state.subject,
-                        f"{decision_id}/{item['item_id']}",
-                        item["inputs"],
-                    )
-        return explanation_view(
-            state,
-            entry,
-            model,
+        return self._explanations.explain(
+            decision_id,
             audience=audience,
             locale=locale,
-            values=values,
             item_id=item_id,
-            counterfactual=change,
+            counterfactual=counterfactual,
         )
 
     def counterfactual(self, decision_id: str, *, locale: str = "en") -> Counterfactual:
         """"What would change this": the smallest change to the actionable features of a
         decision's input that flips the model's outcome, found against the model and verified
         by re-scoring. Sensitive, masked and non-actionable features are never changed."""
-        from .explain.counterfactual import find_counterfactual
-
         _check_locale(locale)
-        state = self.audit.state(decision_id)
-        entry, _ = self.audit.entries_of(decision_id)
-        if entry.kind != "decision":
-            raise ExplanationError("counterfactuals are for decisions, not recommendations")
-        model = model_of(self.models, entry)
-        cipher = try_cipher(self._keys.cipher, state.subject)
-        if cipher is None:
-            raise ExplanationError(
-                "the inputs of this decision can no longer be read (the subject was erased)"
-            )
-        values = decrypt_inputs(cipher, state.subject, decision_id, entry.data["inputs"])
-        row = [values[name] for name in model.schema.names]
-        return find_counterfactual(
-            model,
-            _array(row),
-            masked=entry.data["consent"]["masked"],
-            decision_id=decision_id,
-            locale=locale,
-        )
+        return self._explanations.counterfactual(decision_id, locale=locale)
 
     def explain_pair(
         self,
@@ -316,14 +291,10 @@ class Personalizer:
     ) -> Comparison:
         """Why ``item_a`` is ranked above (or below) ``item_b`` in one recommendation: the
         difference of their exact attributions, which adds up to the difference of scores."""
-        from .explain.compare import compare_items
-
         _check_locale(locale)
-        entry, _ = self.audit.entries_of(decision_id)
-        if entry.kind != "recommendation":
-            raise ExplanationError("explain_pair compares two items of one recommendation")
-        model = model_of(self.models, entry)
-        return compare_items(entry.data, model, item_a, item_b, audience=audience, locale=locale)
+        return self._explanations.compare(
+            decision_id, item_a, item_b, audience=audience, locale=locale
+        )
 
     def logic_card(
         self,
@@ -383,12 +354,6 @@ def _check_fingerprint(stored: str | None, ring: Keyring, key_path: Path) -> Non
 def _label(target: str | Path) -> str:
     """A store's name for messages: the file name, or the URL (which carries no password)."""
     return target.name if isinstance(target, Path) else target
-
-
-def _array(row: list[float | None]) -> np.ndarray:
-    import numpy as np
-
-    return np.array([float("nan") if v is None else v for v in row], dtype=np.float64)
 
 
 def _check_locale(locale: str) -> None:

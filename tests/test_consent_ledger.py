@@ -193,7 +193,7 @@ def test_view_is_rebuilt_from_the_log_and_equal(
             c.notices.register("terms", version="2", text="two")
         # the hot-path state always equals a fold from scratch
         pseudo = p._keys.pseudonym(who)
-        assert c.state(who).purposes == c._fold(pseudo, datetime.now(UTC)).purposes
+        assert c.state(who).purposes == c._view.fold(pseudo, datetime.now(UTC)).purposes
     snapshot = {
         s: (c.state_of_pseudonym(s).purposes, c.history_of_pseudonym(s)) for s in c.subjects()
     }

@@ -175,7 +175,9 @@ def test_cli_lists_signs_off_and_shadows(credit, db_path: Path) -> None:
     assert "NOT signed off" in listed.output
     signed = runner.invoke(app, ["models", "sign-off", "credit", "2", "--reviewer", "rev.k", *db])
     assert signed.exit_code == 0, signed.output
-    assert p.models.sign_off_of("credit", 2) is None  # another process: this one re-reads on open
+    # another Personalizer's sign-off counts on this one's very next call
+    assert p.models.sign_off_of("credit", 2).reviewer == "rev.k"
+    assert p.models.serving("credit").version == 2
     with Personalizer.open(db_path) as again:
         assert again.models.sign_off_of("credit", 2).reviewer == "rev.k"
 

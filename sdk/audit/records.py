@@ -35,6 +35,7 @@ __all__ = [
     "encrypt_inputs",
     "feature_mac",
     "fold_actions",
+    "input_aad_id",
     "model_ref",
     "new_decision_id",
 ]
@@ -73,6 +74,12 @@ def model_ref(model: Model) -> dict[str, Any]:
         "content_hash": model.content_hash,
         "kind": model.kind,
     }
+
+
+def input_aad_id(decision_id: str, item_id: str | None = None) -> str:
+    """The record id that binds encrypted inputs (by associated data): the decision id, or
+    ``"<decision_id>/<item_id>"`` for the inputs of one recommended item."""
+    return decision_id if item_id is None else f"{decision_id}/{item_id}"
 
 
 def _value(x: float) -> float | None:

@@ -1,7 +1,8 @@
 """The audit trail: decision records on the ledger, an index of their effective state, verify.
 
-The index (decision id -> folded state) is rebuilt from the ledger when the Personalizer opens and
-kept current on every append; the ledger stays the only truth.
+The index (decision id -> folded state) is a view of stream ``audit`` folded by the store's shared
+:class:`~sdk.ledger.follow.LedgerFollower`: every read catches up first, so decisions and review
+actions of other processes are found; the ledger stays the only truth.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from typing import TYPE_CHECKING, Any
 from ..crypto.keyring import Keyring
 from ..errors import AuditError, DecisionNotFound, ReviewStateError
 from ..ledger import Ledger, LedgerEntry
+from ..ledger.follow import LedgerFollower
+from ..models.registry import ModelRegistry
 from ..types import ExportManifest, VerifyReport
+from .protected import ProtectedAttributes
 from .records import ACTION_KINDS, DECISION_KINDS, OUTCOME_KIND, DecisionState, fold_actions
 
 if TYPE_CHECKING:
-    from .._store.abc import Store
-    from ..keys import SubjectKeys
-    from ..models.registry import ModelRegistry
     from .fairness import FairnessReport
     from .proofs import AuditProof, ConsistencyEvidence
-    from .protected import ProtectedAttributes
 
 __all__ = ["STREAM", "AuditTrail"]
 
@@ -34,37 +34,52 @@ STREAM = "audit"
 class AuditTrail:
     """``p.audit``: the decision records, their verification and export."""
 
-    def __init__(self, ledger: Ledger, keyring: Keyring) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        keyring: Keyring,
+        *,
+        models: ModelRegistry,
+        protected: ProtectedAttributes,
+        follower: LedgerFollower,
+    ) -> None:
         self._ledger = ledger
         self._keyring = keyring
+        self._models = models
+        self._follower = follower
+        # taken by apply() under the follower's lock and by readers; never held while calling it
         self._lock = threading.RLock()
         self._index: dict[str, DecisionState] = {}
-        self._models: ModelRegistry | None = None
-        self.protected: ProtectedAttributes | None = None
-        """Protected attributes for the bias audit (set when the Personalizer opens)."""
-        for entry in ledger.entries(stream=STREAM):
-            self._apply(entry)
-
-    def attach(self, db: Store, keys: SubjectKeys, models: ModelRegistry) -> None:
-        """Wire in the model registry and the protected-attribute store (done by Personalizer)."""
-        from .protected import ProtectedAttributes
-
-        self._models = models
-        self.protected = ProtectedAttributes(db, keys, models)
+        self.protected = protected
+        """Protected attributes for the bias audit."""
+        follower.register(self, (STREAM,))
 
     def _registry(self) -> ModelRegistry:
-        if self._models is None:
-            raise AuditError("this audit trail has no model registry; open it via Personalizer")
         return self._models
 
     # -- writing ------------------------------------------------------------------------------
 
     def append(self, kind: str, subject: str, data: dict[str, Any]) -> LedgerEntry:
         """Append one record (decision or review action) and index it."""
-        with self._lock:
-            entry = self._ledger.append(STREAM, kind, data, subject=subject)
-            self._apply(entry)
+        entry = self._ledger.append(STREAM, kind, data, subject=subject)
+        self._follower.appended(entry)
         return entry
+
+    # -- the index (a view folded by the follower) ----------------------------------------------
+
+    def catch_up(self) -> None:
+        """Fold the audit records every process appended since the last call."""
+        self._follower.catch_up()
+
+    def reset(self) -> None:
+        """Forget the index (before a rebuild from the ledger)."""
+        with self._lock:
+            self._index = {}
+
+    def apply(self, entry: LedgerEntry) -> None:
+        """Fold one ``audit`` stream entry into the index."""
+        with self._lock:
+            self._apply(entry)
 
     def _apply(self, entry: LedgerEntry) -> None:
         data = entry.data
@@ -95,7 +110,11 @@ class AuditTrail:
     # -- reading ------------------------------------------------------------------------------
 
     def state(self, decision_id: str) -> DecisionState:
-        """The folded state of a decision, or :class:`DecisionNotFound`."""
+        """The folded state of a decision (after catching up), or :class:`DecisionNotFound`."""
+        self._follower.catch_up()
+        return self._state(decision_id)
+
+    def _state(self, decision_id: str) -> DecisionState:
         with self._lock:
             state = self._index.get(decision_id) if isinstance(decision_id, str) else None
         if state is None:
@@ -106,14 +125,16 @@ class AuditTrail:
         return state
 
     def entries_of(self, decision_id: str) -> tuple[LedgerEntry, list[LedgerEntry]]:
-        """The decision's own entry and its review actions, oldest first."""
-        state = self.state(decision_id)
+        """The decision's own entry and its review actions, oldest first (no catch-up: call
+        :meth:`state` first)."""
+        state = self._state(decision_id)
         with self._lock:
             seqs = list(state.action_seqs)
         return self._ledger.get(state.seq), [self._ledger.get(s) for s in seqs]
 
     def decisions(self, *, status: str | None = None, subject: str | None = None) -> Iterator[str]:
         """Decision ids (in time order), optionally filtered by status or subject pseudonym."""
+        self._follower.catch_up()
         with self._lock:
             items = list(self._index.items())
         for decision_id, state in items:
@@ -127,6 +148,7 @@ class AuditTrail:
 
     def records_of_subject(self, subject: str) -> list[str]:
         """Every decision and recommendation id about one subject pseudonym."""
+        self._follower.catch_up()
         with self._lock:
             return [d for d, s in self._index.items() if s.subject == subject]
 
@@ -138,6 +160,7 @@ class AuditTrail:
         ``actual`` is one of the model's outcome names. An audit record like any other; the last
         one recorded for a decision counts.
         """
+        self._follower.catch_up()
         state = self.state(decision_id)
         if state.kind != "decision":
             raise ReviewStateError("true outcomes are recorded for decisions, not recommendations")
@@ -174,9 +197,9 @@ class AuditTrail:
                 raise AuditError("since and until must be timezone-aware datetimes")
         if not isinstance(bootstrap, int) or bootstrap < 0 or not 0.0 < confidence < 1.0:
             raise AuditError("bootstrap must be an int >= 0 and confidence in (0, 1)")
+        self._follower.catch_up()
         registry = self._registry()
         current = registry.get(model)
-        assert self.protected is not None
         check_not_protected(current.schema.names, [group_by])
         favourable = (current.card.outcomes or ("", ""))[1]
         lo = since.timestamp() if since else float("-inf")
@@ -222,6 +245,7 @@ class AuditTrail:
         :func:`sdk.audit.verify_proof`."""
         from .proofs import prove_decision
 
+        self._follower.catch_up()
         state = self.state(decision_id)
         with self._lock:
             actions = list(state.action_seqs)

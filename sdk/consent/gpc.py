@@ -30,6 +30,8 @@ from ..errors import GPCConflict, InvalidConsentEvent
 from ..types import ConsentReceipt
 
 if TYPE_CHECKING:
+    from ..ledger import LedgerEntry
+    from ..ledger.follow import LedgerFollower
     from .ledger import ConsentLedger
 
 __all__ = ["DEFAULT_GPC_PURPOSES", "SIGNAL_STREAM", "GlobalPrivacyControl", "gpc_header_is_on"]
@@ -64,16 +66,19 @@ class _Subject:
 class GlobalPrivacyControl:
     """GPC state of every subject, folded from the ledger; ``p.consent.gpc``."""
 
-    def __init__(self, consent: ConsentLedger) -> None:
+    def __init__(self, consent: ConsentLedger, follower: LedgerFollower) -> None:
         self._consent = consent
+        self._follower = follower
+        # serialises "read the signal, then write" per call; never taken by apply(), which runs
+        # under the follower's lock while a holder of this lock may be waiting for that one
         self._lock = threading.RLock()
         self._purposes: tuple[str, ...] = tuple(
             p for p in DEFAULT_GPC_PURPOSES if p in consent.purposes
         )
         self._subjects: dict[str, _Subject] = {}
-        for entry in consent._ledger.entries(stream=SIGNAL_STREAM):
-            if entry.subject is not None:
-                self._fold(entry.subject, entry.kind, entry.data, entry.seq, entry.hash)
+        self.view = _SignalView(self)
+        """The ledger view (stream ``consent_signals``) the follower folds."""
+        follower.register(self.view, (SIGNAL_STREAM,))
 
     @property
     def purposes(self) -> tuple[str, ...]:
@@ -85,7 +90,11 @@ class GlobalPrivacyControl:
         self._purposes = self._consent.purposes.require(purposes)
 
     def active(self, subject: str) -> bool:
-        """True if the latest GPC signal recorded for ``subject`` is on."""
+        """True if the latest GPC signal recorded for ``subject`` (by any process) is on."""
+        self._follower.catch_up()
+        return self._active(subject)
+
+    def _active(self, subject: str) -> bool:
         state = self._subjects.get(self._consent._keys.pseudonym(subject))
         return state is not None and state.on
 
@@ -100,6 +109,7 @@ class GlobalPrivacyControl:
         pseudo = consent._keys.pseudonym(subject)
         # only our own lock: the ledger's locks are taken inside withdraw(), in its own order
         with self._lock:
+            self._follower.catch_up()
             state = self._subjects.get(pseudo)
             receipt = None
             if on:
@@ -126,7 +136,8 @@ class GlobalPrivacyControl:
 
     def conflicts(self, subject: str, purposes: Iterable[str]) -> tuple[str, ...]:
         """Which of ``purposes`` an active GPC signal of ``subject`` opted out of."""
-        if not self.active(subject):
+        self._follower.catch_up()
+        if not self._active(subject):
             return ()
         return tuple(p for p in purposes if p in self._purposes)
 
@@ -173,7 +184,7 @@ class GlobalPrivacyControl:
 
     def _append(self, pseudo: str, kind: str, data: dict[str, Any]) -> None:
         entry = self._consent._ledger.append(SIGNAL_STREAM, kind, data, subject=pseudo)
-        self._fold(pseudo, kind, entry.data, entry.seq, entry.hash)
+        self._follower.appended(entry)
 
     def _fold(self, pseudo: str, kind: str, data: dict[str, Any], seq: int, hash_: str) -> None:
         state = self._subjects.setdefault(pseudo, _Subject())
@@ -184,3 +195,20 @@ class GlobalPrivacyControl:
             state.seq, state.hash = seq, hash_
         elif kind == "gpc.conflict":
             state.acknowledged.update(data.get("purposes", ()))
+
+
+class _SignalView:
+    """Folds ``consent_signals`` entries into a :class:`GlobalPrivacyControl` (its own ``apply``
+    is the header call, so the view is this small adapter)."""
+
+    def __init__(self, gpc: GlobalPrivacyControl) -> None:
+        self._gpc = gpc
+
+    def apply(self, entry: LedgerEntry) -> None:
+        """Fold one ``consent_signals`` entry."""
+        if entry.subject is not None:
+            self._gpc._fold(entry.subject, entry.kind, entry.data, entry.seq, entry.hash)
+
+    def reset(self) -> None:
+        """Forget every subject's signal state (before a rebuild)."""
+        self._gpc._subjects = {}

@@ -1,10 +1,11 @@
 """``p.consent``: consent events on the shared ledger, the state derived from them, receipts.
 
-The ledger is the only truth. An in-memory view (each subject's events, and the current state per
-subject with the moment it next changes on its own) is built from the log when the Personalizer
-opens, kept up to date on every append, and can be dropped and rebuilt at any time
-(:meth:`ConsentLedger.rebuild`) with the same result. ``state(subject)`` is a dictionary look-up
-on the hot path of every decision.
+The ledger is the only truth. An in-memory view (:mod:`sdk.consent.view`: each subject's events,
+and the current state per subject with the moment it next changes on its own) is folded from the
+log by the store's shared :class:`~sdk.ledger.follow.LedgerFollower`, which catches up with every
+process's appends before each call that serves or decides; it can be dropped and rebuilt at any
+time (:meth:`ConsentLedger.rebuild`) with the same result. After that one catch-up,
+``state_of_pseudonym`` is a dictionary look-up on the hot path of every decision.
 
 Idempotency (GDPR Art. 7(1) and 7(3)). A grant repeating the subject's latest grant with the same
 terms (same purposes, notice, source and explicit expiry) while it is still in force, or a
@@ -14,7 +15,7 @@ granting — one call, which may be repeated. The call returns a receipt for the
 says so, with ``recorded=False`` and a fresh proof. A grant that renews (the old one expired, is
 stale under a newer notice, or the purpose's validity period starts again) is a new entry.
 
-Fail closed: if the consent log cannot be read when the view is built, every state look-up raises
+Fail closed: if the consent log cannot be read or folded, every state look-up raises
 :class:`~sdk.errors.ConsentUnavailable`, so no decision runs on consent nobody can prove.
 """
 
@@ -26,29 +27,21 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import ConsentUnavailable, InvalidConsentEvent, WhylensError
+from ..errors import InvalidConsentEvent
 from ..keys import SubjectKeys
 from ..ledger import Ledger, LedgerEntry
+from ..ledger.follow import LedgerFollower
 from ..types import ConsentEvent, ConsentReceipt, ConsentState, Notice, VerifyReport
-from .events import (
-    PURPOSE_KIND,
-    STREAM,
-    check_at,
-    check_reason,
-    check_source,
-    events_of,
-    iso,
-)
+from .events import PURPOSE_KIND, STREAM, check_at, check_reason, check_source, iso
 from .gpc import GlobalPrivacyControl
-from .notices import NOTICE_KIND, NoticeRegistry, RegisteredNotice
+from .notices import NOTICE_KIND, NoticeRegistry
 from .purposes import Purpose, PurposeCatalog
 from .receipts import kantara_receipt, receipt_for
-from .state import fold_state, next_change
 from .tcf.apply import TcfOutcome, apply_tcf
+from .view import ConsentView
 
 __all__ = ["ConsentLedger"]
 
-_INF = float("inf")
 _STRIPES = 64
 
 
@@ -62,68 +55,42 @@ class ConsentLedger:
         purposes: PurposeCatalog,
         *,
         accept_stale: bool = False,
+        follower: LedgerFollower | None = None,
     ) -> None:
         self._ledger = ledger
         self._keys = keys
+        self._follower = follower if follower is not None else LedgerFollower(ledger)
         self.purposes = purposes
-        self.notices = NoticeRegistry(record=self._record_notice)
-        self.notices.on_change = self._forget_states
-        self._accept_stale = bool(accept_stale)
+        self.notices = NoticeRegistry(record=self._record_notice, sync=self._follower.catch_up)
+        self._view = ConsentView(self._follower, purposes, self.notices)
+        self._view.accept_stale = bool(accept_stale)
+        self._current = self._view.current
         self.controller: dict[str, str] = {}
         """Who is the controller, for receipts: name, contact, address, email, phone."""
         self._lock = threading.RLock()
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
-        self._events: dict[str, list[ConsentEvent]] = {}
-        self._current: dict[str, tuple[ConsentState, float]] = {}
-        self._last_seq = 0
-        self._problem: str | None = None
         purposes.on_register = self._record_purpose
-        self.rebuild()
+        purposes.sync = self._follower.catch_up
+        self._follower.register(self._view, (STREAM,))
+        self.gpc = GlobalPrivacyControl(self, self._follower)
+        """Global Privacy Control: the purposes a signal covers (settable), signal state."""
 
     # -- the view -----------------------------------------------------------------------------
 
+    @property
+    def follower(self) -> LedgerFollower:
+        """The catch-up shared by every ledger-derived view of this store."""
+        return self._follower
+
     def rebuild(self) -> None:
         """Drop the in-memory view and build it again from the ledger alone."""
-        with self._lock:
-            self._events = {}
-            self._current = {}
-            self._last_seq = 0
-            self._problem = None
-            self.notices.clear()
-            self._catch_up()
+        self._follower.rebuild(self._view)
+        self._follower.rebuild(self.gpc.view)
 
     def refresh(self) -> None:
-        """Index entries appended by another process since the view was last brought up to date."""
-        with self._lock:
-            self._catch_up()
-
-    def _catch_up(self) -> None:
-        try:
-            for entry in self._ledger.entries(stream=STREAM, after_seq=self._last_seq):
-                self._index(entry)
-        except (WhylensError, ValueError, KeyError, TypeError) as exc:
-            # ValueError & co: an entry that verified but does not read as consent (a writer bug)
-            self._problem = f"the consent log could not be read ({type(exc).__name__})"
-            self._current = {}
-
-    def _index(self, entry: LedgerEntry) -> list[ConsentEvent]:
-        with self._lock:
-            self._last_seq = max(self._last_seq, entry.seq)
-            if entry.kind == NOTICE_KIND:
-                self.notices.add(entry.data, entry.seq, entry.ts)
-                return []
-            if entry.kind == PURPOSE_KIND:
-                self.purposes._add_recorded(Purpose.model_validate(entry.data, strict=False))
-                self._current = {}
-                return []
-            events = events_of(entry)
-            if events:
-                self._events.setdefault(entry.subject or "", []).extend(events)
-                self._current.pop(entry.subject or "", None)
-            return events
-
-    def _forget_states(self) -> None:
-        self._current = {}
+        """Fold every entry appended since the view was last brought up to date (by any
+        process; each serving call does this itself)."""
+        self._follower.catch_up()
 
     def configure(
         self,
@@ -135,10 +102,10 @@ class ConsentLedger:
         authorising processing (default False); ``controller`` names the controller on receipts."""
         with self._lock:
             if accept_stale is not None:
-                self._accept_stale = bool(accept_stale)
+                self._view.accept_stale = bool(accept_stale)
             if controller is not None:
                 self.controller = {str(k): str(v) for k, v in controller.items()}
-            self._current = {}
+        self._view.forget_states()
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -162,6 +129,7 @@ class ConsentLedger:
         for repeated calls. ``acknowledge_gpc_conflict``: the person confirmed this opt-in
         although a Global Privacy Control signal opted them out (see :mod:`sdk.consent.gpc`).
         """
+        self._follower.catch_up()
         ids = self.purposes.require(purposes)
         gpc_conflicts = self.gpc.check_grant(subject, ids, acknowledge_gpc_conflict)
         ref = self.notices.resolve(notice)
@@ -260,9 +228,10 @@ class ConsentLedger:
         source = check_source(source)
         pseudo = self._keys.pseudonym(subject)
         with self._stripes[hash(pseudo) % _STRIPES]:
-            self._usable()
+            self._follower.catch_up()  # repeats and the order of events are judged on all of it
+            self._view.usable()
             now = datetime.now(UTC)
-            events = self._events.get(pseudo, [])
+            events = self._view.events_of(pseudo)
             when = check_at(at, events[-1].at if events else None, now)
             data: dict[str, Any] = {
                 "purposes": list(ids),
@@ -277,7 +246,7 @@ class ConsentLedger:
             if same is not None:
                 return self._receipt(self._ledger.get(same), recorded=False)
             entry = self._ledger.append(STREAM, f"consent.{action}", data, subject=pseudo)
-            self._index(entry)
+            self._follower.appended(entry)
         return self._receipt(entry, recorded=True)
 
     def _repeat_of(
@@ -287,7 +256,7 @@ class ConsentLedger:
         if data.get("at") is not None or action not in ("grant", "withdraw"):
             return None
         last: dict[str, ConsentEvent] = {}
-        for event in self._events.get(pseudo, ()):
+        for event in self._view.events_of(pseudo):
             last[event.purpose] = event
         seqs = {last[p].seq if p in last else None for p in ids}
         if len(seqs) != 1 or None in seqs:
@@ -304,83 +273,55 @@ class ConsentLedger:
         ):
             return None
         if action == "grant":
-            state = self._fold(pseudo, now)
+            state = self._view.fold(pseudo, now)
             if any(state.purposes.get(p) not in ("given", "renewed") for p in ids):
                 return None
         return seq
 
-    def _record_notice(self, data: dict[str, Any]) -> RegisteredNotice:
-        self._usable()
+    def _record_notice(self, data: dict[str, Any]) -> None:
+        self._follower.catch_up()
+        self._view.usable()
         entry = self._ledger.append(STREAM, NOTICE_KIND, data)
-        with self._lock:
-            self._last_seq = max(self._last_seq, entry.seq)
-            item = self.notices.add(entry.data, entry.seq, entry.ts)
-        assert item is not None
-        return item
+        self._follower.appended(entry)
 
     def _record_purpose(self, purpose: Purpose) -> None:
-        self._usable()
+        self._follower.catch_up()
+        self._view.usable()
         entry = self._ledger.append(STREAM, PURPOSE_KIND, purpose.model_dump(mode="json"))
-        with self._lock:
-            self._last_seq = max(self._last_seq, entry.seq)
-            self._current = {}
+        self._follower.appended(entry)
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _usable(self) -> None:
-        if self._problem is not None:
-            raise ConsentUnavailable(
-                f"{self._problem}; no purpose is authorised until the ledger is restored "
-                "(run verify() to find the damaged entry)"
-            )
-
     def state(self, subject: str, *, as_of: datetime | None = None) -> ConsentState:
-        """Consent to every purpose at ``as_of`` (default: now), derived from the ledger."""
-        return self.state_of_pseudonym(self._keys.pseudonym(subject), as_of=as_of)
+        """Consent to every purpose at ``as_of`` (default: now), derived from the ledger as it
+        stands now (entries of every process)."""
+        self._follower.catch_up()
+        return self._view.state_of_pseudonym(self._keys.pseudonym(subject), as_of=as_of)
 
     def state_of_pseudonym(self, pseudo: str, *, as_of: datetime | None = None) -> ConsentState:
-        """Like :meth:`state`, for a subject already known by pseudonym (the decision hot path:
-        a dictionary look-up while nothing has changed)."""
+        """Like :meth:`state`, for a subject already known by pseudonym, without catching up:
+        the decision hot path, after the one catch-up of its call (a dictionary look-up while
+        nothing has changed)."""
         if as_of is None:
             cached = self._current.get(pseudo)
-            if cached is not None and time.time() < cached[1]:
+            if cached is not None and time.time() < cached[1] and not self._follower.stopped:
                 return cached[0]
-        elif not isinstance(as_of, datetime) or as_of.tzinfo is None:
-            raise InvalidConsentEvent("as_of must be timezone-aware (e.g. UTC)")
-        self._usable()
-        with self._lock:
-            if as_of is not None:
-                return self._fold(pseudo, as_of)
-            now = datetime.now(UTC)
-            state = self._fold(pseudo, now)
-            nxt = next_change(self._events.get(pseudo, ()), now)
-            self._current[pseudo] = (state, nxt.timestamp() if nxt is not None else _INF)
-            return state
-
-    def _fold(self, pseudo: str, at: datetime) -> ConsentState:
-        return fold_state(
-            pseudo,
-            self._events.get(pseudo, ()),
-            self.purposes,
-            self.notices,
-            at,
-            stale_allowed=self._accept_stale,
-        )
+        return self._view.state_of_pseudonym(pseudo, as_of=as_of)
 
     def history(self, subject: str) -> list[ConsentEvent]:
         """Every consent event of ``subject``, oldest first."""
+        self._follower.catch_up()
         return self.history_of_pseudonym(self._keys.pseudonym(subject))
 
     def history_of_pseudonym(self, pseudo: str) -> list[ConsentEvent]:
-        """Like :meth:`history`, for a subject already known by pseudonym."""
-        self._usable()
-        with self._lock:
-            return list(self._events.get(pseudo, ()))
+        """Like :meth:`history`, for a subject already known by pseudonym (no catch-up)."""
+        self._view.usable()
+        return self._view.events_of(pseudo)
 
     def subjects(self) -> list[str]:
         """The pseudonyms of every subject with consent events."""
-        with self._lock:
-            return sorted(self._events)
+        self._follower.catch_up()
+        return self._view.subjects()
 
     def verify(self) -> VerifyReport:
         """Check the whole ledger the consent records are part of: hash chain, Merkle leaves and
@@ -391,8 +332,7 @@ class ConsentLedger:
 
     def _receipt(self, entry: LedgerEntry, *, recorded: bool) -> ConsentReceipt:
         def statuses(pseudo: str, at: datetime) -> dict[str, str]:
-            with self._lock:
-                return dict(self._fold(pseudo, at).purposes)
+            return dict(self._view.fold(pseudo, at).purposes)
 
         return receipt_for(
             self._ledger,
@@ -420,15 +360,6 @@ class ConsentLedger:
         return self._ledger.public_key
 
     # -- web consent signals: IAB TCF (sdk/consent/tcf) and Global Privacy Control (gpc.py) ----
-
-    @property
-    def gpc(self) -> GlobalPrivacyControl:
-        """Global Privacy Control: the purposes a signal covers (settable), signal state."""
-        with self._lock:
-            gpc: GlobalPrivacyControl | None = self.__dict__.get("_gpc")
-            if gpc is None:
-                gpc = self.__dict__["_gpc"] = GlobalPrivacyControl(self)
-            return gpc
 
     def apply_gpc(
         self, subject: str, sec_gpc_header: str | bytes | None, *, source: str = "gpc"

@@ -43,8 +43,15 @@ class RegisteredNotice:
 class NoticeRegistry:
     """``p.consent.notices``: register notice versions and look them up (rebuilt from the log)."""
 
-    def __init__(self, record: Callable[[dict[str, Any]], RegisteredNotice] | None = None) -> None:
+    def __init__(
+        self,
+        record: Callable[[dict[str, Any]], object] | None = None,
+        *,
+        sync: Callable[[], object] | None = None,
+    ) -> None:
         self._record = record
+        self._sync = sync
+        """Brings the registry up to date with the ledger (versions other processes registered)."""
         self._lock = threading.RLock()
         self._by_id: dict[str, list[RegisteredNotice]] = {}
         self.on_change: Callable[[], None] | None = None
@@ -75,6 +82,8 @@ class NoticeRegistry:
             language=language,
             text_sha256=hashlib.sha256(text).hexdigest(),
         )
+        if self._sync is not None:
+            self._sync()
         with self._lock:
             existing = self.get(notice_id, version, language)
             if existing is not None:
@@ -84,9 +93,10 @@ class NoticeRegistry:
                         "registered with another text; register the changed text as a new version"
                     )
                 return existing
-            if self._record is None:
-                raise InvalidConsentEvent("this notice registry is read-only")
-            self._record(notice.model_dump(mode="json"))
+        if self._record is None:
+            raise InvalidConsentEvent("this notice registry is read-only")
+        # outside our lock: recording folds the entry back in through the follower's lock
+        self._record(notice.model_dump(mode="json"))
         return notice
 
     def add(self, data: dict[str, Any], seq: int, at: datetime) -> RegisteredNotice | None:
@@ -134,6 +144,8 @@ class NoticeRegistry:
 
     def versions(self, notice_id: str) -> list[Notice]:
         """Every registered version (and language) of ``notice_id``, in registration order."""
+        if self._sync is not None:
+            self._sync()
         return [i.notice for i in self._by_id.get(notice_id, ())]
 
     def is_stale(self, notice: Notice | None, at: datetime) -> bool:

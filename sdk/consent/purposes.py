@@ -125,6 +125,8 @@ class PurposeCatalog:
         self._by_id: dict[str, Purpose] = {}
         self.on_register: Callable[[Purpose], None] | None = None
         """Called with each new definition before it is added (the consent ledger records it)."""
+        self.sync: Callable[[], object] | None = None
+        """Brings the catalog up to date with the ledger (purposes other processes registered)."""
         for purpose in purposes:
             self.register(purpose)
 
@@ -132,6 +134,8 @@ class PurposeCatalog:
         """Add an app-defined purpose. Registering the same definition twice is a no-op."""
         if not isinstance(purpose, Purpose):
             raise UnknownPurpose("register takes a Purpose(...)")
+        if self.sync is not None:
+            self.sync()
         existing = self._by_id.get(purpose.id)
         if existing is not None:
             if existing != purpose:

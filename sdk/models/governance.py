@@ -2,7 +2,9 @@
 
 Both are ledger entries (stream ``models``), so who approved which exact trees (by content hash),
 and when, is part of the same tamper-evident chain as consent and decisions. The in-memory index
-is folded from the ledger when the Personalizer opens.
+is a view folded by the store's shared :class:`~sdk.ledger.follow.LedgerFollower`; the registry
+catches up before it serves, so a sign-off or shadow setting recorded by another process counts
+on the next call.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pydantic import Field
 
 from ..errors import ConfigurationError, ModelNotSignedOff
 from ..ledger import Ledger, LedgerEntry
+from ..ledger.follow import LedgerFollower
 from ..types import Frozen
 
 __all__ = ["STREAM", "Governance", "SignOff"]
@@ -38,15 +41,26 @@ class SignOff(Frozen):
 class Governance:
     """Sign-offs and shadow settings, from and to the ledger."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, follower: LedgerFollower | None = None) -> None:
         self._ledger = ledger
+        self._follower = follower if follower is not None else LedgerFollower(ledger)
         self._lock = threading.Lock()
         self._signed: dict[tuple[str, int], SignOff] = {}
         self._shadow: dict[str, int] = {}
-        for entry in ledger.entries(stream=STREAM):
-            self._apply(entry)
+        self._follower.register(self, (STREAM,))
 
-    def _apply(self, entry: LedgerEntry) -> None:
+    def catch_up(self) -> None:
+        """Fold the sign-offs and shadow settings every process recorded since the last call."""
+        self._follower.catch_up()
+
+    def reset(self) -> None:
+        """Forget every sign-off and shadow setting (before a rebuild)."""
+        with self._lock:
+            self._signed = {}
+            self._shadow = {}
+
+    def apply(self, entry: LedgerEntry) -> None:
+        """Fold one ``models`` stream entry."""
         data = entry.data
         with self._lock:
             if entry.kind == _SIGN_OFF:
@@ -74,8 +88,9 @@ class Governance:
             "note": note,
         }
         entry = self._ledger.append(STREAM, _SIGN_OFF, data)
-        self._apply(entry)
-        return self._signed[(name, version)]
+        self._follower.appended(entry)
+        with self._lock:
+            return self._signed[(name, version)]
 
     def signed(self, name: str, version: int) -> SignOff | None:
         """The sign-off of that version, if any."""
@@ -102,7 +117,7 @@ class Governance:
     def set_shadow(self, name: str, version: int | None) -> None:
         """Score ``version`` beside the serving version of ``name`` (``None``: stop)."""
         entry = self._ledger.append(STREAM, _SHADOW, {"name": name, "version": version})
-        self._apply(entry)
+        self._follower.appended(entry)
 
     def shadow_of(self, name: str) -> int | None:
         """The candidate version shadowing ``name``, if any."""

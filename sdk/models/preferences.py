@@ -27,7 +27,8 @@ from .._canonical import canonical_json, loads
 from ..crypto.field import field_aad
 from ..errors import ConfigurationError, DecryptionError, SubjectErased, UnknownSubject
 from ..keys import SubjectKeys
-from ..ledger import Ledger
+from ..ledger import Ledger, LedgerEntry
+from ..ledger.follow import LedgerFollower
 from ..types import Frozen
 
 __all__ = ["STREAM", "PreferenceState", "Preferences"]
@@ -51,11 +52,27 @@ class PreferenceState(Frozen):
 class Preferences:
     """``p.preferences``: record and read a person's recommendation preferences."""
 
-    def __init__(self, ledger: Ledger, keys: SubjectKeys) -> None:
+    def __init__(
+        self, ledger: Ledger, keys: SubjectKeys, follower: LedgerFollower | None = None
+    ) -> None:
         self._ledger = ledger
         self._keys = keys
+        self._follower = follower if follower is not None else LedgerFollower(ledger)
         self._lock = threading.Lock()
         self._cache: dict[str, PreferenceState] = {}
+        # bumped per subject by every preference entry folded, so a state read from the log
+        # while a newer entry arrives is not cached over it
+        self._generation: dict[str, int] = {}
+        self._follower.register(_PreferenceView(self), (STREAM,))
+
+    def _invalidate(self, pseudo: str | None) -> None:
+        """A preference entry (of any process) was folded: read that person's state again."""
+        with self._lock:
+            if pseudo is None:
+                self._cache, self._generation = {}, {}
+                return
+            self._generation[pseudo] = self._generation.get(pseudo, 0) + 1
+            self._cache.pop(pseudo, None)
 
     def see_fewer(self, subject: str, concept: str) -> PreferenceState:
         """The person wants to see fewer items recommended because of ``concept``."""
@@ -80,13 +97,17 @@ class Preferences:
         return self._record(subject, {"action": "reset"})
 
     def state(self, subject: str) -> PreferenceState:
-        """The preferences the next recommendation for ``subject`` applies."""
+        """The preferences the next recommendation for ``subject`` applies (as recorded by any
+        process)."""
+        self._follower.catch_up()
         return self.state_of_pseudonym(self._keys.pseudonym(subject))
 
     def state_of_pseudonym(self, pseudo: str) -> PreferenceState:
-        """Like :meth:`state`, for a subject known by pseudonym (default state once erased)."""
+        """Like :meth:`state`, for a subject known by pseudonym (default state once erased),
+        without catching up: the serving call did that once."""
         with self._lock:
             cached = self._cache.get(pseudo)
+            generation = self._generation.get(pseudo, 0)
         if cached is not None:
             return cached
         try:
@@ -101,7 +122,8 @@ class Preferences:
             events.append(loads(plain))
         state = _fold(events)
         with self._lock:
-            self._cache[pseudo] = state
+            if self._generation.get(pseudo, 0) == generation:
+                self._cache[pseudo] = state
         return state
 
     def _record(self, subject: str, event: dict[str, Any]) -> PreferenceState:
@@ -109,14 +131,13 @@ class Preferences:
         cipher = self._keys.cipher(pseudo, create=True)
         preference_id = f"pref_{os.urandom(12).hex()}"
         blob = cipher.encrypt(canonical_json(event), aad=_aad(pseudo, preference_id))
-        self._ledger.append(
+        entry = self._ledger.append(
             STREAM,
             _KIND,
             {"preference_id": preference_id, "payload": base64.b64encode(blob).decode()},
             subject=pseudo,
         )
-        with self._lock:
-            self._cache.pop(pseudo, None)
+        self._follower.appended(entry)
         return self.state_of_pseudonym(pseudo)
 
 
@@ -152,3 +173,21 @@ def _fold(events: list[dict[str, Any]]) -> PreferenceState:
         profiling=profiling,
         events=len(events),
     )
+
+
+class _PreferenceView:
+    """The ledger view of stream ``preferences`` (``Preferences.reset`` is the person's call, so
+    the view is this small adapter). The content is encrypted under each person's key, so a
+    folded entry only invalidates that person's state; it is decrypted when next needed."""
+
+    def __init__(self, preferences: Preferences) -> None:
+        self._preferences = preferences
+
+    def apply(self, entry: LedgerEntry) -> None:
+        """Fold one ``preferences`` entry."""
+        if entry.subject is not None:
+            self._preferences._invalidate(entry.subject)
+
+    def reset(self) -> None:
+        """Forget every cached state (before a rebuild)."""
+        self._preferences._invalidate(None)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .._store.abc import Store
     from ..consent import ConsentLedger
     from ..ledger import Ledger
+    from ..ledger.follow import LedgerFollower
 
 __all__ = ["Model", "ModelRegistry"]
 
@@ -75,10 +76,11 @@ class ModelRegistry:
         ledger: Ledger | None = None,
         *,
         require_sign_off: bool = True,
+        follower: LedgerFollower | None = None,
     ) -> None:
         self._db = db
         self._consent = consent
-        self.governance = Governance(ledger) if ledger is not None else None
+        self.governance = Governance(ledger, follower) if ledger is not None else None
         self.require_sign_off = require_sign_off and ledger is not None
         self._cache: dict[tuple[str, int], Model] = {}
         self._lock = threading.Lock()
@@ -310,14 +312,17 @@ class ModelRegistry:
         )
 
     def sign_off_of(self, name: str, version: int) -> SignOff | None:
-        """The recorded sign-off of a version, or ``None``."""
-        return self._governance().signed(name, version)
+        """The recorded sign-off of a version (by any process), or ``None``."""
+        governance = self._governance()
+        governance.catch_up()
+        return governance.signed(name, version)
 
     def serving(self, name: str) -> Model:
         """The version that serves ``name``: the latest signed-off one (the latest at all when
-        sign-off is not required)."""
+        sign-off is not required), as the ledger stands now."""
         if not self.require_sign_off:
             return self.get(name)
+        self._governance().catch_up()
         version = self._governance().latest_signed(name)
         if version is None:
             latest = self.get(name)
@@ -327,7 +332,9 @@ class ModelRegistry:
     def check_signed(self, model: Model) -> None:
         """Raise :class:`~sdk.errors.ModelNotSignedOff` unless ``model`` may serve."""
         if self.require_sign_off:
-            self._governance().check(model.name, model.version, model.content_hash)
+            governance = self._governance()
+            governance.catch_up()
+            governance.check(model.name, model.version, model.content_hash)
 
     def shadow(self, name: str, version: int | None) -> None:
         """Score ``version`` of ``name`` beside the serving one on every request, logging how
@@ -343,6 +350,7 @@ class ModelRegistry:
 
     def shadow_of(self, name: str) -> Model | None:
         """The candidate shadowing ``name``, if one is set."""
+        self._governance().catch_up()
         version = self._governance().shadow_of(name)
         return None if version is None else self.get(name, version)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from ..audit.trail import AuditTrail
 from ..consent import ConsentLedger
 from ..errors import WrongModelKind
 from ..keys import SubjectKeys
+from ..ledger.follow import LedgerFollower
 from ..models.preferences import Preferences
 from ..models.registry import Model, ModelRegistry
 from ..types import (
@@ -27,6 +29,12 @@ class EngineBase:
     trail: AuditTrail
     mac_key: bytes
     preferences: Preferences | None = None
+    follower: LedgerFollower | None = None
+    """The views' shared catch-up: each call folds what any process appended, once."""
+
+    def _call(self) -> AbstractContextManager[Any]:
+        """One serving call: catch every view up with the ledger once, on entry."""
+        return self.follower.call() if self.follower is not None else nullcontext()
 
     def _model(self, name: str | Model, kind: str) -> Model:
         model = name if isinstance(name, Model) else self.models.serving(name)

@@ -38,7 +38,7 @@ class Deciding(EngineBase):
         model: str | Model,
         locale: str,
     ) -> Decision:
-        with tracer.start_as_current_span("whylens.decide") as span:
+        with self._call(), tracer.start_as_current_span("whylens.decide") as span:
             pseudo = self.keys.pseudonym(subject)
             m = self._model(model, "classifier")
             if self.trail.protected is not None:

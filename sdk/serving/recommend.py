@@ -10,6 +10,7 @@ import numpy as np
 from .._canonical import sha256_hex, sha256_of
 from ..audit.records import (
     encrypt_inputs,
+    input_aad_id,
     model_ref,
     new_decision_id,
 )
@@ -72,7 +73,7 @@ class Recommending(EngineBase):
         rerank: RerankPolicy | None = None,
         interests: Mapping[str, float] | None = None,
     ) -> Recommendations:
-        with tracer.start_as_current_span("whylens.recommend") as span:
+        with self._call(), tracer.start_as_current_span("whylens.recommend") as span:
             pseudo = self.keys.pseudonym(subject)
             m = self._model(model, "ranker")
             if not isinstance(k, int) or not 0 < k <= _MAX_K:
@@ -178,7 +179,7 @@ class Recommending(EngineBase):
                         "inputs": encrypt_inputs(
                             cipher,
                             pseudo,
-                            f"{decision_id}/{items[row]}",
+                            input_aad_id(decision_id, items[row]),
                             m.schema.names,
                             matrix[row],
                         ),

@@ -13,9 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -24,21 +25,57 @@ from .._canonical import canonical_json
 from ..crypto.keyring import Keyring
 from ..errors import SubjectErased, UnknownSubject
 from ..keys import SubjectKeys
-from ..types import Decision, ErasureReceipt, Explanation, SubjectExport
+from ..types import ConsentEvent, Decision, ErasureReceipt, Explanation, SubjectExport
 from .events import Events
 from .profiles import Profiles
 
-if TYPE_CHECKING:  # audit and consent import subjects: types only here, no import cycle
+if TYPE_CHECKING:
     from .._store.abc import Store
-    from ..audit.trail import AuditTrail
-    from ..consent import ConsentLedger
     from ..ledger import Ledger
+    from ..ledger.follow import LedgerFollower
 
-__all__ = ["STREAM", "SubjectRights", "verify_erasure_receipt"]
+__all__ = [
+    "STREAM",
+    "ConsentHistory",
+    "DecisionHistory",
+    "SubjectData",
+    "SubjectRights",
+    "verify_erasure_receipt",
+]
 
 STREAM = "subjects"
 logger = logging.getLogger(__name__)
 _COUNTS = ("fields_destroyed", "keys_destroyed", "events_destroyed", "index_entries_purged")
+
+
+class ConsentHistory(Protocol):
+    """What an export reads of consent (``p.consent`` is one)."""
+
+    def history_of_pseudonym(self, pseudo: str) -> list[ConsentEvent]:
+        """Every consent event of one subject, oldest first."""
+
+
+class DecisionHistory(Protocol):
+    """What an export reads of the audit trail (the audit package provides one)."""
+
+    def decision_ids(self, pseudo: str) -> Sequence[str]:
+        """The ids of every decision about one subject, in time order."""
+
+    def decision(self, decision_id: str) -> Decision:
+        """The effective decision (after any review)."""
+
+    def explanation(self, decision_id: str) -> Explanation:
+        """Its end-user explanation."""
+
+
+@dataclass(frozen=True)
+class SubjectData:
+    """Where a subject's personal data lives: the store, their keys, profile and events."""
+
+    db: Store
+    keys: SubjectKeys
+    profiles: Profiles
+    events: Events | None = None
 
 
 class SubjectRights:
@@ -46,28 +83,24 @@ class SubjectRights:
 
     def __init__(
         self,
-        db: Store,
-        ledger: Ledger,
-        keys: SubjectKeys,
-        profiles: Profiles,
-        consent: ConsentLedger,
-        trail: AuditTrail,
-        decision: Callable[[str], Decision],
+        data: SubjectData,
         *,
-        events: Events | None = None,
-        explain: Callable[[str], Explanation] | None = None,
+        ledger: Ledger,
+        follower: LedgerFollower,
+        consent: ConsentHistory,
+        decisions: DecisionHistory,
         keyring: Keyring | None = None,
     ) -> None:
-        """Wire the parts a subject-rights request touches (the Personalizer does this)."""
-        self._db = db
+        """``data``: the personal data at rest; ``consent`` and ``decisions``: the records about
+        the subject an export includes; ``keyring`` signs erasure receipts."""
+        self._db = data.db
+        self._keys = data.keys
+        self._profiles = data.profiles
+        self._events = data.events
         self._ledger = ledger
-        self._keys = keys
-        self._profiles = profiles
+        self._follower = follower
         self._consent = consent
-        self._trail = trail
-        self._decision = decision
-        self._events = events
-        self._explain = explain
+        self._decisions = decisions
         self._keyring = keyring
 
     def export(self, subject: str) -> SubjectExport:
@@ -77,15 +110,16 @@ class SubjectRights:
         pseudo = self._keys.pseudonym(subject)
         if self._keys.is_erased(pseudo):
             raise SubjectErased("this subject was erased; there is no readable data to export")
+        self._follower.catch_up()
         history = self._consent.history_of_pseudonym(pseudo)
         try:
             profile = self._profiles.get(subject)
         except UnknownSubject:
             profile = {}
         events = self._events.list_by_pseudonym(pseudo) if self._events is not None else []
-        decision_ids = list(self._trail.decisions(subject=pseudo))
-        decisions = [self._decision(d) for d in decision_ids]
-        explanations = [self._explain(d) for d in decision_ids] if self._explain is not None else []
+        decision_ids = list(self._decisions.decision_ids(pseudo))
+        decisions = [self._decisions.decision(d) for d in decision_ids]
+        explanations = [self._decisions.explanation(d) for d in decision_ids]
         if not (history or profile or decisions or events or self._keys.exists(pseudo)):
             raise UnknownSubject("nothing is stored about this subject")
         return SubjectExport(
@@ -107,6 +141,7 @@ class SubjectRights:
         receipt of the first erasure.
         """
         pseudo = self._keys.pseudonym(subject)
+        self._follower.catch_up()
         for entry in self._ledger.entries(stream=STREAM, subject=pseudo):
             if entry.kind == "subject.erased":
                 counts = {k: int(entry.data.get(k, 0)) for k in _COUNTS}

@@ -1,0 +1,154 @@
+"""Explaining a recorded decision or recommendation: the reasons, "what would change this", and
+the comparison of two served items.
+
+Everything is read back from the audit record and the exact model version it names; a reviewer's
+view adds the decrypted inputs (each bound to the subject, the record and the feature by its
+associated data, see :func:`~sdk.audit.records.input_aad_id`). Each call catches up with the
+ledger first, so records written by another process are explained too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import ExplanationError
+from ..keys import SubjectKeys
+from ..models.registry import ModelRegistry
+from ..types import Audience, Comparison, Counterfactual, Decision, Explanation
+from .records import decrypt_inputs, input_aad_id, try_cipher
+from .reviews import ReviewQueue
+from .trail import AuditTrail
+from .views import explanation_view, model_of
+
+if TYPE_CHECKING:
+    from ..ledger import LedgerEntry
+    from .records import DecisionState
+
+__all__ = ["Explanations", "SubjectDecisions"]
+
+
+class Explanations:
+    """Explanations of audit records, for each audience."""
+
+    def __init__(self, trail: AuditTrail, models: ModelRegistry, keys: SubjectKeys) -> None:
+        self._trail = trail
+        self._models = models
+        self._keys = keys
+
+    def explain(
+        self,
+        decision_id: str,
+        *,
+        audience: Audience = "end_user",
+        locale: str = "en",
+        item_id: str | None = None,
+        counterfactual: bool = False,
+    ) -> Explanation:
+        """The explanation of a decision (or one recommended item) for ``audience``."""
+        state = self._trail.state(decision_id)
+        entry, _ = self._trail.entries_of(decision_id)
+        model = model_of(self._models, entry)
+        change = self._counterfactual(state, entry, locale) if counterfactual else None
+        values = self._reviewer_values(state, entry, item_id) if audience == "reviewer" else None
+        return explanation_view(
+            state,
+            entry,
+            model,
+            audience=audience,
+            locale=locale,
+            values=values,
+            item_id=item_id,
+            counterfactual=change,
+        )
+
+    def counterfactual(self, decision_id: str, *, locale: str = "en") -> Counterfactual:
+        """The smallest change to the actionable features that flips the decision's outcome."""
+        state = self._trail.state(decision_id)
+        entry, _ = self._trail.entries_of(decision_id)
+        return self._counterfactual(state, entry, locale)
+
+    def compare(
+        self,
+        decision_id: str,
+        item_a: str,
+        item_b: str,
+        *,
+        audience: Audience = "end_user",
+        locale: str = "en",
+    ) -> Comparison:
+        """Why ``item_a`` ranks above (or below) ``item_b`` in one recommendation."""
+        from ..explain.compare import compare_items
+
+        self._trail.state(decision_id)
+        entry, _ = self._trail.entries_of(decision_id)
+        if entry.kind != "recommendation":
+            raise ExplanationError("explain_pair compares two items of one recommendation")
+        model = model_of(self._models, entry)
+        return compare_items(entry.data, model, item_a, item_b, audience=audience, locale=locale)
+
+    # -- stages ---------------------------------------------------------------------------------
+
+    def _reviewer_values(
+        self, state: DecisionState, entry: LedgerEntry, item_id: str | None
+    ) -> dict[str, float | None] | None:
+        """The decrypted inputs of the decision, or of the item a reviewer looks at."""
+        cipher = try_cipher(self._keys.cipher, state.subject)
+        data = entry.data
+        if entry.kind == "decision":
+            return decrypt_inputs(cipher, state.subject, data["decision_id"], data["inputs"])
+        item = next((i for i in data["items"] if item_id in (None, i["item_id"])), None)
+        if item is None:
+            return None
+        record_id = input_aad_id(data["decision_id"], item["item_id"])
+        return decrypt_inputs(cipher, state.subject, record_id, item["inputs"])
+
+    def _counterfactual(
+        self, state: DecisionState, entry: LedgerEntry, locale: str
+    ) -> Counterfactual:
+        from ..explain.counterfactual import find_counterfactual
+
+        if entry.kind != "decision":
+            raise ExplanationError("counterfactuals are for decisions, not recommendations")
+        model = model_of(self._models, entry)
+        cipher = try_cipher(self._keys.cipher, state.subject)
+        if cipher is None:
+            raise ExplanationError(
+                "the inputs of this decision can no longer be read (the subject was erased)"
+            )
+        decision_id = entry.data["decision_id"]
+        values = decrypt_inputs(cipher, state.subject, decision_id, entry.data["inputs"])
+        row = np.array(
+            [float("nan") if values[n] is None else values[n] for n in model.schema.names],
+            dtype=np.float64,
+        )
+        return find_counterfactual(
+            model,
+            row,
+            masked=entry.data["consent"]["masked"],
+            decision_id=decision_id,
+            locale=locale,
+        )
+
+
+class SubjectDecisions:
+    """The decisions about one subject, as an export of their data lists them (the
+    :class:`~sdk.subjects.rights.DecisionHistory` that ``p.subjects`` reads)."""
+
+    def __init__(self, trail: AuditTrail, reviews: ReviewQueue, explanations: Explanations):
+        self._trail = trail
+        self._reviews = reviews
+        self._explanations = explanations
+
+    def decision_ids(self, pseudo: str) -> list[str]:
+        """Ids of every decision about ``pseudo``, in time order."""
+        return list(self._trail.decisions(subject=pseudo))
+
+    def decision(self, decision_id: str) -> Decision:
+        """The effective decision (after any review)."""
+        return self._reviews.get(decision_id)
+
+    def explanation(self, decision_id: str) -> Explanation:
+        """Its end-user explanation."""
+        return self._explanations.explain(decision_id)
