@@ -33,6 +33,7 @@ which primitive failed.
     ├── ConsentError
     │   ├── UnknownPurpose
     │   ├── ConsentUnavailable        the consent log cannot be read: decisions fail closed
+    │   ├── ConsentRequired           a decision model's policy refuses to decide without consent
     │   ├── InvalidConsentEvent       out of order, future-dated, malformed
     │   ├── InvalidTCString           a malformed or (strictly) invalid IAB TCF TC string
     │   └── GPCConflict               an opt-in against an active Global Privacy Control signal
@@ -65,6 +66,7 @@ __all__ = [
     "CiphertextFormatError",
     "ConfigurationError",
     "ConsentError",
+    "ConsentRequired",
     "ConsentUnavailable",
     "CryptoError",
     "DecisionNotFound",
@@ -243,6 +245,13 @@ class ConsentUnavailable(ConsentError):
     decisions fail closed until the ledger is restored."""
 
     code = "consent_unavailable"
+
+
+class ConsentRequired(ConsentError):
+    """An automated decision needs consent the person has not given (or withdrew), and the
+    model's policy says to refuse rather than hold the decision for a person."""
+
+    code = "consent_required"
 
 
 class UnknownPurpose(ConsentError):

@@ -96,9 +96,15 @@ def test_german_and_masked_texts(german) -> None:
     assert "Prüfanlass: keiner" in reviewer_de.text
     none_shown = p.explain(masked)
     assert not none_shown.reasons and none_shown.contributions == {}
-    assert "have not agreed to share" in none_shown.text and "little effect" in none_shown.text
+    # no consent to profiling: held for a person, and the person is told so in plain words
+    assert none_shown.text.startswith("No automatic decision was made.")
+    assert "approved" not in none_shown.text and "declined" not in none_shown.text
+    assert p.explain(masked, locale="de").text.startswith(
+        "Es wurde keine automatische Entscheidung getroffen."
+    )
     hidden = p.explain(masked, audience="reviewer")
     assert "hidden from the person: purpose profiling not granted" in hidden.text
+    assert "review trigger: consent_missing: profiling" in hidden.text
     with pytest.raises(ConfigurationError, match="locale"):
         p.explain(ids[0], locale="xx")
 

@@ -11,13 +11,28 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ReviewStateError
-from ..types import ReviewPolicy
+from ..types import ConsentState, ReviewPolicy
 
-__all__ = ["check_contest_window", "in_sample", "review_trigger"]
+if TYPE_CHECKING:
+    from ..consent.purposes import PurposeCatalog
+    from ..models.schema import FeatureSchema
+
+__all__ = [
+    "CONSENT_MISSING",
+    "check_contest_window",
+    "consent_purposes",
+    "consent_trigger",
+    "in_sample",
+    "review_trigger",
+]
+
+CONSENT_MISSING = "consent_missing"
+"""The trigger name of a decision held because the consent it needs is not granted."""
 
 _SCALE = float(2**64)
 
@@ -78,3 +93,22 @@ def check_contest_window(policy: ReviewPolicy | None, decided_at: datetime, now:
         raise ReviewStateError(
             f"the {policy.contest_window_days}-day window to contest this decision has closed"
         )
+
+
+def consent_purposes(
+    policy: ReviewPolicy | None, schema: FeatureSchema, catalog: PurposeCatalog
+) -> tuple[str, ...]:
+    """The purposes an automated decision by this model needs granted: the policy's declaration,
+    else every purpose among the model's features that needs consent."""
+    if policy is not None and policy.consent_purposes is not None:
+        return policy.consent_purposes
+    return tuple(p for p in schema.purposes if catalog.get(p).needs_consent)
+
+
+def consent_trigger(needed: Sequence[str], state: ConsentState) -> tuple[str | None, list[str]]:
+    """``("consent_missing: <purposes>", missing)`` when a needed purpose is not granted in
+    ``state``, else ``(None, [])``. Names purposes only, never the person."""
+    missing = [p for p in needed if not state.allows(p)]
+    if not missing:
+        return None, []
+    return f"{CONSENT_MISSING}: {', '.join(missing)}", missing

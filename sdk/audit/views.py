@@ -72,6 +72,7 @@ def decision_view(
         shown=shown,
         locale=locale,
         masked=bool(data["consent"]["masked"]),
+        consent_missing=bool(data["consent"].get("missing")),
     )
     if state.contest_result is not None and not state.contested:
         why = f"{contest_sentence(state.outcome, locale)} {why}"
@@ -157,6 +158,7 @@ def explanation_view(
                 shown=shown,
                 locale=locale,
                 masked=bool(masked),
+                consent_missing=bool(data["consent"].get("missing")),
                 # once a person changed the outcome, "what would change this" no longer applies
                 counterfactual=counterfactual.text
                 if counterfactual and counterfactual.outcome == state.outcome

@@ -95,13 +95,19 @@ def decision_text(
     locale: str = "en",
     masked: bool = False,
     counterfactual: str | None = None,
+    consent_missing: bool = False,
 ) -> str:
     """What the person a decision is about reads.
+
+    ``consent_missing``: the decision was held because the consent it needs is not granted; while
+    it waits for a person, the text says so and names no outcome and no reasons.
 
     The top concepts with their direction, the share of the score they cover ("other factors"
     for the rest), what would change the outcome when asked for, and what the person can do.
     """
     t = _t(locale)
+    if consent_missing and status == "pending_review" and not contested:
+        return f"{t['consent_missing']} {t['actions_consent']}"
     said = outcome_word(outcome, locale)
     parts: list[str] = []
     if status == "pending_review":

@@ -53,6 +53,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "other": "These explain {shown} of the result. Other factors explain the rest.",
         "only_other": "The factors we can show you had little effect. Other factors decided it.",
         "masked": "We did not use data you have not agreed to share for this.",
+        "consent_missing": "No automatic decision was made. For that we need your consent to "
+        "use your data this way, and we do not have it. A person will look at your case "
+        "instead.",
+        "actions_consent": "You can give your consent at any time, or wait for the person's "
+        "answer.",
         "cf": "What would change this: {changes}. Then the answer would be: {target}.",
         "cf_change": "{label} at {new} instead of {old}",
         "cf_none": "We found no change you could make that would change the answer.",
@@ -124,6 +129,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "Faktoren waren entscheidend.",
         "masked": "Daten, deren Nutzung Sie hierfür nicht zugestimmt haben, wurden nicht "
         "verwendet.",
+        "consent_missing": "Es wurde keine automatische Entscheidung getroffen. Dafür bräuchten "
+        "wir Ihre Einwilligung, Ihre Daten so zu nutzen, und die liegt uns nicht vor. "
+        "Stattdessen sieht sich ein Mensch Ihren Fall an.",
+        "actions_consent": "Sie können Ihre Einwilligung jederzeit erteilen oder die Antwort "
+        "abwarten.",
         "cf": "Was das Ergebnis ändern würde: {changes}. Dann wäre das Ergebnis: {target}.",
         "cf_change": "{label}: {new} statt {old}",
         "cf_none": "Wir haben keine Änderung gefunden, die Sie vornehmen könnten und die das "

@@ -203,6 +203,7 @@ class ModelRegistry:
             raise SchemaError("schema must be a FeatureSchema")
         for purpose in (*schema.purposes, *([target_purpose] if target_purpose else [])):
             self._consent.purposes.get(purpose)
+        review_policy = self._declare_consent(review_policy, schema)
         selection = consented_rows(
             data,
             schema,
@@ -258,6 +259,22 @@ class ModelRegistry:
         with self._lock:
             self._cache[(name, version)] = Model(card=card, schema=schema, booster=trained.booster)
         return card
+
+    def _declare_consent(
+        self, policy: ReviewPolicy | None, schema: FeatureSchema
+    ) -> ReviewPolicy | None:
+        """The policy with the purposes an automated decision needs written out (checked when
+        declared; by default every consent-requiring purpose among the features)."""
+        if policy is None:
+            return None
+        catalog = self._consent.purposes
+        if policy.consent_purposes is None:
+            needed = tuple(p for p in schema.purposes if catalog.get(p).needs_consent)
+        elif policy.consent_purposes:
+            needed = catalog.require(policy.consent_purposes)
+        else:
+            return policy  # declared explicitly: nothing needs consent
+        return policy.model_copy(update={"consent_purposes": needed})
 
     def get(self, name: str, version: int | None = None) -> Model:
         """A registered model (the latest version unless ``version`` is given)."""

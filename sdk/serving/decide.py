@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._canonical import sha256_hex
-from ..audit.policy import review_trigger
+from ..audit.policy import consent_purposes, consent_trigger, review_trigger
 from ..audit.protected import check_not_protected
 from ..audit.records import (
     consent_authorisation,
@@ -16,6 +16,7 @@ from ..audit.records import (
     model_ref,
     new_decision_id,
 )
+from ..errors import ConsentRequired
 from ..explain.concepts import end_user_reasons
 from ..explain.narrative import decision_text
 from ..explain.treeshap import EXPLAINER, tree_shap
@@ -46,14 +47,23 @@ class Deciding(EngineBase):
             card = m.card
             assert card.outcomes is not None and card.threshold is not None
             state = self.consent.state_of_pseudonym(pseudo)
+            policy = card.review_policy
+            needed = consent_purposes(policy, m.schema, self.consent.purposes)
+            held_for_consent, missing = consent_trigger(needed, state)
+            if held_for_consent and policy is not None and policy.without_consent == "refuse":
+                raise ConsentRequired(
+                    f"model {m.name!r} makes automated decisions only with consent to "
+                    f"{', '.join(missing)}, which this person has not given; ask for it "
+                    "(consent.grant) or decide by a person"
+                )
             matrix, masked = mask_for_consent(m.schema, mapping_matrix(m.schema, features), state)
             attributions = tree_shap(m.booster, matrix, content_hash=m.content_hash)
             score = float(attributions.raw[0])
             probability = 1.0 / (1.0 + math.exp(-score))
             outcome = card.outcomes[1] if probability >= card.threshold else card.outcomes[0]
             decision_id = new_decision_id()
-            policy = card.review_policy
-            trigger = review_trigger(
+            # without the consent it needs, no automated outcome: a person decides
+            trigger = held_for_consent or review_trigger(
                 policy,
                 decision_id=decision_id,
                 probability=probability,
@@ -73,6 +83,7 @@ class Deciding(EngineBase):
                 shown=shown,
                 locale=locale,
                 masked=bool(masked),
+                consent_missing=bool(missing),
             )
             # a shadow candidate scores the same request; its output is only recorded
             shadow = decision_shadow(
@@ -85,6 +96,8 @@ class Deciding(EngineBase):
             )
             cipher = self.keys.cipher(pseudo, create=True)
             consent_record = self._consent_record(state, masked)
+            consent_record["needed"] = list(needed)
+            consent_record["missing"] = missing
             consent_record.update(
                 consent_authorisation(
                     self.consent.history_of_pseudonym(pseudo), state.based_on, "profiling"

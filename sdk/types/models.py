@@ -34,6 +34,13 @@ class ReviewPolicy(Frozen):
     """How long after a decision the person may contest it (``None``: no limit)."""
     assess_first: bool = False
     """Reviewers record their own view before the model's suggestion is shown to them."""
+    consent_purposes: tuple[str, ...] | None = None
+    """The purposes an automated decision needs granted (``None``: every consent-requiring
+    purpose among the model's features; resolved onto the card when the model is trained)."""
+    without_consent: Literal["hold", "refuse"] = "hold"
+    """When one of them is not granted: ``"hold"`` the decision for a person (``pending_review``,
+    trigger ``consent_missing``), or ``"refuse"`` it (:class:`~sdk.errors.ConsentRequired`).
+    Either way no automated outcome is made from the features left after masking."""
 
 
 class ModelCard(Frozen):
