@@ -94,6 +94,7 @@ class Personalizer:
             self.ledger,
             require_sign_off=require_sign_off,
             follower=self.views,
+            prepare=_prepare_explainer,
         )
         self.preferences = Preferences(self.ledger, keys, self.views)
         self.audit = AuditTrail(
@@ -354,6 +355,13 @@ def _check_fingerprint(stored: str | None, ring: Keyring, key_path: Path) -> Non
 def _label(target: str | Path) -> str:
     """A store's name for messages: the file name, or the URL (which carries no password)."""
     return target.name if isinstance(target, Path) else target
+
+
+def _prepare_explainer(model_text: str, content_hash: str) -> object:
+    """Refuse a model TreeSHAP cannot explain exactly; precompute its tables once per version."""
+    from .explain.fast import Explainer
+
+    return Explainer.from_model_string(model_text, content_hash=content_hash)
 
 
 def _check_locale(locale: str) -> None:

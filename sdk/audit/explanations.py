@@ -17,6 +17,7 @@ from ..errors import ExplanationError
 from ..keys import SubjectKeys
 from ..models.registry import ModelRegistry
 from ..types import Audience, Comparison, Counterfactual, Decision, Explanation
+from .entries import decision_record, recommendation_record
 from .records import decrypt_inputs, input_aad_id, try_cipher
 from .reviews import ReviewQueue
 from .trail import AuditTrail
@@ -95,14 +96,15 @@ class Explanations:
     ) -> dict[str, float | None] | None:
         """The decrypted inputs of the decision, or of the item a reviewer looks at."""
         cipher = try_cipher(self._keys.cipher, state.subject)
-        data = entry.data
         if entry.kind == "decision":
-            return decrypt_inputs(cipher, state.subject, data["decision_id"], data["inputs"])
-        item = next((i for i in data["items"] if item_id in (None, i["item_id"])), None)
+            record = decision_record(entry)
+            return decrypt_inputs(cipher, state.subject, record.decision_id, record.inputs)
+        listing = recommendation_record(entry)
+        item = listing.item(item_id)
         if item is None:
             return None
-        record_id = input_aad_id(data["decision_id"], item["item_id"])
-        return decrypt_inputs(cipher, state.subject, record_id, item["inputs"])
+        record_id = input_aad_id(listing.decision_id, item.item_id)
+        return decrypt_inputs(cipher, state.subject, record_id, item.inputs)
 
     def _counterfactual(
         self, state: DecisionState, entry: LedgerEntry, locale: str
@@ -117,8 +119,9 @@ class Explanations:
             raise ExplanationError(
                 "the inputs of this decision can no longer be read (the subject was erased)"
             )
-        decision_id = entry.data["decision_id"]
-        values = decrypt_inputs(cipher, state.subject, decision_id, entry.data["inputs"])
+        record = decision_record(entry)
+        decision_id = record.decision_id
+        values = decrypt_inputs(cipher, state.subject, decision_id, record.inputs)
         row = np.array(
             [float("nan") if values[n] is None else values[n] for n in model.schema.names],
             dtype=np.float64,
@@ -126,7 +129,7 @@ class Explanations:
         return find_counterfactual(
             model,
             row,
-            masked=entry.data["consent"]["masked"],
+            masked=record.consent.masked,
             decision_id=decision_id,
             locale=locale,
         )

@@ -24,6 +24,7 @@ from ..errors import DecryptionError, SubjectErased
 from ..ledger import LedgerEntry
 from ..models.registry import Model
 from ..types import DecisionStatus, ReviewAction
+from .entries import ReviewRecord, record_head, review_record
 
 __all__ = [
     "ACTION_KINDS",
@@ -152,19 +153,19 @@ class DecisionState:
     """POSIX time of the decision, for ``since`` / ``until`` filters."""
 
 
-def fold_actions(state: DecisionState, entry: LedgerEntry) -> None:
-    """Apply one review action entry to the folded state of its decision."""
-    action = ACTION_KINDS[entry.kind]
-    state.action_seqs.append(entry.seq)
+def fold_actions(state: DecisionState, kind: str, seq: int, record: ReviewRecord) -> None:
+    """Apply one review action entry (its kind, seq and record) to its decision's state."""
+    action = ACTION_KINDS[kind]
+    state.action_seqs.append(seq)
     if action == "assessed":
-        state.assessed_by.add(str(entry.data["reviewer"]))
+        state.assessed_by.add(str(record.reviewer))
         return
     if action == "approved":
         state.status = "approved"
         state.outcome = state.automated_outcome
     elif action == "overridden":
         state.status = "overridden"
-        state.outcome = str(entry.data["outcome"])
+        state.outcome = str(record.outcome)
     if action in ("approved", "overridden"):
         if state.contested:
             state.contest_result = state.outcome
@@ -178,23 +179,24 @@ def fold_actions(state: DecisionState, entry: LedgerEntry) -> None:
 
 def review_action(entry: LedgerEntry) -> ReviewAction:
     """A ledger entry about a decision, as the decision's history shows it."""
-    data = entry.data
     if entry.kind in DECISION_KINDS:
+        head = record_head(entry)
         return ReviewAction(
             seq=entry.seq,
             action="decided",
             at=entry.ts,
-            actor=f"model:{data['model']['name']}",
-            outcome=data.get("output", {}).get("outcome"),
+            actor=f"model:{head.model.name}",
+            outcome=head.output.outcome if head.output is not None else None,
         )
     action = ACTION_KINDS[entry.kind]
+    record = review_record(entry)
     return ReviewAction(
         seq=entry.seq,
         action=action,  # type: ignore[arg-type]
         at=entry.ts,
-        actor="subject" if action == "contested" else str(data["reviewer"]),
-        outcome=data.get("outcome"),
-        reason=data.get("reason") or data.get("note"),
+        actor="subject" if action == "contested" else str(record.reviewer),
+        outcome=record.outcome,
+        reason=record.reason or record.note,
     )
 
 

@@ -17,6 +17,7 @@ from ..errors import ReviewStateError
 from ..keys import SubjectKeys
 from ..models.registry import ModelRegistry
 from ..types import Decision, Frozen
+from .entries import ReviewRecord, decision_record
 from .policy import check_contest_window
 from .records import decrypt_inputs, encrypt_text, try_cipher
 from .trail import AuditTrail
@@ -87,21 +88,22 @@ class ReviewQueue:
         model = model_of(self._models, entry)
         policy = model.card.review_policy
         hidden = bool(policy and policy.assess_first) and reviewer not in state.assessed_by
-        output = entry.data["output"]
+        record = decision_record(entry)
+        output = record.output
         cipher = try_cipher(self._keys.cipher, state.subject)
         return ReviewCase(
             decision_id=decision_id,
             model=model.name,
             model_version=model.version,
             created_at=entry.ts,
-            trigger=output.get("trigger"),
+            trigger=output.trigger,
             contested=state.contested,
-            inputs=decrypt_inputs(cipher, state.subject, decision_id, entry.data["inputs"]),
+            inputs=decrypt_inputs(cipher, state.subject, decision_id, record.inputs),
             labels={f.name: f.label for f in model.schema},
             suggestion_hidden=hidden,
             suggestion=None if hidden else state.automated_outcome,
-            probability=None if hidden else float(output["probability"]),
-            score=None if hidden else float(output["score"]),
+            probability=None if hidden else output.probability,
+            score=None if hidden else output.score,
         )
 
     def assess(
@@ -115,14 +117,14 @@ class ReviewQueue:
         self._check_outcome(decision_id, outcome)
         if reviewer in state.assessed_by:
             raise ReviewStateError("this reviewer already recorded a view of this decision")
-        data = {
-            "decision_id": decision_id,
-            "model": state.model,
-            "reviewer": _reviewer(reviewer),
-            "outcome": outcome,
-            "note": _text(note),
-        }
-        self._trail.append("review.assess", state.subject, data)
+        record = ReviewRecord(
+            decision_id=decision_id,
+            model=state.model,
+            reviewer=_reviewer(reviewer),
+            outcome=outcome,
+            note=_text(note),
+        )
+        self._append("review.assess", state.subject, record)
         return self.get(decision_id)
 
     def _check_outcome(self, decision_id: str, outcome: str) -> None:
@@ -155,13 +157,13 @@ class ReviewQueue:
                 f"decision {decision_id} is {state.status}, not pending review; only pending "
                 "decisions can be approved (use override to change an outcome)"
             )
-        data = {
-            "decision_id": decision_id,
-            "model": state.model,
-            "reviewer": _reviewer(reviewer),
-            "note": _text(note),
-        }
-        self._trail.append("review.approve", state.subject, data)
+        record = ReviewRecord(
+            decision_id=decision_id,
+            model=state.model,
+            reviewer=_reviewer(reviewer),
+            note=_text(note),
+        )
+        self._append("review.approve", state.subject, record)
         return self.get(decision_id)
 
     def override(self, decision_id: str, *, outcome: str, reviewer: str, reason: str) -> Decision:
@@ -176,14 +178,14 @@ class ReviewQueue:
         self._check_outcome(decision_id, outcome)
         if not reason or not reason.strip():
             raise ReviewStateError("an override needs a reason; say why the outcome changes")
-        data = {
-            "decision_id": decision_id,
-            "model": state.model,
-            "reviewer": _reviewer(reviewer),
-            "outcome": outcome,
-            "reason": _text(reason),
-        }
-        self._trail.append("review.override", state.subject, data)
+        record = ReviewRecord(
+            decision_id=decision_id,
+            model=state.model,
+            reviewer=_reviewer(reviewer),
+            outcome=outcome,
+            reason=_text(reason),
+        )
+        self._append("review.override", state.subject, record)
         return self.get(decision_id)
 
     def contest(self, decision_id: str, *, message: str) -> Decision:
@@ -197,13 +199,17 @@ class ReviewQueue:
             model_of(self._models, entry).card.review_policy, entry.ts, datetime.now(UTC)
         )
         cipher = self._keys.cipher(state.subject, create=False)
-        data = {
-            "decision_id": decision_id,
-            "model": state.model,
-            "message": encrypt_text(cipher, state.subject, decision_id, message),
-        }
-        self._trail.append("review.contest", state.subject, data)
+        record = ReviewRecord(
+            decision_id=decision_id,
+            model=state.model,
+            message=encrypt_text(cipher, state.subject, decision_id, message),
+        )
+        self._append("review.contest", state.subject, record)
         return self.get(decision_id)
+
+    def _append(self, kind: str, subject: str, record: ReviewRecord) -> None:
+        # only the fields an action has go on the ledger (an approval has no outcome)
+        self._trail.append(kind, subject, record.model_dump(mode="json", exclude_none=True))
 
     @staticmethod
     def _require_decision(kind: str) -> None:

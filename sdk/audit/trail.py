@@ -19,6 +19,7 @@ from ..ledger import Ledger, LedgerEntry
 from ..ledger.follow import LedgerFollower
 from ..models.registry import ModelRegistry
 from ..types import ExportManifest, VerifyReport
+from .entries import ReviewRecord, record_head, review_record
 from .protected import ProtectedAttributes
 from .records import ACTION_KINDS, DECISION_KINDS, OUTCOME_KIND, DecisionState, fold_actions
 
@@ -82,30 +83,32 @@ class AuditTrail:
             self._apply(entry)
 
     def _apply(self, entry: LedgerEntry) -> None:
-        data = entry.data
         if entry.kind in DECISION_KINDS:
-            output = data.get("output") or {}
-            status = output.get("status", "automated")
-            self._index[data["decision_id"]] = DecisionState(
+            head = record_head(entry)
+            output = head.output
+            status = output.status if output is not None else "automated"
+            self._index[head.decision_id] = DecisionState(
                 seq=entry.seq,
                 kind=entry.kind,
                 subject=entry.subject or "",
-                model=data["model"]["name"],
-                model_version=int(data["model"]["version"]),
-                automated_outcome=output.get("outcome"),
+                model=head.model.name,
+                model_version=head.model.version,
+                automated_outcome=output.outcome if output is not None else None,
                 status=status,
-                outcome=output.get("provisional_outcome") or output.get("outcome"),
+                outcome=(output.provisional_outcome or output.outcome) if output else None,
                 held=status == "pending_review",
                 ts=entry.ts.timestamp(),
             )
         elif entry.kind in ACTION_KINDS:
-            state = self._index.get(data["decision_id"])
+            action = review_record(entry)
+            state = self._index.get(action.decision_id)
             if state is not None:
-                fold_actions(state, entry)
+                fold_actions(state, entry.kind, entry.seq, action)
         elif entry.kind == OUTCOME_KIND:
-            state = self._index.get(data["decision_id"])
+            outcome = review_record(entry)
+            state = self._index.get(outcome.decision_id)
             if state is not None:
-                state.actual = str(data["actual"])
+                state.actual = str(outcome.actual)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -170,8 +173,8 @@ class AuditTrail:
             raise AuditError(
                 f"actual must be one of {', '.join(allowed)} for model {state.model!r}"
             )
-        data = {"decision_id": decision_id, "model": state.model, "actual": actual}
-        return self.append(OUTCOME_KIND, state.subject, data)
+        record = ReviewRecord(decision_id=decision_id, model=state.model, actual=actual)
+        return self.append(OUTCOME_KIND, state.subject, record.model_dump(exclude_none=True))
 
     def fairness(
         self,

@@ -11,10 +11,19 @@ from typing import Any
 from ..errors import AuditError, DecisionNotFound, StoreError, WrongModelKind
 from ..explain.concepts import end_user_reasons, reviewer_reasons
 from ..explain.narrative import auditor_text, decision_text, item_text, reviewer_text
+from ..explain.why import disclose
 from ..ledger import LedgerEntry
 from ..models.registry import Model, ModelRegistry
-from ..models.why import disclose
 from ..types import Audience, Counterfactual, Decision, Explanation
+from .entries import (
+    DecisionExplanation,
+    DecisionRecord,
+    ItemRecord,
+    RecommendationRecord,
+    decision_record,
+    recommendation_record,
+    record_head,
+)
 from .records import DecisionState, review_action
 
 __all__ = ["contest_sentence", "decision_view", "explanation_view", "model_of"]
@@ -36,11 +45,11 @@ def contest_sentence(outcome: str, locale: str) -> str:
 
 def model_of(models: ModelRegistry, entry: LedgerEntry) -> Model:
     """The exact model version a record names, checked against the recorded content hash."""
-    ref = entry.data["model"]
-    model = models.get(ref["name"], int(ref["version"]))
-    if model.content_hash != ref["content_hash"]:
+    ref = record_head(entry).model
+    model = models.get(ref.name, ref.version)
+    if model.content_hash != ref.content_hash:
         raise StoreError(
-            f"model {ref['name']!r} v{ref['version']} no longer matches the hash on the record"
+            f"model {ref.name!r} v{ref.version} no longer matches the hash on the record"
         )
     return model
 
@@ -58,12 +67,11 @@ def decision_view(
         raise WrongModelKind(
             "this id names a recommendation, not a decision; use explain() for its reasons"
         )
-    data = entry.data
-    output = data["output"]
-    contributions = _contributions(model, data["explanation"])
-    shown = end_user_reasons(
-        model.schema, contributions, masked=data["consent"]["masked"], locale=locale
-    )
+    record = decision_record(entry)
+    output = record.output
+    contributions = _contributions(model, record.explanation.contributions)
+    masked = record.consent.masked
+    shown = end_user_reasons(model.schema, contributions, masked=masked, locale=locale)
     assert state.outcome is not None and state.automated_outcome is not None
     why = decision_text(
         outcome=state.outcome,
@@ -71,23 +79,23 @@ def decision_view(
         contested=state.contested,
         shown=shown,
         locale=locale,
-        masked=bool(data["consent"]["masked"]),
-        consent_missing=bool(data["consent"].get("missing")),
+        masked=bool(record.consent.masked),
+        consent_missing=bool(record.consent.missing),
     )
     if state.contest_result is not None and not state.contested:
         why = f"{contest_sentence(state.outcome, locale)} {why}"
     return Decision(
-        decision_id=data["decision_id"],
+        decision_id=record.decision_id,
         subject=entry.subject or "",
         model=model.name,
         model_version=model.version,
         outcome=state.outcome,
         automated_outcome=state.automated_outcome,
-        score=float(output["score"]),
-        probability=float(output["probability"]),
+        score=output.score,
+        probability=output.probability,
         status=state.status,
         contested=state.contested,
-        review_trigger=output.get("trigger"),
+        review_trigger=output.trigger,
         why=why,
         created_at=entry.ts,
         history=tuple(review_action(e) for e in [entry, *actions]),
@@ -95,8 +103,7 @@ def decision_view(
     )
 
 
-def _contributions(model: Model, explanation: dict[str, Any]) -> dict[str, float]:
-    values = explanation["contributions"]
+def _contributions(model: Model, values: list[float]) -> dict[str, float]:
     if len(values) != len(model.schema):
         raise AuditError("record's attribution vector does not match the model's features")
     return dict(zip(model.schema.names, (float(v) for v in values), strict=True))
@@ -119,16 +126,20 @@ def explanation_view(
     was erased and their inputs can no longer be read. A ``counterfactual`` (decisions only) adds
     "what would change this" to the text and is returned on the explanation.
     """
-    data = entry.data
-    masked = data["consent"]["masked"]
+    record: DecisionRecord | RecommendationRecord
+    trigger: str | None = None
+    source: str | None = None
     if entry.kind == "decision":
-        part, score = data["explanation"], float(data["output"]["score"])
+        record = decision_record(entry)
+        part: DecisionExplanation | ItemRecord = record.explanation
+        score, trigger = record.output.score, record.output.trigger
     else:
-        part = _item(data, item_id)
-        item_id = part["item_id"]
-        score = float(part["score"])
-    contributions = _contributions(model, part)
-    base = float(part["base_value"])
+        record = recommendation_record(entry)
+        part = _item(record, item_id)
+        item_id, score, source = part.item_id, part.score, part.source
+    masked = record.consent.masked
+    contributions = _contributions(model, part.contributions)
+    base = part.base_value
     shown = end_user_reasons(
         model.schema,
         contributions,
@@ -138,7 +149,7 @@ def explanation_view(
         locale=locale,
     )
     common: dict[str, Any] = {
-        "decision_id": data["decision_id"],
+        "decision_id": record.decision_id,
         "item_id": item_id,
         "audience": audience,
         "locale": locale,
@@ -146,7 +157,7 @@ def explanation_view(
         "score": score,
         "model": model.name,
         "model_version": model.version,
-        "explainer": data.get("explanation_method"),
+        "explainer": record.explanation_method,
     }
     if audience == "end_user":
         if entry.kind == "decision":
@@ -158,7 +169,7 @@ def explanation_view(
                 shown=shown,
                 locale=locale,
                 masked=bool(masked),
-                consent_missing=bool(data["consent"].get("missing")),
+                consent_missing=bool(record.consent.missing),
                 # once a person changed the outcome, "what would change this" no longer applies
                 counterfactual=counterfactual.text
                 if counterfactual and counterfactual.outcome == state.outcome
@@ -167,8 +178,9 @@ def explanation_view(
             if state.contest_result is not None and not state.contested:
                 text = f"{contest_sentence(state.outcome, locale)} {text}"
         else:
-            text = item_text(shown, personalized=bool(data["personalized"]), locale=locale)
-            text = disclose(part.get("source"), text, locale)  # promotions are always disclosed
+            assert isinstance(record, RecommendationRecord)
+            text = item_text(shown, personalized=record.personalized, locale=locale)
+            text = disclose(source, text, locale)  # promotions are always disclosed
         visible = {n: v for n, v in contributions.items() if n not in shown.suppressed}
         return Explanation(
             **common,
@@ -178,7 +190,7 @@ def explanation_view(
             other_share=1.0 - shown.shown_share,
             counterfactual=counterfactual,
         )
-    residual = float(part["residual"])
+    residual = part.residual
     if audience == "reviewer":
         text = reviewer_text(
             schema=model.schema,
@@ -186,7 +198,7 @@ def explanation_view(
             values=values or {},
             base_value=base,
             score=score,
-            trigger=data.get("output", {}).get("trigger"),
+            trigger=trigger,
             suppressed=shown.suppressed,
             why_suppressed=shown.why_suppressed,
             locale=locale,
@@ -201,7 +213,7 @@ def explanation_view(
             model=model.name,
             model_version=model.version,
             model_hash=model.content_hash,
-            explainer=data["explanation_method"],
+            explainer=record.explanation_method or "",
             residual=residual,
         )
         reasons = reviewer_reasons(model.schema, contributions)
@@ -232,13 +244,10 @@ def _reviewer_counterfactual(cf: Counterfactual | None) -> str | None:
     )
 
 
-def _item(data: dict[str, Any], item_id: str | None) -> dict[str, Any]:
-    items: list[dict[str, Any]] = data["items"]
-    if not items:
+def _item(record: RecommendationRecord, item_id: str | None) -> ItemRecord:
+    if not record.items:
         raise DecisionNotFound("this recommendation served no items")
-    if item_id is None:
-        return items[0]
-    for item in items:
-        if item["item_id"] == item_id:
-            return item
-    raise DecisionNotFound("that item was not served in this recommendation")
+    item = record.item(item_id)
+    if item is None:
+        raise DecisionNotFound("that item was not served in this recommendation")
+    return item

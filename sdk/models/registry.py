@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..errors import ModelNotFound, SchemaError, StoreError, TrainingError
-from ..explain.fast import Explainer
 from ..types import ModelCard, ReviewPolicy
 from .governance import Governance, SignOff
 from .schema import FeatureSchema
@@ -77,7 +77,13 @@ class ModelRegistry:
         *,
         require_sign_off: bool = True,
         follower: LedgerFollower | None = None,
+        prepare: Callable[[str, str], object] | None = None,
     ) -> None:
+        """``prepare(model_text, content_hash)`` is called on every version registered or
+        loaded: it refuses what cannot be explained exactly and does the per-version
+        precomputation (the Personalizer passes the TreeSHAP explainer's; models sit below
+        explain, so the registry is handed it rather than importing it)."""
+        self._prepare = prepare
         self._db = db
         self._consent = consent
         self.governance = Governance(ledger, follower) if ledger is not None else None
@@ -231,7 +237,8 @@ class ModelRegistry:
         text = trained.booster.model_to_string()
         content_hash = hashlib.sha256(text.encode()).hexdigest()
         # refuses what TreeSHAP cannot explain exactly, and does the per-version precomputation
-        Explainer.from_model_string(text, content_hash=content_hash)
+        if self._prepare is not None:
+            self._prepare(text, content_hash)
         with self._db.transaction() as tx:
             version = (tx.models.latest_version(name) or 0) + 1
             card = ModelCard(
@@ -309,7 +316,8 @@ class ModelRegistry:
         doc = json.loads(document)
         card = ModelCard.model_validate(doc["card"], strict=False)
         schema = FeatureSchema.from_json(doc["schema"])
-        Explainer.from_model_string(text.decode(), content_hash=content_hash)
+        if self._prepare is not None:
+            self._prepare(text.decode(), content_hash)
         booster = lgb.Booster(model_str=text.decode())
         return Model(card=card, schema=schema, booster=booster)
 

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from ..audit.entries import ConsentRecord
 from ..audit.trail import AuditTrail
 from ..consent import ConsentLedger
 from ..errors import WrongModelKind
@@ -44,9 +45,14 @@ class EngineBase:
         self.models.check_signed(model)
         return model
 
-    def _consent_record(self, state: ConsentState, masked: Sequence[str]) -> dict[str, Any]:
-        return {
-            "state_hash": state.state_hash,
-            "based_on": list(state.based_on),
-            "masked": list(masked),
-        }
+    def _consent_record(
+        self, state: ConsentState, masked: Sequence[str], **more: Any
+    ) -> ConsentRecord:
+        """The consent part of a record: the state's hash, the entries it rests on, the masked
+        features, and what ``more`` adds (decisions: needed, missing, authorisation)."""
+        return ConsentRecord(
+            state_hash=state.state_hash,
+            based_on=list(state.based_on),
+            masked=list(masked),
+            **more,
+        )

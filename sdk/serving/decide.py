@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._canonical import sha256_hex
+from ..audit.entries import DecisionExplanation, DecisionOutput, DecisionRecord, ModelRef
 from ..audit.policy import consent_purposes, consent_trigger, review_trigger
 from ..audit.protected import check_not_protected
 from ..audit.records import (
@@ -95,45 +96,41 @@ class Deciding(EngineBase):
                 self.trail.protected.names() if self.trail.protected is not None else (),
             )
             cipher = self.keys.cipher(pseudo, create=True)
-            consent_record = self._consent_record(state, masked)
-            consent_record["needed"] = list(needed)
-            consent_record["missing"] = missing
-            consent_record.update(
-                consent_authorisation(
+            consent_record = self._consent_record(
+                state,
+                masked,
+                needed=needed,
+                missing=missing,
+                **consent_authorisation(
                     self.consent.history_of_pseudonym(pseudo), state.based_on, "profiling"
-                )
+                ),
             )
-            entry = self.trail.append(
-                "decision",
-                pseudo,
-                {
-                    "decision_id": decision_id,
-                    "purpose": "profiling",
-                    "model": model_ref(m),
-                    "consent": consent_record,
-                    "inputs": encrypt_inputs(
-                        cipher, pseudo, decision_id, m.schema.names, matrix[0]
-                    ),
-                    "feature_mac": feature_mac(self.mac_key, m.schema.names, matrix[0]),
-                    "output": {
-                        "score": score,
-                        "probability": probability,
-                        "outcome": outcome,
-                        "provisional_outcome": shown_outcome,
-                        "status": status,
-                        "trigger": trigger,
-                    },
-                    "shadow": shadow,
-                    "explanation_method": EXPLAINER,
-                    "explanation": {
-                        "contributions": attributions.phi[0].tolist(),
-                        "base_value": float(attributions.base[0]),
-                        "residual": float(attributions.residual[0]),
-                    },
-                    "shown_text_sha256": sha256_hex(why.encode()),
-                    "locale": locale,
-                },
+            record = DecisionRecord(
+                decision_id=decision_id,
+                purpose="profiling",
+                model=ModelRef(**model_ref(m)),
+                consent=consent_record,
+                inputs=encrypt_inputs(cipher, pseudo, decision_id, m.schema.names, matrix[0]),
+                feature_mac=feature_mac(self.mac_key, m.schema.names, matrix[0]),
+                output=DecisionOutput(
+                    score=score,
+                    probability=probability,
+                    outcome=outcome,
+                    provisional_outcome=shown_outcome,
+                    status=status,
+                    trigger=trigger,
+                ),
+                shadow=shadow,
+                explanation_method=EXPLAINER,
+                explanation=DecisionExplanation(
+                    contributions=attributions.phi[0].tolist(),
+                    base_value=float(attributions.base[0]),
+                    residual=float(attributions.residual[0]),
+                ),
+                shown_text_sha256=sha256_hex(why.encode()),
+                locale=locale,
             )
+            entry = self.trail.append("decision", pseudo, record.model_dump(mode="json"))
             span.set_attributes(
                 {
                     "whylens.decision_id": decision_id,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._canonical import sha256_hex, sha256_of
+from ..audit.entries import ItemRecord, ModelRef, RecommendationRecord
 from ..audit.records import (
     encrypt_inputs,
     input_aad_id,
@@ -18,9 +19,22 @@ from ..errors import ConfigurationError, FeatureError
 from ..explain.concepts import end_user_reasons
 from ..explain.narrative import recommendation_notice
 from ..explain.treeshap import EXPLAINER, tree_shap
+from ..explain.why import item_line, list_notice
 from ..models.matrix import frame_matrix, mask_for_consent
 from ..models.preferences import PreferenceState
-from ..models.ranking import (
+from ..models.registry import Model
+from ..models.rerank import RerankPolicy
+from ..models.rerank import rerank as rerank_picks
+from ..models.rules import Rule, apply_rules
+from ..models.shadow import record_shadow
+from ..telemetry import decision_counter, tracer
+from ..types import (
+    ConsentState,
+    ItemSource,
+    Recommendations,
+    RecommendedItem,
+)
+from .ranking import (
     concept_factors,
     mask_personal,
     numeric_column,
@@ -31,19 +45,6 @@ from ..models.ranking import (
     text_column,
     vector_columns,
     weighted_scores,
-)
-from ..models.registry import Model
-from ..models.rerank import RerankPolicy
-from ..models.rerank import rerank as rerank_picks
-from ..models.rules import Rule, apply_rules
-from ..models.shadow import record_shadow
-from ..models.why import item_line, list_notice
-from ..telemetry import decision_counter, tracer
-from ..types import (
-    ConsentState,
-    ItemSource,
-    Recommendations,
-    RecommendedItem,
 )
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class Recommending(EngineBase):
             cipher = self.keys.cipher(pseudo, create=True)
             plain: ItemSource = "personal" if personalized else "popular"
             served: list[RecommendedItem] = []
-            records: list[dict[str, Any]] = []
+            records: list[ItemRecord] = []
             for rank, (row, tag, propensity) in enumerate(served_rows):
                 contributions = dict(zip(m.schema.names, phi[rank].tolist(), strict=True))
                 shown = end_user_reasons(
@@ -169,25 +170,25 @@ class Recommending(EngineBase):
                     )
                 )
                 records.append(
-                    {
-                        "item_id": items[row],
-                        "rank": rank + 1,
-                        "score": score,
-                        "model_score": float(scored.model_scores[row]),
-                        "source": source,
-                        "propensity": propensity,
-                        "inputs": encrypt_inputs(
+                    ItemRecord(
+                        item_id=items[row],
+                        rank=rank + 1,
+                        score=score,
+                        model_score=float(scored.model_scores[row]),
+                        source=source,
+                        propensity=propensity,
+                        inputs=encrypt_inputs(
                             cipher,
                             pseudo,
                             input_aad_id(decision_id, items[row]),
                             m.schema.names,
                             matrix[row],
                         ),
-                        "contributions": phi[rank].tolist(),
-                        "base_value": float(base[rank]),
-                        "residual": abs(float(phi[rank].sum() + base[rank]) - score),
-                        "why_sha256": sha256_hex(why.encode()),
-                    }
+                        contributions=phi[rank].tolist(),
+                        base_value=float(base[rank]),
+                        residual=abs(float(phi[rank].sum() + base[rank]) - score),
+                        why_sha256=sha256_hex(why.encode()),
+                    )
                 )
             status = state.purposes.get("personalization", "not_given")
             if non_profiling:
@@ -197,34 +198,31 @@ class Recommending(EngineBase):
                     status if not personalized else "given", locale=locale
                 )
             shadow = self._shadow(m, frame, state, non_profiling, personal, scored.model_scores, k)
-            self.trail.append(
-                "recommendation",
-                pseudo,
-                {
-                    "decision_id": decision_id,
-                    "purpose": "personalization",
-                    "model": model_ref(m),
-                    "consent": self._consent_record(state, masked),
-                    "personalized": personalized,
-                    "profiling": not non_profiling,
-                    "candidates": len(all_items),
-                    "scored": len(items),
-                    "k": k,
-                    "context_sha256": sha256_of(dict(context)) if context else None,
-                    "rules": outcome.records,
-                    "preferences": {
-                        "events": prefs.events,
-                        "concepts_weighted": len(weights),
-                        "items_excluded": int((outcome.keep & ~keep).sum()),
-                    },
-                    "rerank": {**policy.model_dump(mode="json"), "seed": seed},
-                    "shadow": shadow,
-                    "explanation_method": EXPLAINER,
-                    "items": records,
-                    "notice_sha256": sha256_hex(notice.encode()),
-                    "locale": locale,
+            record = RecommendationRecord(
+                decision_id=decision_id,
+                purpose="personalization",
+                model=ModelRef(**model_ref(m)),
+                consent=self._consent_record(state, masked),
+                personalized=personalized,
+                profiling=not non_profiling,
+                candidates=len(all_items),
+                scored=len(items),
+                k=k,
+                context_sha256=sha256_of(dict(context)) if context else None,
+                rules=outcome.records,
+                preferences={
+                    "events": prefs.events,
+                    "concepts_weighted": len(weights),
+                    "items_excluded": int((outcome.keep & ~keep).sum()),
                 },
+                rerank={**policy.model_dump(mode="json"), "seed": seed},
+                shadow=shadow,
+                explanation_method=EXPLAINER,
+                items=records,
+                notice_sha256=sha256_hex(notice.encode()),
+                locale=locale,
             )
+            self.trail.append("recommendation", pseudo, record.model_dump(mode="json"))
             span.set_attributes(
                 {
                     "whylens.decision_id": decision_id,

@@ -12,10 +12,10 @@ import numpy as np
 
 from ..errors import FeatureError
 from ..explain.treeshap import Attributions, tree_shap
-from .metrics import midranks
-from .registry import Model
-from .rerank import Pick
-from .schema import FeatureSchema
+from ..models.metrics import midranks
+from ..models.registry import Model
+from ..models.rerank import Pick
+from ..models.schema import FeatureSchema
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -5,8 +5,8 @@ texts; the same input always gives the same line (its hash goes on the record)."
 from __future__ import annotations
 
 from ..errors import ConfigurationError
-from ..explain.concepts import ShownReasons
-from ..explain.narrative import item_why
+from .concepts import ShownReasons
+from .narrative import item_why
 
 __all__ = ["TEXTS", "disclose", "item_line", "list_notice"]
 

@@ -1,0 +1,196 @@
+"""Typed records of the ``audit`` stream: what serving writes and what views, reviews and
+explanations read back.
+
+Serving builds a :class:`DecisionRecord` or :class:`RecommendationRecord` and appends its JSON;
+review actions are :class:`ReviewRecord` entries naming the decision. Readers validate the stored
+JSON as it is (:func:`decision_record`, :func:`recommendation_record`, :func:`review_record`), so
+entries written before a field existed still read: every field added later has a default.
+Nothing here is personal in clear: inputs and contest messages are ciphertexts (base64) bound to
+the subject, the record and the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..ledger import LedgerEntry
+from ..types import DecisionStatus, ItemSource
+
+__all__ = [
+    "ConsentRecord",
+    "DecisionExplanation",
+    "DecisionOutput",
+    "DecisionRecord",
+    "ItemRecord",
+    "ModelRef",
+    "RecommendationRecord",
+    "RecordHead",
+    "ReviewRecord",
+    "decision_record",
+    "recommendation_record",
+    "record_head",
+    "review_record",
+]
+
+
+class _Record(BaseModel):
+    # closed and frozen like the boundary types; lax only in reading JSON (lists for tuples)
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelRef(_Record):
+    """The exact model version a record was made by."""
+
+    name: str
+    version: int
+    content_hash: str
+    kind: str
+
+
+class ConsentEntryRef(_Record):
+    """One consent ledger entry a decision's consent state rests on."""
+
+    seq: int
+    hash: str
+
+
+class ConsentRecord(_Record):
+    """The consent a record was made under: the state's hash, the entries it rests on, the
+    features masked for ungranted purposes, and (decisions) what the model needed."""
+
+    state_hash: str
+    based_on: list[int]
+    masked: list[str]
+    entries: list[ConsentEntryRef] = []
+    authorised_by: int | None = None
+    notice: dict[str, Any] | None = None
+    needed: list[str] = []
+    """Purposes the model's policy says an automated decision needs."""
+    missing: list[str] = []
+    """Those of them not granted: the decision was held (or refused) for them."""
+
+
+class DecisionOutput(_Record):
+    """The model's output and what was served."""
+
+    score: float
+    probability: float
+    outcome: str
+    provisional_outcome: str | None = None
+    status: DecisionStatus = "automated"
+    trigger: str | None = None
+
+
+class DecisionExplanation(_Record):
+    """Exact attributions of the decision: ``sum(contributions) + base_value == score``."""
+
+    contributions: list[float]
+    base_value: float
+    residual: float
+
+
+class DecisionRecord(_Record):
+    """A ``decision`` entry."""
+
+    decision_id: str
+    purpose: str = "profiling"
+    model: ModelRef
+    consent: ConsentRecord
+    inputs: dict[str, str]
+    feature_mac: str
+    output: DecisionOutput
+    shadow: dict[str, Any] | None = None
+    explanation_method: str | None = None
+    explanation: DecisionExplanation
+    shown_text_sha256: str
+    locale: str = "en"
+
+
+class ItemRecord(_Record):
+    """One served item of a ``recommendation`` entry."""
+
+    item_id: str
+    rank: int
+    score: float
+    model_score: float | None = None
+    source: ItemSource | None = None
+    propensity: float | None = None
+    inputs: dict[str, str]
+    contributions: list[float]
+    base_value: float
+    residual: float
+    why_sha256: str
+
+
+class RecommendationRecord(_Record):
+    """A ``recommendation`` entry."""
+
+    decision_id: str
+    purpose: str = "personalization"
+    model: ModelRef
+    consent: ConsentRecord
+    personalized: bool
+    profiling: bool = True
+    candidates: int
+    scored: int | None = None
+    k: int
+    context_sha256: str | None = None
+    rules: list[dict[str, Any]] = []
+    preferences: dict[str, Any] | None = None
+    rerank: dict[str, Any] | None = None
+    shadow: dict[str, Any] | None = None
+    explanation_method: str | None = None
+    items: list[ItemRecord]
+    notice_sha256: str
+    locale: str = "en"
+
+    def item(self, item_id: str | None) -> ItemRecord | None:
+        """The served item ``item_id`` (the first one for ``None``), or None."""
+        return next((i for i in self.items if item_id in (None, i.item_id)), None)
+
+
+class ReviewRecord(_Record):
+    """A ``review.*`` entry (assess, approve, override, contest) or an ``outcome.actual``."""
+
+    decision_id: str
+    model: str
+    reviewer: str | None = None
+    outcome: str | None = None
+    note: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    """The person's contest message, encrypted under their key."""
+    actual: str | None = None
+
+
+class RecordHead(BaseModel):
+    """What the audit index folds of a decision or recommendation entry: its id, model and
+    output (the rest is read when a view needs it, so folding a long log stays cheap)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    decision_id: str
+    model: ModelRef
+    output: DecisionOutput | None = None
+
+
+def record_head(entry: LedgerEntry) -> RecordHead:
+    """The :class:`RecordHead` of a ``decision`` or ``recommendation`` entry."""
+    return RecordHead.model_validate(entry.data)
+
+
+def decision_record(entry: LedgerEntry) -> DecisionRecord:
+    """The typed record of a ``decision`` entry (as stored; older entries read too)."""
+    return DecisionRecord.model_validate(entry.data)
+
+
+def recommendation_record(entry: LedgerEntry) -> RecommendationRecord:
+    """The typed record of a ``recommendation`` entry."""
+    return RecommendationRecord.model_validate(entry.data)
+
+
+def review_record(entry: LedgerEntry) -> ReviewRecord:
+    """The typed record of a review action or true-outcome entry."""
+    return ReviewRecord.model_validate(entry.data)
