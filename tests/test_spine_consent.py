@@ -92,7 +92,10 @@ def test_withdrawal_takes_effect_on_the_very_next_decision(credit) -> None:
     assert auditor_first.contributions != auditor_second.contributions
     reviewer = p.explain(second.decision_id, audience="reviewer")
     assert set(reviewer.suppressed) == set(schema.names)
-    assert "not agreed" in second.why
+    # and no automated outcome is made from what is left: a person decides, and it says why
+    assert second.status == "pending_review"
+    assert second.review_trigger == "consent_missing: profiling"
+    assert second.why.startswith("No automatic decision was made.")
     end_user = p.explain(second.decision_id)
     assert end_user.reasons == ()
 

@@ -21,6 +21,7 @@ from conftest import feature_row, german_credit, signed_classifier
 
 from sdk import Personalizer, ReviewPolicy
 from sdk.consent import Purpose
+from sdk.errors import SubjectErased
 
 TRIALS = 1000
 
@@ -55,6 +56,8 @@ def run(op, a):
         return p.consent.notices.register(a["id"], version=a["version"], text=a["text"]).version
     if op == "purpose":
         return p.consent.purposes.register(Purpose.model_validate(a["purpose"], strict=False)).id
+    if op == "erase":
+        return p.subjects.erase(a["subject"]).ledger_seq
     if op == "size":
         return p.ledger.size
     raise ValueError(op)
@@ -202,3 +205,9 @@ def test_preferences_gpc_notices_and_purposes_of_another_process(shared) -> None
     a.consent.grant(subject, "newsletter")  # known in A without registering it here
     assert a.consent.state(subject).purposes["newsletter"] == "given"
     assert a.consent.purposes.register(newsletter) == newsletter  # same definition: no-op
+
+    # B erases the person: A's cached preferences of them are gone on A's next call
+    peer("erase", subject=subject)
+    assert a.preferences.state(subject).excluded_items == ()
+    with pytest.raises(SubjectErased):
+        a.subjects.export(subject)

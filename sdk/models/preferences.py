@@ -35,6 +35,7 @@ __all__ = ["STREAM", "PreferenceState", "Preferences"]
 
 STREAM = "preferences"
 _KIND = "preference"
+_ERASURES = "subjects"
 _MAX_TEXT = 128
 
 
@@ -63,7 +64,8 @@ class Preferences:
         # bumped per subject by every preference entry folded, so a state read from the log
         # while a newer entry arrives is not cached over it
         self._generation: dict[str, int] = {}
-        self._follower.register(_PreferenceView(self), (STREAM,))
+        # an erasure (stream "subjects", by any process) makes the person's state unreadable
+        self._follower.register(_PreferenceView(self), (STREAM, _ERASURES))
 
     def _invalidate(self, pseudo: str | None) -> None:
         """A preference entry (of any process) was folded: read that person's state again."""
