@@ -204,12 +204,3 @@ def test_credit_frame_is_learnable(shop: Shop) -> None:
     x, y = credit[list(CREDIT_FEATURES)], credit["repaid"]
     proba = cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]
     assert roc_auc_score(y, proba) > 0.7
-
-
-def test_generation_is_fast() -> None:
-    import time
-
-    start = time.perf_counter()
-    shop = generate_shop(11)
-    ranking_frame(shop)
-    assert time.perf_counter() - start < 2.0

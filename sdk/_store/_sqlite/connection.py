@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,14 +143,31 @@ class RawTx:
 
 def _configure(conn: sqlite3.Connection, durability: Durability) -> None:
     sync = "FULL" if durability is Durability.FULL else "NORMAL"
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    _switch_to_wal(conn)
     conn.execute(f"PRAGMA synchronous={sync}")
     conn.execute("PRAGMA secure_delete=ON")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
     # reads (verification walks every entry) go through memory-mapped I/O: about 1.5x faster
     # fetches of 2 KB ledger bodies; writes are unaffected
     conn.execute("PRAGMA mmap_size=268435456")
+
+
+def _switch_to_wal(conn: sqlite3.Connection, *, patience: float = 10.0) -> None:
+    # Changing the journal mode takes an exclusive lock and SQLite does not run the busy
+    # handler for it: another process opening (or migrating) the file at the same moment
+    # makes it fail at once with "database is locked". Retry until the other one is done.
+    deadline = time.monotonic() + patience
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 def migrate(path: Path) -> None:
