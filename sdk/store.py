@@ -8,10 +8,8 @@ store class; ``Durability`` the commit modes every backend offers.
 from __future__ import annotations
 
 from ._store._sqlite import SqliteStore as Database
-from ._store._sqlite import SqliteTx as _Tx
 from ._store._sqlite import check_database
 from ._store.abc import Durability, Store, StoreTx
 from ._store.version import SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "Database", "Durability", "Store", "StoreTx", "check_database"]
-__all__ += ["_Tx"]
