@@ -178,11 +178,14 @@ class Personalizer:
             ring = Keyring.load(key_path)
             _check_fingerprint(existing.get(_FINGERPRINT), ring, key_path)
             db = open_store(target, durability=durability)  # migrates an older schema in place
+            claim = _FINGERPRINT not in existing  # created a moment ago by another process
         else:
             ring = Keyring.load(key_path) if key_path.exists() else Keyring.create(key_path)
             db = open_store(target, durability=durability)
+            claim = True
+        if claim:
             db.meta.set_default(_FINGERPRINT, ring.fingerprint)
-            try:  # another process may have created it first, with its own keyring
+            try:  # another process may have claimed it first, with its own keyring
                 _check_fingerprint(db.meta.get(_FINGERPRINT), ring, key_path)
             except KeyringMismatch:
                 db.close()

@@ -151,6 +151,20 @@ def test_two_processes_opening_a_v1_store_migrate_it_once(v1: tuple[Path, Path])
         assert p.ledger.size == EXPECTED["ledger_size"] + 2
 
 
+def test_two_processes_creating_one_new_store_create_it_once(tmp_path: Path) -> None:
+    from sdk.crypto import Keyring
+
+    db, ring = tmp_path / "new.db", tmp_path / "new.keyring.json"
+    Keyring.create(ring)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        pool.starmap(_open_and_append, [(str(db), str(ring), "a"), (str(db), str(ring), "b")])
+    with Personalizer.open(db, keyring=ring) as p:
+        assert p.ledger.size == 2
+        assert p.ledger.verify().ok
+    assert _meta(db)["schema_version"] == str(SCHEMA_VERSION)
+
+
 def test_a_newer_schema_is_refused_untouched(v1: tuple[Path, Path]) -> None:
     db, ring = v1
     with sqlite3.connect(db) as conn:
