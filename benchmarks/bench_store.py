@@ -29,7 +29,7 @@ from typing import Any
 
 SECONDS = float(os.environ.get("WHYLENS_BENCH_SECONDS", "2"))
 PG_SERVER = os.environ.get("WHYLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-THREADS = 48
+THREADS = 128
 SUBJECT = "0123456789abcdef0123456789abcdef"
 DATA = {"purposes": ["personalization", "analytics"], "notice": None, "source": "web"}
 ROW = ("consent", "consent.grant", SUBJECT, "2026-01-01T00:00:00.000000Z", b"x" * 300)
