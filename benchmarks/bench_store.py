@@ -34,7 +34,7 @@ SECONDS = float(os.environ.get("WHYLENS_BENCH_SECONDS", "2"))
 PG_SERVER = os.environ.get("WHYLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 THREADS = 128
 DECIDE_THREADS = 8
-SUBJECTS = 40
+SUBJECTS = 200
 SUBJECT = "0123456789abcdef0123456789abcdef"
 DATA = {"purposes": ["personalization", "analytics"], "notice": None, "source": "web"}
 ROW = ("consent", "consent.grant", SUBJECT, "2026-01-01T00:00:00.000000Z", b"x" * 300)
@@ -63,18 +63,42 @@ def open_ledger(target: Target) -> tuple[Any, Any]:
     return Ledger(db, mac_key=ring.mac_key, signer=ring, origin="bench/store"), db
 
 
-def _appender(target: Target, threads: int, go: Any, until: float, out: Any) -> None:
+class Gate:
+    """Start every process's timed loop together, once all of them are warmed up: each says
+    ``ready``, then waits; the parent sets the common deadline and opens the gate."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ready, self.go, self.until = ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0)
+
+    def wait(self) -> float:
+        """In a worker: report ready, wait for the start; the deadline."""
+        self.ready.put(1)
+        self.go.wait()
+        return float(self.until.value)
+
+    def open(self, processes: int) -> None:
+        """In the parent: once every worker is ready, start the clock."""
+        for _ in range(processes):
+            self.ready.get(timeout=600)
+        self.until.value = time.time() + SECONDS
+        self.go.set()
+
+
+def _appender(target: Target, threads: int, gate: Gate, out: Any) -> None:
     try:
-        _append_until(target, threads, go, until, out)
+        _append_until(target, threads, gate, out)
     except BaseException as exc:
         out.put(exc)
+        gate.ready.put(1)  # never leave the parent waiting for a dead worker
         raise
 
 
-def _append_until(target: Target, threads: int, go: Any, until: float, out: Any) -> None:
+def _append_until(target: Target, threads: int, gate: Gate, out: Any) -> None:
     ledger, db = open_ledger(target)
     ledger.append("bench", "warmup", DATA)  # connections and the tree are ready before timing
     counts = [0] * threads
+
+    until = 0.0
 
     def work(i: int) -> None:
         while time.time() < until:
@@ -82,12 +106,13 @@ def _append_until(target: Target, threads: int, go: Any, until: float, out: Any)
             counts[i] += 1
 
     pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-    go.wait()
+    until = gate.wait()
+    commits = ledger.stats.commits
     for th in pool:
         th.start()
     for th in pool:
         th.join()
-    out.put((sum(counts), ledger.stats.commits))
+    out.put((sum(counts), ledger.stats.commits - commits))
     db.close()
 
 
@@ -96,18 +121,14 @@ def appends_per_s(target: Target, processes: int, threads: int) -> tuple[float, 
     _, db = open_ledger(target)  # created once, before the processes race to open it
     db.close()
     ctx = mp.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
-    start_in = 3.0 + processes  # spawning and importing whylens takes a while on a busy machine
-    until = time.time() + start_in + SECONDS
+    gate, out = Gate(ctx), ctx.Queue()
     procs = [
-        ctx.Process(target=_appender, args=(target, threads, go, until, out))
-        for _ in range(processes)
+        ctx.Process(target=_appender, args=(target, threads, gate, out)) for _ in range(processes)
     ]
     for proc in procs:
         proc.start()
-    time.sleep(max(0.0, until - SECONDS - time.time()))
-    go.set()
-    results = [out.get(timeout=60 + SECONDS) for _ in procs]
+    gate.open(processes)
+    results = [out.get(timeout=120 + SECONDS) for _ in procs]
     for r in results:
         if isinstance(r, BaseException):
             raise RuntimeError("an appending process failed") from r
@@ -121,15 +142,16 @@ def appends_per_s(target: Target, processes: int, threads: int) -> tuple[float, 
     return total / SECONDS, f"{commits} commits, {total / max(commits, 1):.1f} per commit"
 
 
-def _decider(target: Target, threads: int, go: Any, until: float, out: Any, raw: bool) -> None:
+def _decider(target: Target, threads: int, gate: Gate, out: Any, raw: bool) -> None:
     try:
-        out.put(_decide_until(target, threads, go, until, raw))
+        out.put(_decide_until(target, threads, gate, raw))
     except BaseException as exc:
         out.put(exc)
+        gate.ready.put(1)  # never leave the parent waiting for a dead worker
         raise
 
 
-def _decide_until(target: Target, threads: int, go: Any, until: float, raw: bool) -> int:
+def _decide_until(target: Target, threads: int, gate: Gate, raw: bool) -> int:
     import sys
 
     import numpy as np
@@ -147,6 +169,8 @@ def _decide_until(target: Target, threads: int, go: Any, until: float, raw: bool
         x = np.array([[features[n] for n in schema.names]])
         p.decide(frame["subject"].iloc[0], features, model="credit")  # warm: JIT, connections
 
+        until = 0.0
+
         def work(i: int) -> None:
             n = i
             while time.time() < until:
@@ -158,7 +182,7 @@ def _decide_until(target: Target, threads: int, go: Any, until: float, raw: bool
                 n += threads
 
         pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-        go.wait()
+        until = gate.wait()
         for th in pool:
             th.start()
         for th in pool:
@@ -169,16 +193,14 @@ def _decide_until(target: Target, threads: int, go: Any, until: float, raw: bool
 def decisions_per_s(target: Target, processes: int, raw: bool) -> float:
     """Decisions (or raw predictions) per second of ``processes`` spawned processes."""
     ctx = mp.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
-    until = time.time() + 8.0 + 2 * processes + SECONDS  # imports, model load and JIT first
+    gate, out = Gate(ctx), ctx.Queue()
     procs = [
-        ctx.Process(target=_decider, args=(target, DECIDE_THREADS, go, until, out, raw))
+        ctx.Process(target=_decider, args=(target, DECIDE_THREADS, gate, out, raw))
         for _ in range(processes)
     ]
     for proc in procs:
         proc.start()
-    time.sleep(max(0.0, until - SECONDS - time.time()))
-    go.set()
+    gate.open(processes)
     results = [out.get(timeout=120 + SECONDS) for _ in procs]
     for proc in procs:
         proc.join()
