@@ -3,6 +3,9 @@ SQLite and on PostgreSQL, each next to its raw driver doing one INSERT + COMMIT 
 
 * raw: the same row shape, one INSERT and one durable COMMIT per row, one process (what
   "durable" costs without batching: the disk's flush rate);
+* ``decide`` from 4 processes x ``DECIDE_THREADS`` threads on one store (a 60-tree German-credit
+  classifier, consent granted): each decision reads consent, scores, explains and appends its
+  audit record durably; next to the same processes calling ``booster.predict(pred_contrib=True)``;
 * ``Ledger.append`` from 1 process x 1 thread (one commit per append), from 1 process x T threads
   and from 4 processes x T threads (real processes, spawned): every call returns only once its
   transaction is durable (SQLite ``synchronous=FULL``; PostgreSQL ``synchronous_commit=on``);
@@ -29,7 +32,9 @@ from typing import Any
 
 SECONDS = float(os.environ.get("WHYLENS_BENCH_SECONDS", "2"))
 PG_SERVER = os.environ.get("WHYLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-THREADS = 48
+THREADS = 128
+DECIDE_THREADS = 8
+SUBJECTS = 200
 SUBJECT = "0123456789abcdef0123456789abcdef"
 DATA = {"purposes": ["personalization", "analytics"], "notice": None, "source": "web"}
 ROW = ("consent", "consent.grant", SUBJECT, "2026-01-01T00:00:00.000000Z", b"x" * 300)
@@ -58,18 +63,42 @@ def open_ledger(target: Target) -> tuple[Any, Any]:
     return Ledger(db, mac_key=ring.mac_key, signer=ring, origin="bench/store"), db
 
 
-def _appender(target: Target, threads: int, go: Any, until: float, out: Any) -> None:
+class Gate:
+    """Start every process's timed loop together, once all of them are warmed up: each says
+    ``ready``, then waits; the parent sets the common deadline and opens the gate."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ready, self.go, self.until = ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0)
+
+    def wait(self) -> float:
+        """In a worker: report ready, wait for the start; the deadline."""
+        self.ready.put(1)
+        self.go.wait()
+        return float(self.until.value)
+
+    def open(self, processes: int) -> None:
+        """In the parent: once every worker is ready, start the clock."""
+        for _ in range(processes):
+            self.ready.get(timeout=600)
+        self.until.value = time.time() + SECONDS
+        self.go.set()
+
+
+def _appender(target: Target, threads: int, gate: Gate, out: Any) -> None:
     try:
-        _append_until(target, threads, go, until, out)
+        _append_until(target, threads, gate, out)
     except BaseException as exc:
         out.put(exc)
+        gate.ready.put(1)  # never leave the parent waiting for a dead worker
         raise
 
 
-def _append_until(target: Target, threads: int, go: Any, until: float, out: Any) -> None:
+def _append_until(target: Target, threads: int, gate: Gate, out: Any) -> None:
     ledger, db = open_ledger(target)
     ledger.append("bench", "warmup", DATA)  # connections and the tree are ready before timing
     counts = [0] * threads
+
+    until = 0.0
 
     def work(i: int) -> None:
         while time.time() < until:
@@ -77,12 +106,13 @@ def _append_until(target: Target, threads: int, go: Any, until: float, out: Any)
             counts[i] += 1
 
     pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-    go.wait()
+    until = gate.wait()
+    commits = ledger.stats.commits
     for th in pool:
         th.start()
     for th in pool:
         th.join()
-    out.put((sum(counts), ledger.stats.commits))
+    out.put((sum(counts), ledger.stats.commits - commits))
     db.close()
 
 
@@ -91,18 +121,14 @@ def appends_per_s(target: Target, processes: int, threads: int) -> tuple[float, 
     _, db = open_ledger(target)  # created once, before the processes race to open it
     db.close()
     ctx = mp.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
-    start_in = 3.0 + processes  # spawning and importing whylens takes a while on a busy machine
-    until = time.time() + start_in + SECONDS
+    gate, out = Gate(ctx), ctx.Queue()
     procs = [
-        ctx.Process(target=_appender, args=(target, threads, go, until, out))
-        for _ in range(processes)
+        ctx.Process(target=_appender, args=(target, threads, gate, out)) for _ in range(processes)
     ]
     for proc in procs:
         proc.start()
-    time.sleep(max(0.0, until - SECONDS - time.time()))
-    go.set()
-    results = [out.get(timeout=60 + SECONDS) for _ in procs]
+    gate.open(processes)
+    results = [out.get(timeout=120 + SECONDS) for _ in procs]
     for r in results:
         if isinstance(r, BaseException):
             raise RuntimeError("an appending process failed") from r
@@ -114,6 +140,94 @@ def appends_per_s(target: Target, processes: int, threads: int) -> tuple[float, 
     assert report.ok, report.problem
     total, commits = sum(r[0] for r in results), sum(r[1] for r in results)
     return total / SECONDS, f"{commits} commits, {total / max(commits, 1):.1f} per commit"
+
+
+def _decider(target: Target, threads: int, gate: Gate, out: Any, raw: bool) -> None:
+    try:
+        out.put(_decide_until(target, threads, gate, raw))
+    except BaseException as exc:
+        out.put(exc)
+        gate.ready.put(1)  # never leave the parent waiting for a dead worker
+        raise
+
+
+def _decide_until(target: Target, threads: int, gate: Gate, raw: bool) -> int:
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from conftest import feature_row, german_credit
+
+    from sdk import Personalizer
+
+    frame, schema = german_credit()
+    features = feature_row(frame, schema, 7)
+    counts = [0] * threads
+    with Personalizer.open(target.store, keyring=target.keyring) as p:
+        booster = p.models.get("credit").booster
+        x = np.array([[features[n] for n in schema.names]])
+        p.decide(frame["subject"].iloc[0], features, model="credit")  # warm: JIT, connections
+
+        until = 0.0
+
+        def work(i: int) -> None:
+            n = i
+            while time.time() < until:
+                if raw:
+                    booster.predict(x, pred_contrib=True, num_threads=1)
+                else:
+                    p.decide(frame["subject"].iloc[n % SUBJECTS], features, model="credit")
+                counts[i] += 1
+                n += threads
+
+        pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+        until = gate.wait()
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join()
+    return sum(counts)
+
+
+def decisions_per_s(target: Target, processes: int, raw: bool) -> float:
+    """Decisions (or raw predictions) per second of ``processes`` spawned processes."""
+    ctx = mp.get_context("spawn")
+    gate, out = Gate(ctx), ctx.Queue()
+    procs = [
+        ctx.Process(target=_decider, args=(target, DECIDE_THREADS, gate, out, raw))
+        for _ in range(processes)
+    ]
+    for proc in procs:
+        proc.start()
+    gate.open(processes)
+    results = [out.get(timeout=120 + SECONDS) for _ in procs]
+    for proc in procs:
+        proc.join()
+    for r in results:
+        if isinstance(r, BaseException):
+            raise RuntimeError("a deciding process failed") from r
+    return sum(results) / SECONDS
+
+
+def prepare_decisions(target: Target) -> None:
+    """A signed-off classifier and consenting subjects in ``target``'s store."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from conftest import german_credit
+
+    from sdk import Personalizer, ReviewPolicy
+
+    frame, schema = german_credit()
+    with Personalizer.open(target.store, keyring=target.keyring) as p:
+        for subject in frame["subject"].iloc[:SUBJECTS]:
+            p.consent.grant(subject, "profiling")
+        p.models.train_classifier(
+            "credit", frame, schema, target="good", num_boost_round=60,
+            review_policy=ReviewPolicy(uncertainty_band=None),
+        )
+        p.models.sign_off("credit", 1, reviewer="bench")
 
 
 def raw_sqlite(path: Path) -> float:
@@ -210,10 +324,16 @@ def main() -> None:
                     rate, info = appends_per_s(Target(make(), str(ring)), procs, threads)
                     label = f"Ledger.append, {procs} process(es) x {threads} thread(s)"
                     rows.append((name, label, rate, rate / raw, info))
+                target = Target(make(), str(folder / f"{name}.keyring.json"))
+                prepare_decisions(target)
+                decided = decisions_per_s(target, 4, raw=False)
+                predicted = decisions_per_s(target, 4, raw=True)
+                label = f"decide, 4 processes x {DECIDE_THREADS} threads"
+                rows.append((name, label, decided, decided / predicted, "vs raw = vs pred_contrib"))
         finally:
             if pg.made:
                 pg.drop_all()
-    print(f"durable appends ({SECONDS:g} s each)")
+    print(f"durable appends and decisions ({SECONDS:g} s each)")
     print(f"{'backend':<11} {'what':<52} {'per s':>9} {'vs raw':>8}  notes")
     for name, label, rate, ratio, info in rows:
         print(f"{name:<11} {label:<52} {rate:>9,.0f} {ratio:>7.2f}x  {info}")
@@ -224,6 +344,11 @@ def main() -> None:
         print(
             f"PostgreSQL / SQLite, 4 processes: {pg4 / lite4:.2f}x "
             f"(goal: PostgreSQL >= 5,000/s: {pg4:,.0f}/s)"
+        )
+        decide = f"decide, 4 processes x {DECIDE_THREADS} threads"
+        print(
+            "PostgreSQL / SQLite, decisions from 4 processes: "
+            f"{by[('PostgreSQL', decide)] / by[('SQLite', decide)]:.2f}x"
         )
 
 

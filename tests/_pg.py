@@ -35,7 +35,8 @@ def _schema_fingerprint() -> str:
     store = _ROOT / "sdk" / "_store"
     for path in sorted(store.rglob("*.py")):
         rel = path.relative_to(store).as_posix()
-        if rel.startswith(("migrations/", "_postgres/")) or rel in ("schema.py", "migrate.py"):
+        shaping = rel in ("schema.py", "migrate.py", "version.py")
+        if shaping or rel.startswith(("migrations/", "_postgres/")):
             digest.update(rel.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:10]
 

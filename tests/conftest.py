@@ -68,40 +68,36 @@ def db_path(tmp_path: Path) -> Path:
 BACKENDS = ("sqlite", "postgres")
 
 
-def _facade_takes_urls() -> bool:
-    """Does ``Personalizer.open`` dispatch ``postgresql://`` URLs yet? (A server that cannot
-    answer tells: StoreUnavailable means it tried to connect.)"""
-    import tempfile
-
-    from sdk.errors import ConfigurationError, StoreUnavailable
-
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            Personalizer.open("postgresql://probe@127.0.0.1:1/probe", keyring=Path(tmp) / "k")
-        except StoreUnavailable:
-            return True
-        except ConfigurationError:
-            return False
-    return False
-
-
-_FACADE_ON_POSTGRES: list[bool] = []
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that opens a store through ``store_url`` (or ``p``) runs on each backend,
     unless marked ``sqlite_only`` (it reads the SQLite file's bytes)."""
     if "backend" not in metafunc.fixturenames:
         return
     backends: tuple[str, ...] = BACKENDS
-    if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+    if _pg_missing() or metafunc.definition.get_closest_marker("sqlite_only") is not None:
         backends = ("sqlite",)
-    elif "p" in metafunc.fixturenames:
-        if not _FACADE_ON_POSTGRES:
-            _FACADE_ON_POSTGRES.append(_facade_takes_urls())
-        if not _FACADE_ON_POSTGRES[0]:
-            backends = ("sqlite",)
     metafunc.parametrize("backend", backends)
+
+
+def _pg_missing() -> bool:
+    """No PostgreSQL server on a developer machine: its tests are left out, and the run says so
+    in one line. In CI they run (and fail without a server)."""
+    return not IN_CI and SERVER_UNDER_TEST.problem() is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _pg_missing():
+        return
+    left_out = [item for item in items if "pg_url" in getattr(item, "fixturenames", ())]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    problem = SERVER_UNDER_TEST.problem() if not IN_CI else None
+    if problem is not None:
+        terminalreporter.write_line(problem)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""SIGKILL the process that writes decisions at random points: no returned decision is lost.
+"""SIGKILL the process that writes decisions at random points: no returned decision is lost
+(on each backend: the SQLite file, and a PostgreSQL database whose writer dies mid-transaction).
 
 A helper process imports whylens and warms it up once, then for each trial forks a writer that
 opens the database and makes decisions in a loop, printing each returned decision id (one
@@ -29,16 +30,16 @@ SUBJECTS = 12
 _HELPER = r"""
 import json, os, sys
 from sdk import Personalizer
-db, row = sys.argv[1], json.loads(sys.argv[2])
+db, ring, row = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 # warm up once (imports, JIT-compiled explainers) so that each forked writer starts fast
-with Personalizer.open(db) as warm:
+with Personalizer.open(db, keyring=ring) as warm:
     warm.decide("subject-0", row, model="credit")
 os.write(1, b"ready\n")
 for line in sys.stdin:
     pid = os.fork()
     if pid == 0:
         try:
-            p = Personalizer.open(db)
+            p = Personalizer.open(db, keyring=ring)
             i = int(line)
             while True:
                 d = p.decide(f"subject-{i % %(subjects)d}", row, model="credit")
@@ -53,17 +54,19 @@ for line in sys.stdin:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_sigkill_at_random_points_loses_no_returned_decision(tmp_path: Path) -> None:
+def test_sigkill_at_random_points_loses_no_returned_decision(
+    store_url: str, keyring_path: Path
+) -> None:
     frame, schema = german_credit()
     frame = frame.iloc[:150].reset_index(drop=True)
-    db = tmp_path / "crash.db"
-    with Personalizer.open(db) as p:
+    db = store_url
+    with Personalizer.open(db, keyring=keyring_path) as p:
         for i in range(SUBJECTS):
             p.consent.grant(f"subject-{i}", "profiling")
         signed_classifier(p, frame, schema, band=(0.4, 0.6))
     row = feature_row(frame, schema, 3)
     helper = subprocess.Popen(
-        [sys.executable, "-c", _HELPER, str(db), json.dumps(row)],
+        [sys.executable, "-c", _HELPER, db, str(keyring_path), json.dumps(row)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         bufsize=0,
@@ -109,7 +112,7 @@ def test_sigkill_at_random_points_loses_no_returned_decision(tmp_path: Path) -> 
     # not vacuous: every odd trial was killed after decisions had been returned
     assert all(n > 0 for n in per_trial[1::2]), per_trial
     assert len(returned) > TRIALS // 2
-    with Personalizer.open(db) as p:
+    with Personalizer.open(db, keyring=keyring_path) as p:
         report = p.audit.verify()
         assert report.ok, report.problem
         missing = [d for d in returned if d not in set(p.audit.decisions())]

@@ -11,7 +11,7 @@ Within one process the ledger's leader-based group commit (:mod:`sdk.ledger.log`
 concurrent appenders into one such transaction, so the lock and the commit's WAL flush are paid
 once per batch, not once per entry. Round trips are what a lock holder waits for, so they are
 few: BEGIN, the lock and the tail go in one round trip, the batch's rows (as arrays), its leaves
-and the signed head and checkpoint in one statement, then COMMIT.
+and the signed head and checkpoint in one statement, then COMMIT and the flush (below) in a third.
 
 The lock is not held while the commit's WAL is flushed: the append transaction commits with
 ``synchronous_commit = off`` (COMMIT returns, and releases the lock, at once), then a one-line
@@ -51,7 +51,7 @@ _BEGIN_LOCKED = (
     "(SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1) AS t ON true"
 )
 _TAIL = "SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1"
-_FLUSH = "BEGIN; SELECT pg_current_xact_id(); COMMIT"
+_COMMIT_AND_FLUSH = "COMMIT; BEGIN; SELECT pg_current_xact_id(); COMMIT"
 # the whole batch in one statement. A leaf computed for an old entry (a database written before
 # leaves were stored) may already exist: DO NOTHING, never an UPDATE (the trigger forbids it)
 _WRITE = (
@@ -138,16 +138,15 @@ def ledger_transaction(db: PgDatabase, *, durable: bool = True) -> Iterator[PgLe
             ltx = PgLedgerTx(conn, None if seq is None else (seq, digest, ts), metas)
             yield ltx
             ltx._send_writes()
-            conn.execute("COMMIT")  # releases the lock without waiting for the WAL flush
-            committed = True
-            # durable before acknowledged: a transaction with an xid commits synchronously, so it
-            # returns once the WAL is flushed past its commit record, and so past ours; the
-            # flushes of concurrent writers (in any process) are shared by the server
-            if durable:
-                conn.execute(_FLUSH)
+            committed = True  # from here on the outcome may be unknown
+            # COMMIT releases the lock without waiting for the WAL flush; then, in the same round
+            # trip, durable before acknowledged: a transaction with an xid commits synchronously,
+            # so it returns once the WAL is flushed past its commit record, and so past ours (the
+            # flushes of concurrent writers, in any process, are shared by the server)
+            conn.execute(_COMMIT_AND_FLUSH if durable else "COMMIT")
         except psycopg.Error as exc:
             outcome = (
-                "it may have been written but is not known to be durable"
+                "it may have been written, but is not known to be durable"
                 if committed
                 else "nothing was written"
             )
