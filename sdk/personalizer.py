@@ -61,6 +61,10 @@ class Personalizer:
     Open one with :meth:`open`. Its parts: ``consent``, ``profiles``, ``models``, ``reviews``,
     ``audit`` and ``subjects``; the decision path: :meth:`recommend`, :meth:`decide`,
     :meth:`explain`, :meth:`contest`. Thread-safe; close it (or use ``with``) when done.
+
+    ``views`` is the one :class:`~sdk.ledger.LedgerFollower` of this store: every ledger-derived
+    view registers with it (``views.register(view, streams)``), and each call that serves or
+    decides catches up with what any process appended before it answers.
     """
 
     def __init__(

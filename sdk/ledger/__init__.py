@@ -35,21 +35,26 @@ from .checkpoint import (
     verify_inclusion_proof,
 )
 from .entry import GENESIS_HASH, LedgerEntry, PendingEntry, RawEntry
+from .follow import ChangeProbe, LedgerFollower, LedgerView, SizeProbe
 from .log import Ledger, LedgerStats
 from .merkle import MerkleTree, leaf_hash, node_hash, verify_consistency, verify_inclusion
 
 __all__ = [
     "GENESIS_HASH",
+    "ChangeProbe",
     "Checkpoint",
     "ConsistencyProof",
     "InclusionProof",
     "Ledger",
     "LedgerEntry",
+    "LedgerFollower",
     "LedgerStats",
+    "LedgerView",
     "MerkleTree",
     "PendingEntry",
     "RawEntry",
     "Signer",
+    "SizeProbe",
     "leaf_hash",
     "node_hash",
     "open_checkpoint",

@@ -1,0 +1,87 @@
+"""The shared catch-up (sdk/ledger/follow.py): every entry folded once, in seq order, whoever
+wrote it; nothing read when nothing changed; a probe that can be swapped."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from sdk import Personalizer
+from sdk.errors import LedgerError
+from sdk.ledger import LedgerEntry
+
+
+class Spy:
+    """A view that records the seqs it was given."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def apply(self, entry: LedgerEntry) -> None:
+        self.seen.append(entry.seq)
+
+    def reset(self) -> None:
+        self.seen = []
+
+
+def test_own_appends_never_skip_another_writers_entry(store_url: str, keyring_path: Path) -> None:
+    with Personalizer.open(store_url, keyring=keyring_path) as a, Personalizer.open(
+        store_url, keyring=keyring_path
+    ) as b:
+        spy = Spy()
+        a.views.register(spy, ["notes"])
+        foreign = b.ledger.append("notes", "note.test", {"n": 1})
+        own = a.ledger.append("notes", "note.test", {"n": 2})
+        a.views.appended(own)  # the gap before it (B's entry) is read first
+        assert spy.seen == [foreign.seq, own.seq]
+        a.views.catch_up()
+        assert spy.seen == [foreign.seq, own.seq]  # never twice
+        a.views.rebuild(spy)
+        assert spy.seen == [foreign.seq, own.seq]  # rebuilt from the log alone: the same
+        late = Spy()
+        a.views.register(late, ["notes"])  # a view registered later starts in step
+        assert late.seen == spy.seen
+        with pytest.raises(LedgerError):
+            a.views.register(late, ["notes"])
+
+
+def test_threads_appending_and_catching_up_fold_each_entry_once_in_order(p: Personalizer) -> None:
+    spy = Spy()
+    p.views.register(spy, ["notes"])
+    start = threading.Barrier(4)
+
+    def work(t: int) -> None:
+        start.wait()
+        for i in range(25):
+            p.views.appended(p.ledger.append("notes", "note.test", {"t": t, "i": i}))
+            p.views.catch_up()
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    p.views.catch_up()
+    notes = [e.seq for e in p.ledger.entries(stream="notes")]
+    assert spy.seen == notes and len(notes) == 100
+
+
+def test_nothing_changed_costs_one_probe_and_a_call_pins_it(p: Personalizer) -> None:
+    class CountingProbe:
+        def __init__(self, inner: object) -> None:
+            self.inner, self.calls = inner, 0
+
+        def position(self) -> int:
+            self.calls += 1
+            return self.inner.position()  # type: ignore[attr-defined, no-any-return]
+
+    probe = CountingProbe(p.views.probe)
+    p.views.probe = probe
+    p.views.catch_up()
+    assert probe.calls == 1
+    with p.views.call():
+        p.consent.state("someone")  # inside one serving call: no second probe
+        p.views.catch_up()
+    assert probe.calls == 2
