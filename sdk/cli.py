@@ -1,7 +1,9 @@
 """The ``whylens`` command: the demo, consent, explanations, review, audit and subject rights.
 
 Every command takes ``--db`` (default: ``$WHYLENS_DB`` or ``whylens.db``). Errors are whylens's own
-messages (never personal data) and exit with status 2.
+messages (never personal data) and exit with status 2. Destructive commands ask for confirmation
+and refuse without a terminal unless given ``--yes``. Every command's ``--help`` ends with an
+example.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ._version import __version__
 from .errors import WhylensError
 
 if TYPE_CHECKING:
@@ -53,8 +56,90 @@ def _open(db: Path) -> Personalizer:
     from .personalizer import Personalizer
 
     if not db.exists():
-        raise typer.BadParameter(f"no database at {db}", param_hint="--db")
+        raise typer.BadParameter(
+            f"no database at {db} (create one with: whylens init --db {db})", param_hint="--db"
+        )
     return Personalizer.open(db)
+
+
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")
+]
+
+
+def _confirm(action: str, yes: bool) -> None:
+    """Ask before an irreversible ``action``; without a terminal, refuse unless ``--yes``."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        Console(stderr=True).print(
+            f"refusing to {action} without confirmation: no terminal to ask on. "
+            "Pass --yes to confirm.",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(1)
+    if not typer.confirm(f"This cannot be undone. {action[0].upper()}{action[1:]}?"):
+        Console(stderr=True).print("Nothing was changed.", highlight=False)
+        raise typer.Exit(1)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"whylens {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Privacy-first personalization: consent, explanations and an audit trail.
+
+    Example:
+
+        whylens init --db shop.db
+    """
+
+
+@app.command()
+def init(
+    db: DbOption = Path("whylens.db"),
+    keyring: Annotated[
+        Path | None,
+        typer.Option(help="Where to put the keyring (default: <name>.keyring.json beside it)."),
+    ] = None,
+) -> None:
+    """Create an empty store and its keyring (mode 0600), and say where they are.
+
+    Keep the keyring out of the database's backups: together they decrypt everything.
+
+    Example:
+
+        whylens init --db shop.db
+    """
+    from .personalizer import Personalizer, default_keyring_path
+
+    if db.exists():
+        raise typer.BadParameter(f"{db} already exists; nothing was changed", param_hint="--db")
+    keyring_path = keyring if keyring is not None else default_keyring_path(db)
+    if keyring_path.exists():
+        raise typer.BadParameter(
+            f"{keyring_path} already exists; nothing was changed", param_hint="--keyring"
+        )
+    with Personalizer.open(db, keyring=keyring_path):
+        pass
+    console.print(f"store:   {db.resolve()}", highlight=False, markup=False)
+    console.print(
+        f"keyring: {keyring_path.resolve()} (mode 0600; back it up apart from the store)",
+        highlight=False,
+        markup=False,
+    )
 
 
 @app.command()
@@ -63,7 +148,12 @@ def demo(
         Path, typer.Option("--dir", help="Folder for the demo database (made if missing).")
     ] = Path("demo-output"),
 ) -> None:
-    """Run the handmade-goods shop story end to end."""
+    """Run the handmade-goods shop story end to end.
+
+    Example:
+
+        whylens demo --dir demo-output
+    """
     from .demo.story import run_story
 
     run_story(folder, console)
@@ -77,7 +167,12 @@ def consent_grant(
     notice: Annotated[str | None, typer.Option(help="Id of the notice shown.")] = None,
     source: Annotated[str | None, typer.Option(help="Where consent was given.")] = None,
 ) -> None:
-    """Record a grant of one or more purposes."""
+    """Record a grant of one or more purposes.
+
+    Example:
+
+        whylens consent grant cust-1 personalization --db shop.db
+    """
     with _open(db) as p:
         receipt = p.consent.grant(subject, purposes, notice=notice, source=source)
     console.print_json(receipt.model_dump_json())
@@ -90,7 +185,12 @@ def consent_withdraw(
     db: DbOption = Path("whylens.db"),
     source: Annotated[str | None, typer.Option(help="Where consent was withdrawn.")] = None,
 ) -> None:
-    """Record a withdrawal of one or more purposes."""
+    """Record a withdrawal of one or more purposes.
+
+    Example:
+
+        whylens consent withdraw cust-1 personalization --db shop.db
+    """
     with _open(db) as p:
         receipt = p.consent.withdraw(subject, purposes, source=source)
     console.print_json(receipt.model_dump_json())
@@ -98,7 +198,12 @@ def consent_withdraw(
 
 @consent_app.command("state")
 def consent_state(subject: str, db: DbOption = Path("whylens.db")) -> None:
-    """A subject's consent to each purpose now."""
+    """A subject's consent to each purpose now.
+
+    Example:
+
+        whylens consent state cust-1 --db shop.db
+    """
     with _open(db) as p:
         state = p.consent.state(subject)
     for purpose, status in state.purposes.items():
@@ -107,7 +212,12 @@ def consent_state(subject: str, db: DbOption = Path("whylens.db")) -> None:
 
 @consent_app.command("history")
 def consent_history(subject: str, db: DbOption = Path("whylens.db")) -> None:
-    """Every grant and withdrawal of a subject."""
+    """Every grant and withdrawal of a subject.
+
+    Example:
+
+        whylens consent history cust-1 --db shop.db
+    """
     with _open(db) as p:
         for event in p.consent.history(subject):
             console.print(
@@ -126,7 +236,12 @@ def why(
         bool, typer.Option(help="Add what would change a decision's outcome.")
     ] = False,
 ) -> None:
-    """Explain a decision or a recommended item."""
+    """Explain a decision or a recommended item.
+
+    Example:
+
+        whylens why dec_0190... --db shop.db --audience reviewer
+    """
     with _open(db) as p:
         if audience not in ("end_user", "reviewer", "auditor"):
             raise typer.BadParameter("use end_user, reviewer or auditor", param_hint="--audience")
@@ -142,7 +257,12 @@ def why(
 
 @review_app.command("list")
 def review_list(db: DbOption = Path("whylens.db")) -> None:
-    """Decisions waiting for a person."""
+    """Decisions waiting for a person.
+
+    Example:
+
+        whylens review list --db shop.db
+    """
     with _open(db) as p:
         pending = p.reviews.pending()
     if not pending:
@@ -161,7 +281,12 @@ def review_approve(
     db: DbOption = Path("whylens.db"),
     note: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """Confirm a held decision."""
+    """Confirm a held decision.
+
+    Example:
+
+        whylens review approve dec_0190... --reviewer anna --db shop.db
+    """
     with _open(db) as p:
         decision = p.reviews.approve(decision_id, reviewer=reviewer, note=note)
     console.print(f"{decision.decision_id}: {decision.status}, outcome {decision.outcome}")
@@ -175,7 +300,13 @@ def review_override(
     reason: Annotated[str, typer.Option(help="Why (required).")],
     db: DbOption = Path("whylens.db"),
 ) -> None:
-    """Change a decision's outcome, with a reason."""
+    """Change a decision's outcome, with a reason.
+
+    Example:
+
+        whylens review override dec_0190... --outcome approved \
+            --reviewer anna --reason "income was misread" --db shop.db
+    """
     with _open(db) as p:
         decision = p.reviews.override(
             decision_id, outcome=outcome, reviewer=reviewer, reason=reason
@@ -193,7 +324,13 @@ def audit_verify(
         str | None, typer.Option(help="Expected signer public key (base64), for exports.")
     ] = None,
 ) -> None:
-    """Check the hash chain of the database, or an export offline."""
+    """Check the hash chain of the database, or an export offline.
+
+    Example:
+
+        whylens audit verify --db shop.db
+        whylens audit verify audit-2026-11 --pubkey MCowBQYDK2VwAyEA...
+    """
     if export is not None:
         from .audit.export import verify_export
 
@@ -217,7 +354,12 @@ def audit_export(
     until: Annotated[str | None, typer.Option(help="ISO time with zone, inclusive")] = None,
     model: Annotated[str | None, typer.Option(help="Only this model's records")] = None,
 ) -> None:
-    """Export the ledger and audit records with a signed manifest."""
+    """Export the ledger and audit records with a signed manifest.
+
+    Example:
+
+        whylens audit export audit-2026-11 --db shop.db --format csv
+    """
     from datetime import datetime
 
     try:
@@ -235,16 +377,30 @@ def audit_export(
 
 @subject_app.command("export")
 def subject_export(subject: str, db: DbOption = Path("whylens.db")) -> None:
-    """Everything held about a subject, as JSON (to stdout: it is their personal data)."""
+    """Everything held about a subject, as JSON (to stdout: it is their personal data).
+
+    Example:
+
+        whylens subject export cust-1 --db shop.db > cust-1.json
+    """
     with _open(db) as p:
         data = p.subjects.export(subject)
     sys.stdout.write(json.dumps(data.model_dump(mode="json"), indent=2) + "\n")
 
 
 @subject_app.command("erase")
-def subject_erase(subject: str, db: DbOption = Path("whylens.db")) -> None:
-    """Destroy a subject's key and profile (crypto-shredding)."""
+def subject_erase(subject: str, db: DbOption = Path("whylens.db"), yes: YesOption = False) -> None:
+    """Destroy a subject's key and profile (crypto-shredding). Irreversible: asks first.
+
+    Everything encrypted under the subject's key becomes unreadable, in backups too; the ledger
+    keeps its pseudonymous records, so proofs still verify. Prints the signed erasure receipt.
+
+    Example:
+
+        whylens subject erase cust-1 --db shop.db --yes
+    """
     with _open(db) as p:
+        _confirm("erase this subject's data for good", yes)
         receipt = p.subjects.erase(subject)
     console.print_json(receipt.model_dump_json())
 
@@ -256,7 +412,12 @@ def keys_rotate(
         bool, typer.Option(help="Rewrap every data key under the new KEK right away.")
     ] = True,
 ) -> None:
-    """Make a new key-encryption key version current (and rewrap the data keys under it)."""
+    """Make a new key-encryption key version current (and rewrap the data keys under it).
+
+    Example:
+
+        whylens keys rotate --db shop.db
+    """
     with _open(db) as p:
         version = p.keys.provider.rotate()
         console.print(f"KEK version {version} is now current")
@@ -269,7 +430,12 @@ def keys_rotate(
 
 @keys_app.command("rewrap")
 def keys_rewrap(db: DbOption = Path("whylens.db")) -> None:
-    """Rewrap data keys still under an older KEK (resumable, idempotent; data untouched)."""
+    """Rewrap data keys still under an older KEK (resumable, idempotent; data untouched).
+
+    Example:
+
+        whylens keys rewrap --db shop.db
+    """
     with _open(db) as p:
         report = p.keys.rewrap_all()
     console.print(
@@ -285,9 +451,19 @@ def keys_retire(
     data_keys: Annotated[
         bool, typer.Option("--data-keys", help="Retire data-key versions instead of KEKs.")
     ] = False,
+    yes: YesOption = False,
 ) -> None:
-    """Retire old key versions: reading anything made under them raises KeyRetired."""
+    """Retire old key versions: reading anything made under them raises KeyRetired. Asks first.
+
+    Rewrap first (``whylens keys rewrap``) so nothing current is still under a retired KEK.
+
+    Example:
+
+        whylens keys retire --below 2 --db shop.db --yes
+    """
     with _open(db) as p:
+        kind = "data-key" if data_keys else "KEK"
+        _confirm(f"retire {kind} versions below {below}", yes)
         if data_keys:
             p.keys.retire_data_keys(below)
         else:
@@ -297,7 +473,12 @@ def keys_retire(
 
 @keys_app.command("status")
 def keys_status(db: DbOption = Path("whylens.db")) -> None:
-    """The key provider, KEK versions and how many data keys are under older KEKs."""
+    """The key provider, KEK versions and how many data keys are under older KEKs.
+
+    Example:
+
+        whylens keys status --db shop.db
+    """
     with _open(db) as p:
         provider = p.keys.provider
         older = p.keys.count_below_kek(provider.current_version)
@@ -310,7 +491,12 @@ def keys_status(db: DbOption = Path("whylens.db")) -> None:
 
 @models_app.command("list")
 def models_list(db: DbOption = Path("whylens.db")) -> None:
-    """Every model version with its hash, metrics, rows left out and sign-off."""
+    """Every model version with its hash, metrics, rows left out and sign-off.
+
+    Example:
+
+        whylens models list --db shop.db
+    """
     with _open(db) as p:
         for card in p.models.list():
             signed = p.models.sign_off_of(card.name, card.version)
@@ -331,7 +517,12 @@ def models_sign_off(
     db: DbOption = Path("whylens.db"),
     note: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """Approve a model version for serving (recorded on the ledger)."""
+    """Approve a model version for serving (recorded on the ledger).
+
+    Example:
+
+        whylens models sign-off ranker 1 --reviewer anna --db shop.db
+    """
     with _open(db) as p:
         record = p.models.sign_off(name, version, reviewer=reviewer, note=note)
     console.print(f"{name} v{version} signed off by {record.reviewer} (ledger #{record.seq})")
@@ -343,7 +534,12 @@ def models_shadow(
     version: Annotated[int | None, typer.Argument(help="Candidate version; omit to stop.")] = None,
     db: DbOption = Path("whylens.db"),
 ) -> None:
-    """Score a candidate version beside the serving one; only agreement is logged."""
+    """Score a candidate version beside the serving one; only agreement is logged.
+
+    Example:
+
+        whylens models shadow ranker 2 --db shop.db
+    """
     with _open(db) as p:
         p.models.shadow(name, version)
     console.print(f"{name}: shadow {'off' if version is None else f'v{version}'}")
