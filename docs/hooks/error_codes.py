@@ -1,0 +1,90 @@
+"""MkDocs hook: tables generated from the code, so the docs cannot drift from it.
+
+``<!-- whylens:error-codes -->`` becomes the table of every ``WhylensError`` subclass in
+``sdk.errors`` (code, parent, meaning); ``<!-- whylens:cli-commands -->`` the list of every
+``whylens`` command with its summary and the example from its ``--help``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+ERRORS_MARK = "<!-- whylens:error-codes -->"
+CLI_MARK = "<!-- whylens:cli-commands -->"
+
+
+def error_rows() -> list[tuple[str, str, str, str]]:
+    """(class, code, parent class, first docstring line) for each error, in tree order."""
+    from sdk import errors
+
+    classes = [
+        value
+        for name in errors.__all__
+        if inspect.isclass(value := getattr(errors, name)) and issubclass(value, errors.WhylensError)
+    ]
+
+    def depth_first(parent: type, out: list[type]) -> list[type]:
+        for cls in sorted((c for c in classes if c.__bases__[0] is parent), key=lambda c: c.__name__):
+            out.append(cls)
+            depth_first(cls, out)
+        return out
+
+    ordered = [errors.WhylensError, *depth_first(errors.WhylensError, [])]
+    ordered += sorted(set(classes) - set(ordered), key=lambda c: c.__name__)  # multiple bases
+    return [
+        (
+            cls.__name__,
+            str(cls.code),
+            "" if cls is errors.WhylensError else cls.__bases__[0].__name__,
+            (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ").replace("|", "\\|"),
+        )
+        for cls in ordered
+    ]
+
+
+def error_table() -> str:
+    lines = ["| error | `code` | subclass of | meaning |", "|---|---|---|---|"]
+    for name, code, parent, doc in error_rows():
+        anchor = f"[`{name}`][sdk.errors.{name}]"
+        lines.append(f"| {anchor} | `{code}` | {f'`{parent}`' if parent else ''} | {doc} |")
+    return "\n".join(lines)
+
+
+def cli_commands() -> list[tuple[str, str, str]]:
+    """(command line, summary, example) for every visible ``whylens`` command."""
+    import typer
+
+    from sdk.cli import app
+
+    found: list[tuple[str, str, str]] = []
+
+    def walk(group: Any, path: tuple[str, ...]) -> None:
+        for name, command in sorted(group.commands.items()):
+            if command.hidden:
+                continue
+            if hasattr(command, "commands"):
+                walk(command, (*path, name))
+                continue
+            text = inspect.cleandoc(command.help or "")
+            summary = text.split("\n\n")[0].replace("\n", " ")
+            example = text.split("Example:", 1)[1].strip() if "Example:" in text else ""
+            found.append((" ".join(("whylens", *path, name)), summary, inspect.cleandoc(example)))
+
+    walk(typer.main.get_group(app), ())
+    return found
+
+
+def cli_list() -> str:
+    parts = []
+    for command, summary, example in cli_commands():
+        parts.append(f"### `{command}`\n\n{summary}\n\n```text\n{example}\n```\n")
+    return "\n".join(parts)
+
+
+def on_page_markdown(markdown: str, **_: Any) -> str:
+    if ERRORS_MARK in markdown:
+        markdown = markdown.replace(ERRORS_MARK, error_table())
+    if CLI_MARK in markdown:
+        markdown = markdown.replace(CLI_MARK, cli_list())
+    return markdown
