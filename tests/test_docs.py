@@ -51,7 +51,7 @@ class Block:
                 line = line[2:]
             current += line.lstrip() if current else line
             if current.endswith("\\"):
-                current = current[:-1] + " "
+                current = current[:-1]
                 continue
             if current.split() and current.split()[0] == "whylens":
                 commands.append(current)
