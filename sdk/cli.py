@@ -471,6 +471,24 @@ def keys_retire(
     console.print(f"{'data-key' if data_keys else 'KEK'} versions below {below} are retired")
 
 
+@keys_app.command("public")
+def keys_public(db: DbOption = Path("whylens.db")) -> None:
+    """Print the store's Ed25519 public key (base64), to pin when verifying exports offline.
+
+    It signs ledger checkpoints, export manifests, consent and erasure receipts. Give it to the
+    people who verify, through a channel other than the export itself.
+
+    Example:
+
+        whylens keys public --db shop.db > shop-signing-key.txt
+    """
+    import base64
+
+    with _open(db) as p:
+        key = base64.b64encode(p.keyring.public_key_bytes()).decode()
+    sys.stdout.write(key + "\n")
+
+
 @keys_app.command("status")
 def keys_status(db: DbOption = Path("whylens.db")) -> None:
     """The key provider, KEK versions and how many data keys are under older KEKs.

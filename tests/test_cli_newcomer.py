@@ -208,3 +208,21 @@ def test_every_command_help_ends_with_an_example(tmp_path: Path) -> None:
         if not has_example:
             missing.append(" ".join(path))
     assert not missing, f"--help without an 'Example:' calling the command: {missing}"
+
+
+def test_keys_public_is_the_key_that_verifies_exports(tmp_path: Path) -> None:
+    db = _store_with_profile(tmp_path)
+    with Personalizer.open(db) as p:
+        p.audit.export(tmp_path / "export")
+    key = run("keys", "public", "--db", str(db), cwd=tmp_path)
+    assert key.returncode == 0, key.stderr
+    pinned = key.stdout.strip()
+    ok = run("audit", "verify", "export", "--pubkey", pinned, cwd=tmp_path)
+    assert ok.returncode == 0 and "OK" in ok.stdout, ok.stdout + ok.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    _store_with_profile(other)
+    foreign = run("keys", "public", "--db", str(other / "shop.db"), cwd=tmp_path).stdout.strip()
+    assert foreign != pinned
+    refused = run("audit", "verify", "export", "--pubkey", foreign, cwd=tmp_path)
+    assert refused.returncode != 0

@@ -174,7 +174,7 @@ def test_every_page_with_code_is_collected() -> None:
 
 
 def _hooks():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs/hooks/error_codes.py")
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs/hooks/generated.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

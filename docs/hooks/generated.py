@@ -2,7 +2,8 @@
 
 ``<!-- whylens:error-codes -->`` becomes the table of every ``WhylensError`` subclass in
 ``sdk.errors`` (code, parent, meaning); ``<!-- whylens:cli-commands -->`` the list of every
-``whylens`` command with its summary and the example from its ``--help``.
+``whylens`` command with its summary and the example from its ``--help``;
+``<!-- whylens:purposes -->`` the built-in purposes catalog.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import inspect
 from typing import Any
 
 ERRORS_MARK = "<!-- whylens:error-codes -->"
+PURPOSES_MARK = "<!-- whylens:purposes -->"
 CLI_MARK = "<!-- whylens:cli-commands -->"
 
 
@@ -21,11 +23,14 @@ def error_rows() -> list[tuple[str, str, str, str]]:
     classes = [
         value
         for name in errors.__all__
-        if inspect.isclass(value := getattr(errors, name)) and issubclass(value, errors.WhylensError)
+        if inspect.isclass(value := getattr(errors, name))
+        and issubclass(value, errors.WhylensError)
     ]
 
     def depth_first(parent: type, out: list[type]) -> list[type]:
-        for cls in sorted((c for c in classes if c.__bases__[0] is parent), key=lambda c: c.__name__):
+        for cls in sorted(
+            (c for c in classes if c.__bases__[0] is parent), key=lambda c: c.__name__
+        ):
             out.append(cls)
             depth_first(cls, out)
         return out
@@ -82,9 +87,28 @@ def cli_list() -> str:
     return "\n".join(parts)
 
 
+def purposes_table() -> str:
+    from sdk.consent import BUILTIN_PURPOSES
+
+    lines = [
+        "| id | name | legal basis | needs a grant | DPV concept | IAB TCF purposes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in BUILTIN_PURPOSES:
+        tcf = ", ".join(str(n) for n in p.tcf_purposes) or "—"
+        needs = (
+            "yes" if p.needs_consent else ("no (the person may object)" if p.objectable else "no")
+        )
+        dpv = f"[`{p.dpv}`]({p.dpv_iri})"
+        lines.append(f"| `{p.id}` | {p.name} | `{p.legal_basis}` | {needs} | {dpv} | {tcf} |")
+    return "\n".join(lines)
+
+
 def on_page_markdown(markdown: str, **_: Any) -> str:
     if ERRORS_MARK in markdown:
         markdown = markdown.replace(ERRORS_MARK, error_table())
+    if PURPOSES_MARK in markdown:
+        markdown = markdown.replace(PURPOSES_MARK, purposes_table())
     if CLI_MARK in markdown:
         markdown = markdown.replace(CLI_MARK, cli_list())
     return markdown
