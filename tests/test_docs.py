@@ -96,11 +96,13 @@ def runnable(page: Path) -> list[Block]:
 
 PAGES = [page for page in docs_pages() if runnable(page)]
 
-# Runs in the page's folder: python blocks in one namespace (tracebacks name the page and its
+# Runs in the page's folder: python blocks in one module namespace (tracebacks name the page and its
 # line), shell command lines through bash with the project's `whylens` first on PATH.
 DRIVER = r"""
-import json, subprocess, sys
-namespace = {"__name__": "__main__"}
+import json, subprocess, sys, types
+page = types.ModuleType("__main__")  # a real module, so `ROOT_URLCONF=__name__` and pickling work
+sys.modules["__main__"] = page
+namespace = page.__dict__
 for block in json.load(open(sys.argv[1])):
     if block["kind"] == "python":
         code = compile("\n" * (block["line"] - 1) + block["source"], block["page"], "exec")
