@@ -172,7 +172,7 @@ def test_the_collector_finds_blocks_and_commands(tmp_path: Path) -> None:
 def test_every_page_with_code_is_collected() -> None:
     # guards against a collector that silently finds nothing
     names = {p.relative_to(ROOT).as_posix() for p in PAGES}
-    assert {"README.md", "docs/getting-started.md", "docs/guides/backend.md"} <= names
+    assert {"docs/index.md", "docs/getting-started.md", "docs/guides/backend.md"} <= names
 
 
 def _hooks():  # type: ignore[no-untyped-def]
