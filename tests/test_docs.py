@@ -202,4 +202,6 @@ def test_every_public_subpackage_has_an_api_page() -> None:
     pages = {p.stem: p.read_text() for p in (ROOT / "docs/api").glob("*.md")}
     for name in sorted(sdk._SUBPACKAGES):
         assert f"::: sdk.{name}" in pages.get(name, ""), f"docs/api/{name}.md missing"
-    assert "::: sdk\n" in pages["sdk"]
+    assert "<!-- whylens:sdk-names -->" in pages["sdk"]
+    listed = [n for names in _hooks().sdk_names().values() for n in names]
+    assert sorted(listed) == sorted(n for n in sdk.__all__ if not n.startswith("__"))

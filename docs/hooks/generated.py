@@ -3,7 +3,8 @@
 ``<!-- whylens:error-codes -->`` becomes the table of every ``WhylensError`` subclass in
 ``sdk.errors`` (code, parent, meaning); ``<!-- whylens:cli-commands -->`` the list of every
 ``whylens`` command with its summary and the example from its ``--help``;
-``<!-- whylens:purposes -->`` the built-in purposes catalog.
+``<!-- whylens:purposes -->`` the built-in purposes catalog; ``<!-- whylens:sdk-names -->`` one
+API entry per name of ``sdk.__all__``, grouped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,44 @@ from typing import Any
 
 ERRORS_MARK = "<!-- whylens:error-codes -->"
 PURPOSES_MARK = "<!-- whylens:purposes -->"
+SDK_NAMES_MARK = "<!-- whylens:sdk-names -->"
+
+# the order a reader meets the top-level names in; names added to sdk.__all__ later and not
+# listed here still appear, under "More"
+SDK_GROUPS: dict[str, tuple[str, ...]] = {
+    "The facade": ("Personalizer", "Durability"),
+    "Features and models": (
+        "Feature",
+        "FeatureSchema",
+        "Concept",
+        "Model",
+        "ModelCard",
+        "ReviewPolicy",
+        "RerankPolicy",
+        "Rule",
+    ),
+    "Consent": ("Purpose", "Notice", "ConsentState", "ConsentEvent", "ConsentReceipt"),
+    "Results": (
+        "Recommendations",
+        "RecommendedItem",
+        "Decision",
+        "Explanation",
+        "Reason",
+        "Counterfactual",
+        "Comparison",
+        "ReviewAction",
+    ),
+    "Audit and subject rights": (
+        "verify_export",
+        "ExportManifest",
+        "VerifyReport",
+        "SubjectExport",
+        "ErasureReceipt",
+        "Personal",
+        "PersonalEvent",
+    ),
+    "Errors": ("WhylensError",),
+}
 CLI_MARK = "<!-- whylens:cli-commands -->"
 
 
@@ -104,9 +143,32 @@ def purposes_table() -> str:
     return "\n".join(lines)
 
 
+def sdk_names() -> dict[str, list[str]]:
+    """``sdk.__all__`` in reading order: every name exactly once."""
+    import sdk
+
+    public = [name for name in sdk.__all__ if not name.startswith("__")]
+    groups = {title: [n for n in names if n in public] for title, names in SDK_GROUPS.items()}
+    listed = {n for names in groups.values() for n in names}
+    rest = sorted(n for n in public if n not in listed)
+    if rest:
+        groups["More"] = rest
+    return groups
+
+
+def sdk_reference() -> str:
+    parts = []
+    for title, names in sdk_names().items():
+        parts.append(f"## {title}\n")
+        parts += [f"::: sdk.{name}\n    options:\n      heading_level: 3\n" for name in names]
+    return "\n".join(parts)
+
+
 def on_page_markdown(markdown: str, **_: Any) -> str:
     if ERRORS_MARK in markdown:
         markdown = markdown.replace(ERRORS_MARK, error_table())
+    if SDK_NAMES_MARK in markdown:
+        markdown = markdown.replace(SDK_NAMES_MARK, sdk_reference())
     if PURPOSES_MARK in markdown:
         markdown = markdown.replace(PURPOSES_MARK, purposes_table())
     if CLI_MARK in markdown:
