@@ -226,3 +226,26 @@ def test_keys_public_is_the_key_that_verifies_exports(tmp_path: Path) -> None:
     assert foreign != pinned
     refused = run("audit", "verify", "export", "--pubkey", foreign, cwd=tmp_path)
     assert refused.returncode != 0
+
+
+def test_every_help_example_parses_with_the_command_it_documents() -> None:
+    # the examples name real options and the right number of arguments (placeholders such as
+    # dec_0190... are plain strings); a renamed option fails here, not in a reader's terminal
+    import shlex
+
+    group = typer.main.get_group(app)
+    checked = 0
+    for path in LEAVES:
+        command = group
+        for name in path:
+            command = command.commands[name]
+        text = command.help or ""
+        assert "Example:" in text, path
+        example = text.split("Example:", 1)[1]
+        for line in example.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.split(">")[0])
+            if words[: len(path) + 1] != ["whylens", *path]:
+                continue
+            command.make_context(" ".join(path), words[len(path) + 1 :])
+            checked += 1
+    assert checked >= len(LEAVES)
