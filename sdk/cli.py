@@ -52,9 +52,20 @@ DbOption = Annotated[
 ]
 
 
+def _sqlite_only(db: Path) -> None:
+    # Path() has already folded "postgresql://" into "postgresql:/"
+    if str(db).split(":", 1)[0] in ("postgresql", "postgres") and ":" in str(db):
+        raise typer.BadParameter(
+            "the whylens command works on SQLite files so far; open a PostgreSQL store from "
+            "Python: Personalizer.open(url, keyring=PATH)",
+            param_hint="--db",
+        )
+
+
 def _open(db: Path) -> Personalizer:
     from .personalizer import Personalizer
 
+    _sqlite_only(db)
     if not db.exists():
         raise typer.BadParameter(
             f"no database at {db} (create one with: whylens init --db {db})", param_hint="--db"
@@ -125,6 +136,7 @@ def init(
     """
     from .personalizer import Personalizer, default_keyring_path
 
+    _sqlite_only(db)
     if db.exists():
         raise typer.BadParameter(f"{db} already exists; nothing was changed", param_hint="--db")
     keyring_path = keyring if keyring is not None else default_keyring_path(db)

@@ -249,3 +249,11 @@ def test_every_help_example_parses_with_the_command_it_documents() -> None:
             command.make_context(" ".join(path), words[len(path) + 1 :])
             checked += 1
     assert checked >= len(LEAVES)
+
+
+def test_a_postgresql_url_is_refused_with_the_way_to_open_it(tmp_path: Path) -> None:
+    for args in (["init"], ["consent", "state", "cust-1"]):
+        result = run(*args, "--db", "postgresql://postgres@127.0.0.1:5432/x", cwd=tmp_path)
+        assert result.returncode == 2
+        assert "Personalizer.open(url, keyring=PATH)" in " ".join(result.stderr.split())
+    assert list(tmp_path.iterdir()) == []  # no file named after the URL
