@@ -8,6 +8,7 @@ example.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -110,12 +111,68 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Privacy-first personalization: consent, explanations and an audit trail.
+    """Privacy-first personalization: consent, explanations and an audit trail."""
 
-    Example:
 
-        whylens init --db shop.db
-    """
+# The example at the end of each command's --help, by command path (a test checks that every
+# command has one and that it parses). Kept in one table, so a command added anywhere in this
+# module gets its example here; entries for commands not in this build are unused.
+EXAMPLES: dict[str, str] = {
+    "init": "whylens init --db shop.db",
+    "demo": "whylens demo --dir demo-output",
+    "why": "whylens why dec_0190... --db shop.db --audience reviewer",
+    "consent grant": "whylens consent grant cust-1 personalization --db shop.db",
+    "consent withdraw": "whylens consent withdraw cust-1 personalization --db shop.db",
+    "consent state": "whylens consent state cust-1 --db shop.db",
+    "consent history": "whylens consent history cust-1 --db shop.db",
+    "review list": "whylens review list --db shop.db",
+    "review approve": "whylens review approve dec_0190... --reviewer anna --db shop.db",
+    "review override": (
+        "whylens review override dec_0190... --outcome approved --reviewer anna \\\n"
+        '    --reason "income was misread" --db shop.db'
+    ),
+    "audit verify": (
+        "whylens audit verify --db shop.db\n"
+        'whylens audit verify audit-2026-11 --pubkey "$(cat shop-signing-key.txt)"'
+    ),
+    "audit export": "whylens audit export audit-2026-11 --db shop.db --format csv",
+    "subject export": "whylens subject export cust-1 --db shop.db > cust-1.json",
+    "subject erase": "whylens subject erase cust-1 --db shop.db --yes",
+    "keys rotate": "whylens keys rotate --db shop.db",
+    "keys rewrap": "whylens keys rewrap --db shop.db",
+    "keys retire": "whylens keys retire --below 2 --db shop.db --yes",
+    "keys public": "whylens keys public --db shop.db > shop-signing-key.txt",
+    "keys status": "whylens keys status --db shop.db",
+    "models list": "whylens models list --db shop.db",
+    "models sign-off": "whylens models sign-off ranker 1 --reviewer anna --db shop.db",
+    "models shadow": "whylens models shadow ranker 2 --db shop.db",
+    "serve": "whylens serve --db shop.db --host 127.0.0.1 --port 8000 --workers 2",
+    "tokens create": "whylens tokens create --db shop.db --role service --name shop-backend",
+    "tokens list": "whylens tokens list --db shop.db",
+    "tokens revoke": "whylens tokens revoke TOKEN_ID --db shop.db",
+}
+
+
+def _attach_examples(typer_app: typer.Typer, path: tuple[str, ...] = ()) -> None:
+    """End the help of every command of ``typer_app`` with its example from EXAMPLES."""
+    for info in typer_app.registered_commands:
+        if info.callback is None:
+            continue
+        name = info.name or info.callback.__name__.replace("_", "-")
+        example = EXAMPLES.get(" ".join((*path, name)))
+        text = info.help or inspect.getdoc(info.callback) or ""
+        if example is not None and "\nExample:\n" not in text:
+            lines = "\n".join("    " + line for line in example.splitlines())
+            info.help = f"{text}\n\nExample:\n\n{lines}"
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None and group.name is not None:
+            _attach_examples(group.typer_instance, (*path, group.name))
+
+
+def command_group() -> typer.core.TyperGroup:
+    """The ``whylens`` command as a click group, every command's help with its example."""
+    _attach_examples(app)
+    return typer.main.get_group(app)
 
 
 @app.command()
@@ -129,10 +186,6 @@ def init(
     """Create an empty store and its keyring (mode 0600), and say where they are.
 
     Keep the keyring out of the database's backups: together they decrypt everything.
-
-    Example:
-
-        whylens init --db shop.db
     """
     from .personalizer import Personalizer, default_keyring_path
 
@@ -160,12 +213,7 @@ def demo(
         Path, typer.Option("--dir", help="Folder for the demo database (made if missing).")
     ] = Path("demo-output"),
 ) -> None:
-    """Run the handmade-goods shop story end to end.
-
-    Example:
-
-        whylens demo --dir demo-output
-    """
+    """Run the handmade-goods shop story end to end."""
     from .demo.story import run_story
 
     run_story(folder, console)
@@ -179,12 +227,7 @@ def consent_grant(
     notice: Annotated[str | None, typer.Option(help="Id of the notice shown.")] = None,
     source: Annotated[str | None, typer.Option(help="Where consent was given.")] = None,
 ) -> None:
-    """Record a grant of one or more purposes.
-
-    Example:
-
-        whylens consent grant cust-1 personalization --db shop.db
-    """
+    """Record a grant of one or more purposes."""
     with _open(db) as p:
         receipt = p.consent.grant(subject, purposes, notice=notice, source=source)
     console.print_json(receipt.model_dump_json())
@@ -197,12 +240,7 @@ def consent_withdraw(
     db: DbOption = Path("whylens.db"),
     source: Annotated[str | None, typer.Option(help="Where consent was withdrawn.")] = None,
 ) -> None:
-    """Record a withdrawal of one or more purposes.
-
-    Example:
-
-        whylens consent withdraw cust-1 personalization --db shop.db
-    """
+    """Record a withdrawal of one or more purposes."""
     with _open(db) as p:
         receipt = p.consent.withdraw(subject, purposes, source=source)
     console.print_json(receipt.model_dump_json())
@@ -210,12 +248,7 @@ def consent_withdraw(
 
 @consent_app.command("state")
 def consent_state(subject: str, db: DbOption = Path("whylens.db")) -> None:
-    """A subject's consent to each purpose now.
-
-    Example:
-
-        whylens consent state cust-1 --db shop.db
-    """
+    """A subject's consent to each purpose now."""
     with _open(db) as p:
         state = p.consent.state(subject)
     for purpose, status in state.purposes.items():
@@ -224,12 +257,7 @@ def consent_state(subject: str, db: DbOption = Path("whylens.db")) -> None:
 
 @consent_app.command("history")
 def consent_history(subject: str, db: DbOption = Path("whylens.db")) -> None:
-    """Every grant and withdrawal of a subject.
-
-    Example:
-
-        whylens consent history cust-1 --db shop.db
-    """
+    """Every grant and withdrawal of a subject."""
     with _open(db) as p:
         for event in p.consent.history(subject):
             console.print(
@@ -248,12 +276,7 @@ def why(
         bool, typer.Option(help="Add what would change a decision's outcome.")
     ] = False,
 ) -> None:
-    """Explain a decision or a recommended item.
-
-    Example:
-
-        whylens why dec_0190... --db shop.db --audience reviewer
-    """
+    """Explain a decision or a recommended item."""
     with _open(db) as p:
         if audience not in ("end_user", "reviewer", "auditor"):
             raise typer.BadParameter("use end_user, reviewer or auditor", param_hint="--audience")
@@ -269,12 +292,7 @@ def why(
 
 @review_app.command("list")
 def review_list(db: DbOption = Path("whylens.db")) -> None:
-    """Decisions waiting for a person.
-
-    Example:
-
-        whylens review list --db shop.db
-    """
+    """Decisions waiting for a person."""
     with _open(db) as p:
         pending = p.reviews.pending()
     if not pending:
@@ -293,12 +311,7 @@ def review_approve(
     db: DbOption = Path("whylens.db"),
     note: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """Confirm a held decision.
-
-    Example:
-
-        whylens review approve dec_0190... --reviewer anna --db shop.db
-    """
+    """Confirm a held decision."""
     with _open(db) as p:
         decision = p.reviews.approve(decision_id, reviewer=reviewer, note=note)
     console.print(f"{decision.decision_id}: {decision.status}, outcome {decision.outcome}")
@@ -312,13 +325,7 @@ def review_override(
     reason: Annotated[str, typer.Option(help="Why (required).")],
     db: DbOption = Path("whylens.db"),
 ) -> None:
-    """Change a decision's outcome, with a reason.
-
-    Example:
-
-        whylens review override dec_0190... --outcome approved \
-            --reviewer anna --reason "income was misread" --db shop.db
-    """
+    """Change a decision's outcome, with a reason."""
     with _open(db) as p:
         decision = p.reviews.override(
             decision_id, outcome=outcome, reviewer=reviewer, reason=reason
@@ -336,13 +343,7 @@ def audit_verify(
         str | None, typer.Option(help="Expected signer public key (base64), for exports.")
     ] = None,
 ) -> None:
-    """Check the hash chain of the database, or an export offline.
-
-    Example:
-
-        whylens audit verify --db shop.db
-        whylens audit verify audit-2026-11 --pubkey MCowBQYDK2VwAyEA...
-    """
+    """Check the hash chain of the database, or an export offline."""
     if export is not None:
         from .audit.export import verify_export
 
@@ -366,12 +367,7 @@ def audit_export(
     until: Annotated[str | None, typer.Option(help="ISO time with zone, inclusive")] = None,
     model: Annotated[str | None, typer.Option(help="Only this model's records")] = None,
 ) -> None:
-    """Export the ledger and audit records with a signed manifest.
-
-    Example:
-
-        whylens audit export audit-2026-11 --db shop.db --format csv
-    """
+    """Export the ledger and audit records with a signed manifest."""
     from datetime import datetime
 
     try:
@@ -389,12 +385,7 @@ def audit_export(
 
 @subject_app.command("export")
 def subject_export(subject: str, db: DbOption = Path("whylens.db")) -> None:
-    """Everything held about a subject, as JSON (to stdout: it is their personal data).
-
-    Example:
-
-        whylens subject export cust-1 --db shop.db > cust-1.json
-    """
+    """Everything held about a subject, as JSON (to stdout: it is their personal data)."""
     with _open(db) as p:
         data = p.subjects.export(subject)
     sys.stdout.write(json.dumps(data.model_dump(mode="json"), indent=2) + "\n")
@@ -406,10 +397,6 @@ def subject_erase(subject: str, db: DbOption = Path("whylens.db"), yes: YesOptio
 
     Everything encrypted under the subject's key becomes unreadable, in backups too; the ledger
     keeps its pseudonymous records, so proofs still verify. Prints the signed erasure receipt.
-
-    Example:
-
-        whylens subject erase cust-1 --db shop.db --yes
     """
     with _open(db) as p:
         _confirm("erase this subject's data for good", yes)
@@ -424,12 +411,7 @@ def keys_rotate(
         bool, typer.Option(help="Rewrap every data key under the new KEK right away.")
     ] = True,
 ) -> None:
-    """Make a new key-encryption key version current (and rewrap the data keys under it).
-
-    Example:
-
-        whylens keys rotate --db shop.db
-    """
+    """Make a new key-encryption key version current (and rewrap the data keys under it)."""
     with _open(db) as p:
         version = p.keys.provider.rotate()
         console.print(f"KEK version {version} is now current")
@@ -442,12 +424,7 @@ def keys_rotate(
 
 @keys_app.command("rewrap")
 def keys_rewrap(db: DbOption = Path("whylens.db")) -> None:
-    """Rewrap data keys still under an older KEK (resumable, idempotent; data untouched).
-
-    Example:
-
-        whylens keys rewrap --db shop.db
-    """
+    """Rewrap data keys still under an older KEK (resumable, idempotent; data untouched)."""
     with _open(db) as p:
         report = p.keys.rewrap_all()
     console.print(
@@ -468,10 +445,6 @@ def keys_retire(
     """Retire old key versions: reading anything made under them raises KeyRetired. Asks first.
 
     Rewrap first (``whylens keys rewrap``) so nothing current is still under a retired KEK.
-
-    Example:
-
-        whylens keys retire --below 2 --db shop.db --yes
     """
     with _open(db) as p:
         kind = "data-key" if data_keys else "KEK"
@@ -489,10 +462,6 @@ def keys_public(db: DbOption = Path("whylens.db")) -> None:
 
     It signs ledger checkpoints, export manifests, consent and erasure receipts. Give it to the
     people who verify, through a channel other than the export itself.
-
-    Example:
-
-        whylens keys public --db shop.db > shop-signing-key.txt
     """
     import base64
 
@@ -503,12 +472,7 @@ def keys_public(db: DbOption = Path("whylens.db")) -> None:
 
 @keys_app.command("status")
 def keys_status(db: DbOption = Path("whylens.db")) -> None:
-    """The key provider, KEK versions and how many data keys are under older KEKs.
-
-    Example:
-
-        whylens keys status --db shop.db
-    """
+    """The key provider, KEK versions and how many data keys are under older KEKs."""
     with _open(db) as p:
         provider = p.keys.provider
         older = p.keys.count_below_kek(provider.current_version)
@@ -521,12 +485,7 @@ def keys_status(db: DbOption = Path("whylens.db")) -> None:
 
 @models_app.command("list")
 def models_list(db: DbOption = Path("whylens.db")) -> None:
-    """Every model version with its hash, metrics, rows left out and sign-off.
-
-    Example:
-
-        whylens models list --db shop.db
-    """
+    """Every model version with its hash, metrics, rows left out and sign-off."""
     with _open(db) as p:
         for card in p.models.list():
             signed = p.models.sign_off_of(card.name, card.version)
@@ -547,12 +506,7 @@ def models_sign_off(
     db: DbOption = Path("whylens.db"),
     note: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """Approve a model version for serving (recorded on the ledger).
-
-    Example:
-
-        whylens models sign-off ranker 1 --reviewer anna --db shop.db
-    """
+    """Approve a model version for serving (recorded on the ledger)."""
     with _open(db) as p:
         record = p.models.sign_off(name, version, reviewer=reviewer, note=note)
     console.print(f"{name} v{version} signed off by {record.reviewer} (ledger #{record.seq})")
@@ -564,12 +518,7 @@ def models_shadow(
     version: Annotated[int | None, typer.Argument(help="Candidate version; omit to stop.")] = None,
     db: DbOption = Path("whylens.db"),
 ) -> None:
-    """Score a candidate version beside the serving one; only agreement is logged.
-
-    Example:
-
-        whylens models shadow ranker 2 --db shop.db
-    """
+    """Score a candidate version beside the serving one; only agreement is logged."""
     with _open(db) as p:
         p.models.shadow(name, version)
     console.print(f"{name}: shadow {'off' if version is None else f'v{version}'}")
@@ -578,6 +527,7 @@ def models_shadow(
 def main() -> None:
     """Entry point of the ``whylens`` console script."""
     try:
+        _attach_examples(app)
         app()
     except WhylensError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 
 import sdk
 from sdk import Personalizer
-from sdk.cli import app
+from sdk.cli import command_group
 
 WHYLENS = str(Path(sys.executable).parent / "whylens")
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
@@ -174,7 +173,7 @@ def _leaf_commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ..
     return found
 
 
-LEAVES = _leaf_commands(typer.main.get_group(app))
+LEAVES = _leaf_commands(command_group())
 
 
 def test_the_walk_finds_the_commands() -> None:
@@ -233,7 +232,7 @@ def test_every_help_example_parses_with_the_command_it_documents() -> None:
     # dec_0190... are plain strings); a renamed option fails here, not in a reader's terminal
     import shlex
 
-    group = typer.main.get_group(app)
+    group = command_group()
     checked = 0
     for path in LEAVES:
         command = group

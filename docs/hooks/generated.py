@@ -10,6 +10,7 @@ API entry per name of ``sdk.__all__``, grouped.
 from __future__ import annotations
 
 import inspect
+import textwrap
 from typing import Any
 
 ERRORS_MARK = "<!-- whylens:error-codes -->"
@@ -97,9 +98,7 @@ def error_table() -> str:
 
 def cli_commands() -> list[tuple[str, str, str]]:
     """(command line, summary, example) for every visible ``whylens`` command."""
-    import typer
-
-    from sdk.cli import app
+    from sdk.cli import command_group
 
     found: list[tuple[str, str, str]] = []
 
@@ -112,10 +111,11 @@ def cli_commands() -> list[tuple[str, str, str]]:
                 continue
             text = inspect.cleandoc(command.help or "")
             summary = text.split("\n\n")[0].replace("\n", " ")
-            example = text.split("Example:", 1)[1].strip() if "Example:" in text else ""
-            found.append((" ".join(("whylens", *path, name)), summary, inspect.cleandoc(example)))
+            example = text.split("Example:", 1)[1] if "Example:" in text else ""
+            example = textwrap.dedent(example).strip("\n")
+            found.append((" ".join(("whylens", *path, name)), summary, example))
 
-    walk(typer.main.get_group(app), ())
+    walk(command_group(), ())
     return found
 
 
