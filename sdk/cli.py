@@ -118,6 +118,14 @@ def _root(
 # command has one and that it parses). Kept in one table, so a command added anywhere in this
 # module gets its example here; entries for commands not in this build are unused.
 EXAMPLES: dict[str, str] = {
+    "": "whylens init --db shop.db\nwhylens consent state cust-1 --db shop.db",
+    "consent": "whylens consent grant cust-1 personalization --db shop.db",
+    "review": "whylens review list --db shop.db",
+    "audit": "whylens audit verify --db shop.db",
+    "subject": "whylens subject export cust-1 --db shop.db > cust-1.json",
+    "keys": "whylens keys status --db shop.db",
+    "models": "whylens models list --db shop.db",
+    "tokens": "whylens tokens list --db shop.db",
     "init": "whylens init --db shop.db",
     "demo": "whylens demo --dir demo-output",
     "why": "whylens why dec_0190... --db shop.db --audience reviewer",
@@ -153,17 +161,23 @@ EXAMPLES: dict[str, str] = {
 }
 
 
+def _with_example(text: str, path: tuple[str, ...]) -> str:
+    example = EXAMPLES.get(" ".join(path))
+    if example is None or "\nExample:\n" in text:
+        return text
+    lines = "\n".join("    " + line for line in example.splitlines())
+    return f"{text}\n\nExample:\n\n{lines}"
+
+
 def _attach_examples(typer_app: typer.Typer, path: tuple[str, ...] = ()) -> None:
     """End the help of every command of ``typer_app`` with its example from EXAMPLES."""
+    if isinstance(typer_app.info.help, str):
+        typer_app.info.help = _with_example(typer_app.info.help, path)
     for info in typer_app.registered_commands:
-        if info.callback is None:
-            continue
-        name = info.name or info.callback.__name__.replace("_", "-")
-        example = EXAMPLES.get(" ".join((*path, name)))
-        text = info.help or inspect.getdoc(info.callback) or ""
-        if example is not None and "\nExample:\n" not in text:
-            lines = "\n".join("    " + line for line in example.splitlines())
-            info.help = f"{text}\n\nExample:\n\n{lines}"
+        if info.callback is not None:
+            name = info.name or info.callback.__name__.replace("_", "-")
+            text = info.help or inspect.getdoc(info.callback) or ""
+            info.help = _with_example(text, (*path, name))
     for group in typer_app.registered_groups:
         if group.typer_instance is not None and group.name is not None:
             _attach_examples(group.typer_instance, (*path, group.name))

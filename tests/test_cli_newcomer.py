@@ -174,6 +174,8 @@ def _leaf_commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ..
 
 
 LEAVES = _leaf_commands(command_group())
+# the root and every group
+GROUPS = [(), *sorted({leaf[:i] for leaf in LEAVES for i in range(1, len(leaf))})]
 
 
 def test_the_walk_finds_the_commands() -> None:
@@ -193,14 +195,14 @@ def test_every_command_help_ends_with_an_example(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        for path in LEAVES
+        for path in [*LEAVES, *GROUPS]
     }
     missing = []
     for path, proc in procs.items():
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, (path, err)
         lines = [line.strip(" │") for line in out.splitlines()]
-        command = "whylens " + " ".join(path)
+        command = " ".join(("whylens", *path))
         has_example = any(line == "Example:" for line in lines) and any(
             line.startswith(command + " ") or line == command for line in lines
         )
