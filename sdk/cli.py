@@ -1,11 +1,14 @@
 """The ``whylens`` command: the demo, consent, explanations, review, audit and subject rights.
 
 Every command takes ``--db`` (default: ``$WHYLENS_DB`` or ``whylens.db``). Errors are whylens's own
-messages (never personal data) and exit with status 2.
+messages (never personal data) and exit with status 2. Destructive commands ask for confirmation
+and refuse without a terminal unless given ``--yes``. Every command's ``--help`` ends with an
+example.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -15,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ._version import __version__
 from .errors import WhylensError
 
 if TYPE_CHECKING:
@@ -49,12 +53,172 @@ DbOption = Annotated[
 ]
 
 
+def _sqlite_only(db: Path) -> None:
+    # Path() has already folded "postgresql://" into "postgresql:/"
+    if str(db).split(":", 1)[0] in ("postgresql", "postgres") and ":" in str(db):
+        raise typer.BadParameter(
+            "the whylens command works on SQLite files so far; open a PostgreSQL store from "
+            "Python: Personalizer.open(url, keyring=PATH)",
+            param_hint="--db",
+        )
+
+
 def _open(db: Path) -> Personalizer:
     from .personalizer import Personalizer
 
+    _sqlite_only(db)
     if not db.exists():
-        raise typer.BadParameter(f"no database at {db}", param_hint="--db")
+        raise typer.BadParameter(
+            f"no database at {db} (create one with: whylens init --db {db})", param_hint="--db"
+        )
     return Personalizer.open(db)
+
+
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")
+]
+
+
+def _confirm(action: str, yes: bool) -> None:
+    """Ask before an irreversible ``action``; without a terminal, refuse unless ``--yes``."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        Console(stderr=True).print(
+            f"refusing to {action} without confirmation: no terminal to ask on. "
+            "Pass --yes to confirm.",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(1)
+    if not typer.confirm(f"This cannot be undone. {action[0].upper()}{action[1:]}?"):
+        Console(stderr=True).print("Nothing was changed.", highlight=False)
+        raise typer.Exit(1)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"whylens {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Privacy-first personalization: consent, explanations and an audit trail."""
+
+
+# The example at the end of each command's --help, by command path (a test checks that every
+# command has one and that it parses). Kept in one table, so a command added anywhere in this
+# module gets its example here; entries for commands not in this build are unused.
+EXAMPLES: dict[str, str] = {
+    "": "whylens init --db shop.db\nwhylens consent state cust-1 --db shop.db",
+    "consent": "whylens consent grant cust-1 personalization --db shop.db",
+    "review": "whylens review list --db shop.db",
+    "audit": "whylens audit verify --db shop.db",
+    "subject": "whylens subject export cust-1 --db shop.db > cust-1.json",
+    "keys": "whylens keys status --db shop.db",
+    "models": "whylens models list --db shop.db",
+    "tokens": "whylens tokens list --db shop.db",
+    "init": "whylens init --db shop.db",
+    "demo": "whylens demo --dir demo-output",
+    "why": "whylens why dec_0190... --db shop.db --audience reviewer",
+    "consent grant": "whylens consent grant cust-1 personalization --db shop.db",
+    "consent withdraw": "whylens consent withdraw cust-1 personalization --db shop.db",
+    "consent state": "whylens consent state cust-1 --db shop.db",
+    "consent history": "whylens consent history cust-1 --db shop.db",
+    "review list": "whylens review list --db shop.db",
+    "review approve": "whylens review approve dec_0190... --reviewer anna --db shop.db",
+    "review override": (
+        "whylens review override dec_0190... --outcome approved --reviewer anna \\\n"
+        '    --reason "income was misread" --db shop.db'
+    ),
+    "audit verify": (
+        "whylens audit verify --db shop.db\n"
+        'whylens audit verify audit-2026-11 --pubkey "$(cat shop-signing-key.txt)"'
+    ),
+    "audit export": "whylens audit export audit-2026-11 --db shop.db --format csv",
+    "subject export": "whylens subject export cust-1 --db shop.db > cust-1.json",
+    "subject erase": "whylens subject erase cust-1 --db shop.db --yes",
+    "keys rotate": "whylens keys rotate --db shop.db",
+    "keys rewrap": "whylens keys rewrap --db shop.db",
+    "keys retire": "whylens keys retire --below 2 --db shop.db --yes",
+    "keys public": "whylens keys public --db shop.db > shop-signing-key.txt",
+    "keys status": "whylens keys status --db shop.db",
+    "models list": "whylens models list --db shop.db",
+    "models sign-off": "whylens models sign-off ranker 1 --reviewer anna --db shop.db",
+    "models shadow": "whylens models shadow ranker 2 --db shop.db",
+    "serve": "whylens serve --db shop.db --host 127.0.0.1 --port 8000 --workers 2",
+    "tokens create": "whylens tokens create --db shop.db --role service --name shop-backend",
+    "tokens list": "whylens tokens list --db shop.db",
+    "tokens revoke": "whylens tokens revoke TOKEN_ID --db shop.db",
+}
+
+
+def _with_example(text: str, path: tuple[str, ...]) -> str:
+    example = EXAMPLES.get(" ".join(path))
+    if example is None or "\nExample:\n" in text:
+        return text
+    lines = "\n".join("    " + line for line in example.splitlines())
+    return f"{text}\n\nExample:\n\n{lines}"
+
+
+def _attach_examples(typer_app: typer.Typer, path: tuple[str, ...] = ()) -> None:
+    """End the help of every command of ``typer_app`` with its example from EXAMPLES."""
+    if isinstance(typer_app.info.help, str):
+        typer_app.info.help = _with_example(typer_app.info.help, path)
+    for info in typer_app.registered_commands:
+        if info.callback is not None:
+            name = info.name or info.callback.__name__.replace("_", "-")
+            text = info.help or inspect.getdoc(info.callback) or ""
+            info.help = _with_example(text, (*path, name))
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None and group.name is not None:
+            _attach_examples(group.typer_instance, (*path, group.name))
+
+
+def command_group() -> typer.core.TyperGroup:
+    """The ``whylens`` command as a click group, every command's help with its example."""
+    _attach_examples(app)
+    return typer.main.get_group(app)
+
+
+@app.command()
+def init(
+    db: DbOption = Path("whylens.db"),
+    keyring: Annotated[
+        Path | None,
+        typer.Option(help="Where to put the keyring (default: <name>.keyring.json beside it)."),
+    ] = None,
+) -> None:
+    """Create an empty store and its keyring (mode 0600), and say where they are.
+
+    Keep the keyring out of the database's backups: together they decrypt everything.
+    """
+    from .personalizer import Personalizer, default_keyring_path
+
+    _sqlite_only(db)
+    if db.exists():
+        raise typer.BadParameter(f"{db} already exists; nothing was changed", param_hint="--db")
+    keyring_path = keyring if keyring is not None else default_keyring_path(db)
+    if keyring_path.exists():
+        raise typer.BadParameter(
+            f"{keyring_path} already exists; nothing was changed", param_hint="--keyring"
+        )
+    with Personalizer.open(db, keyring=keyring_path):
+        pass
+    console.print(f"store:   {db.resolve()}", highlight=False, markup=False)
+    console.print(
+        f"keyring: {keyring_path.resolve()} (mode 0600; back it up apart from the store)",
+        highlight=False,
+        markup=False,
+    )
 
 
 @app.command()
@@ -242,9 +406,14 @@ def subject_export(subject: str, db: DbOption = Path("whylens.db")) -> None:
 
 
 @subject_app.command("erase")
-def subject_erase(subject: str, db: DbOption = Path("whylens.db")) -> None:
-    """Destroy a subject's key and profile (crypto-shredding)."""
+def subject_erase(subject: str, db: DbOption = Path("whylens.db"), yes: YesOption = False) -> None:
+    """Destroy a subject's key and profile (crypto-shredding). Irreversible: asks first.
+
+    Everything encrypted under the subject's key becomes unreadable, in backups too; the ledger
+    keeps its pseudonymous records, so proofs still verify. Prints the signed erasure receipt.
+    """
     with _open(db) as p:
+        _confirm("erase this subject's data for good", yes)
         receipt = p.subjects.erase(subject)
     console.print_json(receipt.model_dump_json())
 
@@ -285,14 +454,34 @@ def keys_retire(
     data_keys: Annotated[
         bool, typer.Option("--data-keys", help="Retire data-key versions instead of KEKs.")
     ] = False,
+    yes: YesOption = False,
 ) -> None:
-    """Retire old key versions: reading anything made under them raises KeyRetired."""
+    """Retire old key versions: reading anything made under them raises KeyRetired. Asks first.
+
+    Rewrap first (``whylens keys rewrap``) so nothing current is still under a retired KEK.
+    """
     with _open(db) as p:
+        kind = "data-key" if data_keys else "KEK"
+        _confirm(f"retire {kind} versions below {below}", yes)
         if data_keys:
             p.keys.retire_data_keys(below)
         else:
             p.keys.retire_keks(below)
     console.print(f"{'data-key' if data_keys else 'KEK'} versions below {below} are retired")
+
+
+@keys_app.command("public")
+def keys_public(db: DbOption = Path("whylens.db")) -> None:
+    """Print the store's Ed25519 public key (base64), to pin when verifying exports offline.
+
+    It signs ledger checkpoints, export manifests, consent and erasure receipts. Give it to the
+    people who verify, through a channel other than the export itself.
+    """
+    import base64
+
+    with _open(db) as p:
+        key = base64.b64encode(p.keyring.public_key_bytes()).decode()
+    sys.stdout.write(key + "\n")
 
 
 @keys_app.command("status")
@@ -352,6 +541,7 @@ def models_shadow(
 def main() -> None:
     """Entry point of the ``whylens`` console script."""
     try:
+        _attach_examples(app)
         app()
     except WhylensError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)

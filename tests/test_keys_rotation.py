@@ -334,12 +334,12 @@ def test_cli_keys_rotate_rewrap_status_retire(tmp_path: Path) -> None:
     result = runner.invoke(app, ["keys", "status", *db])
     status = " ".join(result.output.split())  # rich wraps long lines
     assert "current 2" in status and "1 data keys under older KEKs" in status
-    result = runner.invoke(app, ["keys", "retire", "--below", "2", *db])
+    result = runner.invoke(app, ["keys", "retire", "--below", "2", "--yes", *db])
     assert result.exit_code != 0  # refused: a data key is still under KEK 1
     result = runner.invoke(app, ["keys", "rewrap", *db])
     assert "rewrapped 1 data keys under KEK version 2; 0 left" in " ".join(result.output.split())
     assert runner.invoke(app, ["keys", "rewrap", *db]).output.startswith("rewrapped 0")
-    result = runner.invoke(app, ["keys", "retire", "--below", "2", *db])
+    result = runner.invoke(app, ["keys", "retire", "--below", "2", "--yes", *db])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["keys", "rotate", *db])
     assert "KEK version 3" in result.output and "rewrapped 1 data keys" in result.output

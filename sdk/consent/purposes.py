@@ -33,6 +33,7 @@ LegalBasis = Literal[
     "public_task",
     "legitimate_interest",
 ]
+"""The six lawful bases of GDPR Art. 6(1), (a) to (f); only ``consent`` needs a grant."""
 
 _PURPOSE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 DPV_NS = "https://w3id.org/dpv#"
@@ -116,6 +117,7 @@ BUILTIN_PURPOSES: tuple[Purpose, ...] = (
         tcf_purposes=(3, 4),
     ),
 )
+"""The purposes every catalog starts with (see the purposes reference page for the table)."""
 
 
 class PurposeCatalog:

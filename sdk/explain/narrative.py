@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 LOCALES = tuple(sorted(TEXTS))
+"""The locales texts are written in (``"de"``, ``"en"``); others raise a ``ConfigurationError``."""
 
 
 def _t(locale: str) -> dict[str, str]:
