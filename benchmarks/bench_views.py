@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _timing import best
 
@@ -49,11 +50,31 @@ def _per_call(fn, n: int) -> float:  # type: ignore[no-untyped-def]
     return best(loop, 5) / n
 
 
-def nothing_changed(p: Personalizer, db: Path) -> None:
-    raw = sqlite3.connect(db)
+class Raw:
+    """The raw driver on the same store (sqlite3 or psycopg): the floor for each read."""
+
+    def __init__(self, store: str) -> None:
+        if store.startswith("postgresql://"):
+            import psycopg
+
+            self._conn: Any = psycopg.connect(store, autocommit=True)
+            self._mark = "%s"
+        else:
+            self._conn = sqlite3.connect(store)
+            self._mark = "?"
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return list(self._conn.execute(sql.replace("?", self._mark), params).fetchall())
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def nothing_changed(p: Personalizer, store: str) -> None:
+    raw = Raw(store)
     tail = "SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1"
-    raw_read = _per_call(lambda: raw.execute(tail).fetchall(), 20_000)
-    ours = _per_call(p.views.catch_up, 20_000)
+    raw_read = _per_call(lambda: raw.query(tail), 5_000)
+    ours = _per_call(p.views.catch_up, 5_000)
     raw.close()
     c = p.consent
     pseudos = [p._keys.pseudonym(f"cust-{i:05d}") for i in range(SUBJECTS)]
@@ -82,7 +103,7 @@ def nothing_changed(p: Personalizer, db: Path) -> None:
 
     call_rate = 100_000 / best(call_loop, 3)
     print(f"{'nothing changed':<52} {'per call':>10} {'vs raw':>8}")
-    print(f"{'raw sqlite3: read the ledger head':<52} {raw_read * 1e6:>8.2f}us {1.0:>7.2f}x")
+    print(f"{'raw driver: read the ledger head':<52} {raw_read * 1e6:>8.2f}us {1.0:>7.2f}x")
     print(f"{'p.views.catch_up() (one head read, no lock)':<52} {ours * 1e6:>8.2f}us "
           f"{ours / raw_read:>7.2f}x")
     print(f"{'look-ups':<52} {'per s':>10} {'vs dict':>8}")
@@ -94,16 +115,16 @@ def nothing_changed(p: Personalizer, db: Path) -> None:
     print(f"(goal: >= 1,000,000 look-ups/s when nothing changed: {view_rate >= 1e6})")
 
 
-def foreign_writes(p: Personalizer, db: Path, keyring: Path) -> None:
+def foreign_writes(p: Personalizer, store: str, keyring: Path) -> None:
     peer = subprocess.Popen(
-        [sys.executable, "-c", _PEER, str(db), str(keyring)],
+        [sys.executable, "-c", _PEER, store, str(keyring)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
     )
     assert peer.stdin is not None and peer.stdout is not None
     subject = "cust-00001"
     features = {"x": 1.0, "y": 2.0}
     catch, raw_read, decide_after, decide_idle = [], [], [], []
-    raw = sqlite3.connect(db)
+    raw = Raw(store)
     new = "SELECT seq, stream, kind, subject, ts, body, hash FROM ledger WHERE seq > ? ORDER BY seq"
     try:
         for i in range(ROUNDS):
@@ -112,7 +133,7 @@ def foreign_writes(p: Personalizer, db: Path, keyring: Path) -> None:
             assert peer.stdout.readline() == "ok\n"
             if i % 2 == 0:
                 t0 = time.perf_counter()
-                raw.execute(new, (p.views.position,)).fetchall()
+                raw.query(new, (p.views.position,))
                 raw_read.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 p.views.catch_up()
@@ -134,7 +155,7 @@ def foreign_writes(p: Personalizer, db: Path, keyring: Path) -> None:
     med = statistics.median
     title = f"after one foreign write (median of {ROUNDS // 2})"
     print(f"{title:<52} {'per call':>10}")
-    print(f"{'raw sqlite3: read the new entry':<52} {med(raw_read) * 1e6:>8.1f}us")
+    print(f"{'raw driver: read the new entry':<52} {med(raw_read) * 1e6:>8.1f}us")
     print(f"{'p.views.catch_up(): read + fold 1 consent entry':<52} {med(catch) * 1e6:>8.1f}us "
           f"({med(catch) / med(raw_read):.2f}x)")
     print(f"{'decide, nothing changed':<52} {med(decide_idle) * 1e6:>8.1f}us")
@@ -166,17 +187,29 @@ def _classifier(p: Personalizer) -> None:
     p.models.sign_off("bench", 1, reviewer="bench.reviewer")
 
 
+def run(name: str, store: str, keyring: Path) -> None:
+    with Personalizer.open(store, keyring=keyring, durability="normal") as p:
+        for i in range(SUBJECTS):
+            p.consent.grant(f"cust-{i:05d}", ["personalization", "profiling"])
+        _classifier(p)
+        print(f"--- {name} (set-up: {SUBJECTS:,} subjects, {p.ledger.size:,} ledger entries)")
+        nothing_changed(p, store)
+        foreign_writes(p, store, keyring)
+
+
 def main() -> None:
+    from bench_store import PG_SERVER, PgDatabases
+
+    pg = PgDatabases(PG_SERVER)
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "views.db"
-        keyring = Path(tmp) / "views.keyring.json"
-        with Personalizer.open(db, keyring=keyring, durability="normal") as p:
-            for i in range(SUBJECTS):
-                p.consent.grant(f"cust-{i:05d}", ["personalization", "profiling"])
-            _classifier(p)
-            print(f"(set-up: {SUBJECTS:,} subjects, {p.ledger.size:,} ledger entries)")
-            nothing_changed(p, db)
-            foreign_writes(p, db, keyring)
+        run("SQLite", str(Path(tmp) / "views.db"), Path(tmp) / "views.keyring.json")
+        if not pg.available():
+            print(f"PostgreSQL rows skipped: no server answers at {PG_SERVER.split('@')[-1]}")
+            return
+        try:
+            run("PostgreSQL", pg.new(), Path(tmp) / "pg.keyring.json")
+        finally:
+            pg.drop_all()
 
 
 if __name__ == "__main__":
