@@ -279,6 +279,21 @@ def tamper(store_url: str, sql: str, params: Sequence[object] = ()) -> list[tupl
         lite.close()
 
 
+def feature_frame(
+    schema: FeatureSchema, rows: list[dict[str, float | str | None]]
+) -> pd.DataFrame:
+    """Rows as ``decide`` takes them, as the raw pandas frame LightGBM scores (categorical
+    features as pandas categories with the schema's codes)."""
+    return pd.DataFrame(
+        {
+            f.name: pd.Categorical([r[f.name] for r in rows], categories=list(f.codes))
+            if f.is_categorical
+            else np.array([r[f.name] for r in rows], dtype=np.float64)
+            for f in schema
+        }
+    )
+
+
 def all_bytes(db_path: Path) -> bytes:
     """The database file and its WAL, as raw bytes."""
     out = b""
@@ -289,4 +304,12 @@ def all_bytes(db_path: Path) -> bytes:
     return out
 
 
-__all__ = ["all_bytes", "feature_row", "german_credit", "np", "signed_classifier", "tamper"]
+__all__ = [
+    "all_bytes",
+    "feature_frame",
+    "feature_row",
+    "german_credit",
+    "np",
+    "signed_classifier",
+    "tamper",
+]

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import feature_row
+from conftest import feature_frame, feature_row
 from test_explain_data import ACTIONABLE, german_personalizer, german_schema
 
 from sdk import Personalizer, ReviewPolicy
@@ -35,14 +34,7 @@ def _rescore(p: Personalizer, frame, index: int, changes) -> float:
         row[c.feature] = c.proposed_category if model.schema[c.feature].is_categorical else (
             c.proposed
         )
-    x = pd.DataFrame(
-        {
-            f.name: pd.Categorical([row[f.name]], categories=list(f.codes))
-            if f.is_categorical
-            else [row[f.name]]
-            for f in model.schema
-        }
-    )
+    x = feature_frame(model.schema, [row])
     return float(1.0 / (1.0 + np.exp(-model.booster.predict(x, raw_score=True)[0])))
 
 

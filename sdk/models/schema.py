@@ -37,14 +37,14 @@ class MissingTranslationWarning(UserWarning):
     """A label has no translation for the locale asked for; its English text is used."""
 
 
-_warned: set[tuple[str, str]] = set()
+_warned: set[tuple[str, str, str]] = set()
 _warned_lock = threading.Lock()
 
 
-def _untranslated(what: str, locale: str) -> None:
+def _untranslated(what: str, english: str, locale: str) -> None:
     """Warn once per (label, locale) that the English text stands in; ``what`` names the label
     by feature/concept name (schema names, never personal data)."""
-    key = (what, locale)
+    key = (what, english, locale)
     with _warned_lock:
         if key in _warned:
             return
@@ -111,7 +111,7 @@ class Feature(Frozen):
             return self.label
         found = self.translations.get(locale)
         if found is None:
-            _untranslated(f"the label of feature {self.name!r}", locale)
+            _untranslated(f"the label of feature {self.name!r}", self.label, locale)
             return self.label
         return found
 
@@ -151,7 +151,7 @@ class Feature(Frozen):
             return english
         found = self.category_translations.get(locale, {}).get(code)
         if found is None:
-            _untranslated(f"category {code!r} of feature {self.name!r}", locale)
+            _untranslated(f"category {code!r} of feature {self.name!r}", english, locale)
             return english
         return found
 
@@ -238,7 +238,7 @@ class Concept(Frozen):
             return self.label
         found = self.translations.get(locale)
         if found is None:
-            _untranslated(f"the label of concept {self.name!r}", locale)
+            _untranslated(f"the label of concept {self.name!r}", self.label, locale)
             return self.label
         return found
 
