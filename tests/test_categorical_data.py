@@ -156,7 +156,8 @@ def adult_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
 def _raw(model, test: pd.DataFrame) -> pd.DataFrame:
     """The user's raw rows with the categories as pandas categories (as they would pass them to
     LightGBM or shap without whylens)."""
-    return feature_frame(model.schema, [feature_row(test, model.schema, i) for i in range(len(test))])
+    rows = [feature_row(test, model.schema, i) for i in range(len(test))]
+    return feature_frame(model.schema, rows)
 
 
 def test_adult_native_categorical_splits_exact_and_equal_to_shap(adult_run) -> None:
@@ -178,7 +179,7 @@ def test_adult_native_categorical_splits_exact_and_equal_to_shap(adult_run) -> N
 
 
 def test_adult_end_user_texts_are_plain_and_name_categories(adult_run) -> None:
-    p, model, test, _, ids = adult_run
+    p, _model, test, _, ids = adult_run
     scores, named = [], 0
     for k, decision_id in enumerate(ids[:80]):
         text = p.explain(decision_id).text

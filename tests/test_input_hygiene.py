@@ -50,7 +50,7 @@ def test_infinite_training_values_are_refused(p: Personalizer) -> None:
 def test_infinite_values_are_refused_when_scoring_frames(credit) -> None:
     from sdk.models.batch import explain_batches
 
-    p, frame, schema = credit
+    p, frame, _schema = credit
     model = p.models.get("credit")
     bad = frame.iloc[:5].copy()
     bad.loc[bad.index[2], "month"] = np.inf

@@ -195,9 +195,8 @@ def _is_textual(column: pd.Series) -> bool:
 
     dtype = column.dtype
     return (
-        isinstance(dtype, pd.CategoricalDtype)
-        or isinstance(dtype, pd.StringDtype)
-        or dtype == object
+        isinstance(dtype, (pd.CategoricalDtype, pd.StringDtype))
+        or dtype.kind == "O"
     )
 
 

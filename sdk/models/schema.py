@@ -377,7 +377,7 @@ class FeatureSchema:
         return f"FeatureSchema({len(self.features)} features: {', '.join(self.names[:6])}...)"
 
 
-_NEW_FIELDS = {
+_NEW_FIELDS: dict[str, Any] = {
     "kind": "numeric",
     "categories": None,
     "category_translations": {},
