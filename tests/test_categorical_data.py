@@ -359,3 +359,28 @@ def test_concepts_group_categorical_with_numeric_features(tmp_path) -> None:
                     assert f"what the loan is for: {purpose}" in reason.label
     finally:
         p.close()
+
+
+def test_category_order_in_the_frame_does_not_matter_and_undeclared_values_are_refused(
+    p: Personalizer,
+) -> None:
+    from sdk.errors import FeatureError
+
+    frame, schema = german_credit()
+    for subject in frame["subject"]:
+        p.consent.grant(subject, "profiling")
+    a = p.models.train_classifier("a", frame, schema, target="good", num_boost_round=10)
+    shuffled = frame.copy()
+    for f in schema:
+        if f.is_categorical:  # the same values, the categories listed in another order
+            shuffled[f.name] = shuffled[f.name].cat.reorder_categories(list(f.codes)[::-1])
+    b = p.models.train_classifier("b", shuffled, schema, target="good", num_boost_round=10)
+    assert a.content_hash == b.content_hash  # codes follow the schema, not the frame
+    strings = frame.assign(housing=frame["housing"].astype(str))  # plain strings: the same
+    c = p.models.train_classifier("c", strings, schema, target="good", num_boost_round=10)
+    assert c.content_hash == a.content_hash
+    typo = strings.copy()
+    typo.loc[[3, 9], "housing"] = "A15l"
+    with pytest.raises(FeatureError, match="'housing' has 2 training values that are not among"):
+        p.models.train_classifier("d", typo, schema, target="good", num_boost_round=10)
+    assert [card.name for card in p.models.list()] == ["a", "b", "c"]

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import SchemaError, TrainingError
-from .matrix import frame_matrix, infer_categories, lightgbm_frame
+from ..errors import FeatureError, SchemaError, TrainingError
+from .matrix import encode_frame, infer_categories, lightgbm_frame
 from .metrics import midranks, ndcg_at
 from .schema import FeatureSchema
 
@@ -172,7 +172,15 @@ def fit(
     else:
         merged.setdefault("objective", "binary")
     schema = infer_categories(schema, data)
-    x = frame_matrix(schema, data)
+    encoded = encode_frame(schema, data)
+    for name in encoded.unknown:
+        # a training value the schema does not declare is a schema/data mismatch, not noise
+        count = int(encoded.unknown_rows[name].sum())
+        raise FeatureError(
+            f"categorical feature {name!r} has {count} training values that are not among its "
+            "declared categories; declare them, or set them missing"
+        )
+    x = encoded.matrix
     y = data[target].to_numpy(dtype=np.float64)
     if np.isnan(y).any():
         raise TrainingError(f"target column {target!r} has missing values")
