@@ -82,7 +82,7 @@ def encode_mapping(schema: FeatureSchema, features: Mapping[str, Any]) -> Encode
     for i, feature in enumerate(schema.features):
         value = features[feature.name]
         if feature.is_categorical:
-            code, is_unknown = _category_code(feature, value)
+            code, is_unknown = _category_code(schema, feature, value)
             row[0, i] = code
             unknown[feature.name] = np.array([is_unknown])
         else:
@@ -217,7 +217,7 @@ def _category_codes(feature: Feature, column: pd.Series) -> tuple[np.ndarray, np
     return codes, unknown
 
 
-def _category_code(feature: Feature, value: Any) -> tuple[float, bool]:
+def _category_code(schema: FeatureSchema, feature: Feature, value: Any) -> tuple[float, bool]:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return float("nan"), False
     if not isinstance(value, str):
@@ -226,23 +226,8 @@ def _category_code(feature: Feature, value: Any) -> tuple[float, bool]:
             f"feature {feature.name!r} is categorical: pass its category code as a str "
             f"(or None), got {type(value).__name__}"
         )
-    index = _code_index(feature).get(value)
+    index = schema.code_index(feature.name, value)
     return (float("nan"), True) if index is None else (float(index), False)
-
-
-_indexes: dict[int, tuple[Feature, dict[str, int]]] = {}
-
-
-def _code_index(feature: Feature) -> dict[str, int]:
-    # features are frozen: one code -> position table per feature object
-    found = _indexes.get(id(feature))
-    if found is not None and found[0] is feature:
-        return found[1]
-    table = {code: i for i, code in enumerate(feature.codes)}
-    if len(_indexes) > 4096:
-        _indexes.clear()
-    _indexes[id(feature)] = (feature, table)
-    return table
 
 
 def _shown_key(key: object) -> str:

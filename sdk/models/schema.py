@@ -265,6 +265,9 @@ class FeatureSchema:
         self.names: tuple[str, ...] = tuple(names)
         self._by_name = {f.name: f for f in items}
         self._index = {n: i for i, n in enumerate(names)}
+        self._codes = {
+            f.name: {code: i for i, code in enumerate(f.codes)} for f in items if f.categories
+        }
         self.declared_concepts: tuple[Concept, ...] = tuple(concepts or ())
         self.concepts: tuple[Concept, ...] = _derive_concepts(items, self.declared_concepts)
         self._concepts = {c.name: c for c in self.concepts}
@@ -308,6 +311,11 @@ class FeatureSchema:
     def concept_of(self, feature: str) -> Concept:
         """The concept a feature belongs to."""
         return self._concepts[self[feature].concept]
+
+    def code_index(self, name: str, code: str) -> int | None:
+        """The model's integer code of category ``code`` of feature ``name`` (``None`` when the
+        schema does not know the category)."""
+        return self._codes[name].get(code)
 
     @property
     def categorical(self) -> tuple[str, ...]:
