@@ -82,8 +82,9 @@ def test_adult_string_columns_infer_categories_kept_across_processes(
 ) -> None:
     frame, schema, _ = adult()
     rows = frame.sample(n=2000, random_state=1).reset_index(drop=True)
+    rows["subject"] = [f"adult-{i % 50:02d}" for i in range(len(rows))]  # fewer consents to log
     with Personalizer.open(store_url, keyring=keyring_path) as p:
-        for subject in rows["subject"]:
+        for subject in rows["subject"].unique():
             p.consent.grant(subject, "profiling")
         card = p.models.train_classifier("credit", rows, schema, target="high",
                                          num_boost_round=20)
@@ -131,11 +132,12 @@ def adult_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     frame, schema, protected = adult()
     order = np.random.default_rng(14).permutation(len(frame))
     train = frame.iloc[order[:ADULT_TRAIN_ROWS]].reset_index(drop=True)
+    train["subject"] = [f"train-{i % 300:03d}" for i in range(len(train))]  # fewer consents
     test_index = order[ADULT_TRAIN_ROWS : ADULT_TRAIN_ROWS + ADULT_TEST_ROWS]
     test = frame.iloc[test_index].reset_index(drop=True)
     groups = protected.iloc[test_index].reset_index(drop=True)
     p = Personalizer.open(tmp_path_factory.mktemp("adult") / "w.db", durability="normal")
-    for subject in train["subject"]:
+    for subject in train["subject"].unique():
         p.consent.grant(subject, "profiling")
     p.models.train_classifier("adult", train, schema, target="high",
                               review_policy=ReviewPolicy(uncertainty_band=None),
@@ -384,3 +386,50 @@ def test_category_order_in_the_frame_does_not_matter_and_undeclared_values_are_r
     with pytest.raises(FeatureError, match="'housing' has 2 training values that are not among"):
         p.models.train_classifier("d", typo, schema, target="good", num_boost_round=10)
     assert [card.name for card in p.models.list()] == ["a", "b", "c"]
+
+
+def test_recommend_takes_category_strings_and_reviewers_see_unknown_ones(
+    p: Personalizer,
+) -> None:
+    rng = np.random.default_rng(14)
+    colours = ["red", "blue", "green", "black"]
+    queries, per = 300, 6
+    rows = pd.DataFrame({
+        "subject": np.repeat([f"shopper-{q % 20:03d}" for q in range(queries)], per),
+        "query": np.repeat(np.arange(queries), per),
+        "colour": pd.Categorical(rng.choice(colours, queries * per), categories=colours),
+        "price": rng.uniform(5, 100, queries * per),
+    })
+    rows["clicked"] = ((rows["colour"] == "green") | (rows["price"] < 20)).astype(int)
+    schema = FeatureSchema([
+        Feature("colour", kind="categorical", purpose="personalization", label="its colour",
+                categories={"red": "red", "blue": "blue", "green": "green", "black": "black"}),
+        Feature("price", purpose="personalization", label="its price"),
+    ])
+    for subject in rows["subject"].unique():
+        p.consent.grant(subject, "personalization")
+    p.models.train_ranker("shop", rows, schema, target="clicked", group="query",
+                          num_boost_round=20)
+    p.models.sign_off("shop", 1, reviewer="lead")
+    model = p.models.get("shop")
+    candidates = [
+        {"item_id": "a", "colour": "green", "price": 50.0},
+        {"item_id": "b", "colour": "red", "price": 50.0},
+        {"item_id": "c", "colour": "mauve", "price": 50.0},  # never seen: missing
+        {"item_id": "d", "colour": None, "price": 50.0},
+    ]
+    recs = p.recommend("shopper-001", candidates, model="shop", k=4)
+    scores = {i.item_id: i.score for i in recs.items}
+    expected = model.booster.predict(
+        feature_frame(schema, [{**c, "colour": None if c["colour"] == "mauve" else c["colour"]}
+                               for c in candidates]), raw_score=True)
+    for c, value in zip(candidates, expected, strict=True):
+        assert scores[c["item_id"]] == pytest.approx(value, abs=1e-12)
+    assert scores["c"] == pytest.approx(scores["d"], abs=1e-12)
+    assert recs.items[0].item_id == "a"
+    unknown = p.explain(recs.decision_id, audience="reviewer", item_id="c").text
+    assert "colour = unknown category (scored as missing)" in unknown
+    assert "colour = green (green)" in p.explain(recs.decision_id, audience="reviewer",
+                                                 item_id="a").text
+    assert "colour = missing" in p.explain(recs.decision_id, audience="reviewer",
+                                           item_id="d").text
