@@ -17,7 +17,8 @@ from sdk.store import Database
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 GERMAN = DATA / "german_credit" / "german.csv"
 
-# German credit: numeric columns, and coded categoricals turned into their integer codes
+# German credit as shipped: numeric columns, and the codebook's (german.txt) coded columns as
+# pandas categories, each code with a plain-English label
 GERMAN_NUMERIC = {
     "month": ("loan duration in months", "loan", True),
     "credit_amount": ("the amount asked for", "loan", True),
@@ -26,20 +27,60 @@ GERMAN_NUMERIC = {
     "number_of_credits": ("number of existing credits", "credit history", False),
     "people_liable_for": ("people you support", "household", False),
 }
-GERMAN_CODED = {
-    "status": ("checking account status", "accounts", False),
-    "credit_history": ("your credit history", "credit history", False),
-    "savings": ("your savings", "accounts", False),
-    "employment": ("how long you have been employed", "stability", False),
-    "property": ("property you own", "assets", False),
-    "housing": ("your housing", "household", False),
+GERMAN_CATEGORICAL: dict[str, tuple[str, str, bool, dict[str, str]]] = {
+    "status": ("your checking account", "accounts", False, {
+        "A11": "below 0 DM", "A12": "0 to 200 DM", "A13": "200 DM or more",
+        "A14": "no checking account",
+    }),
+    "credit_history": ("your credit history", "credit history", False, {
+        "A30": "no loans, or all paid back", "A31": "all loans here paid back",
+        "A32": "loans paid on time so far", "A33": "late payments in the past",
+        "A34": "a critical account",
+    }),
+    "purpose": ("what the loan is for", "loan", False, {
+        "A40": "a new car", "A41": "a used car", "A42": "furniture", "A43": "a radio or TV",
+        "A44": "home appliances", "A45": "repairs", "A46": "school", "A47": "a holiday",
+        "A48": "new job skills", "A49": "business", "A410": "other things",
+    }),
+    "savings": ("your savings", "accounts", False, {
+        "A61": "below 100 DM", "A62": "100 to 500 DM", "A63": "500 to 1000 DM",
+        "A64": "1000 DM or more", "A65": "none we know of",
+    }),
+    "employment": ("how long you have been employed", "stability", False, {
+        "A71": "no job", "A72": "less than a year", "A73": "1 to 4 years",
+        "A74": "4 to 7 years", "A75": "7 years or more",
+    }),
+    "other_debtors": ("who else backs the loan", "loan", False, {
+        "A101": "no one", "A102": "a co-applicant", "A103": "a guarantor",
+    }),
+    "property": ("property you own", "assets", False, {
+        "A121": "a house or land", "A122": "savings plan or life cover",
+        "A123": "a car or other", "A124": "none we know of",
+    }),
+    "installment_plans": ("other payment plans", "credit history", False, {
+        "A141": "with a bank", "A142": "with a store", "A143": "none",
+    }),
+    "housing": ("your housing", "household", False, {
+        "A151": "renting", "A152": "owner", "A153": "living for free",
+    }),
+    "skill_level": ("your kind of job", "stability", False, {
+        "A171": "unskilled, non-resident", "A172": "unskilled", "A173": "skilled",
+        "A174": "highly skilled",
+    }),
+    "telephone": ("a phone in your name", "household", False, {
+        "A191": "no", "A192": "yes",
+    }),
 }
+"""``personal_status`` (it encodes sex) and ``foreign_worker`` (national origin) are not
+features; ``age`` is one, marked sensitive."""
 
 
 def german_credit() -> tuple[pd.DataFrame, FeatureSchema]:
-    """German credit as a numeric frame with a subject column, and its schema.
+    """German credit from its raw columns with a subject column, and its schema.
 
-    ``age`` is marked sensitive; ``personal_status`` (which encodes sex) is not a feature.
+    Every coded column is a pandas ``category`` with the codebook's codes, declared
+    ``kind="categorical"`` with a label per code; ``age`` is marked sensitive;
+    ``personal_status`` (which encodes sex) and ``foreign_worker`` are not features.
     """
     raw = pd.read_csv(GERMAN)
     frame = pd.DataFrame({"subject": [f"applicant-{i:04d}" for i in range(len(raw))]})
@@ -49,10 +90,13 @@ def german_credit() -> tuple[pd.DataFrame, FeatureSchema]:
         features.append(
             Feature(name, purpose="profiling", label=label, concept=concept, actionable=actionable)
         )
-    for name, (label, concept, actionable) in GERMAN_CODED.items():
-        frame[name] = raw[name].astype(str).str[1:].astype("float64")
+    for name, (label, concept, actionable, categories) in GERMAN_CATEGORICAL.items():
+        frame[name] = pd.Categorical(raw[name], categories=list(categories))
         features.append(
-            Feature(name, purpose="profiling", label=label, concept=concept, actionable=actionable)
+            Feature(
+                name, kind="categorical", categories=categories, purpose="profiling",
+                label=label, concept=concept, actionable=actionable,
+            )
         )
     frame["age"] = raw["age"].astype("float64")
     features.append(Feature("age", purpose="profiling", label="your age", sensitive=True))
@@ -197,9 +241,19 @@ def credit(p: Personalizer) -> tuple[Personalizer, pd.DataFrame, FeatureSchema]:
     return p, frame, schema
 
 
-def feature_row(frame: pd.DataFrame, schema: FeatureSchema, index: int) -> dict[str, float]:
+def feature_row(
+    frame: pd.DataFrame, schema: FeatureSchema, index: int
+) -> dict[str, float | str | None]:
+    """Row ``index`` as ``decide`` takes it: numbers, and category codes as strings."""
     row = frame.iloc[index]
-    return {name: float(row[name]) for name in schema.names}
+    out: dict[str, float | str | None] = {}
+    for feature in schema:
+        value = row[feature.name]
+        if feature.is_categorical:
+            out[feature.name] = None if pd.isna(value) else str(value)
+        else:
+            out[feature.name] = float(value)
+    return out
 
 
 def tamper(store_url: str, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
@@ -225,6 +279,21 @@ def tamper(store_url: str, sql: str, params: Sequence[object] = ()) -> list[tupl
         lite.close()
 
 
+def feature_frame(
+    schema: FeatureSchema, rows: list[dict[str, float | str | None]]
+) -> pd.DataFrame:
+    """Rows as ``decide`` takes them, as the raw pandas frame LightGBM scores (categorical
+    features as pandas categories with the schema's codes)."""
+    return pd.DataFrame(
+        {
+            f.name: pd.Categorical([r[f.name] for r in rows], categories=list(f.codes))
+            if f.is_categorical
+            else np.array([r[f.name] for r in rows], dtype=np.float64)
+            for f in schema
+        }
+    )
+
+
 def all_bytes(db_path: Path) -> bytes:
     """The database file and its WAL, as raw bytes."""
     out = b""
@@ -235,4 +304,12 @@ def all_bytes(db_path: Path) -> bytes:
     return out
 
 
-__all__ = ["all_bytes", "feature_row", "german_credit", "np", "signed_classifier", "tamper"]
+__all__ = [
+    "all_bytes",
+    "feature_frame",
+    "feature_row",
+    "german_credit",
+    "np",
+    "signed_classifier",
+    "tamper",
+]

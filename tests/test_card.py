@@ -11,6 +11,7 @@ from test_explain_data import german_personalizer
 
 from sdk.errors import ExplanationError
 from sdk.explain.card import LogicCard
+from sdk.models.matrix import frame_matrix
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,10 @@ def test_global_concept_importance_is_mean_abs_exact_shap(german) -> None:
     reference = frame.iloc[800:]
     card = p.logic_card("credit", reference)
     model = p.models.get("credit")
-    x = reference[list(schema.names)].to_numpy(dtype=np.float64)
-    phi = np.asarray(shap.TreeExplainer(model.booster).shap_values(x)).reshape(x.shape)
+    # shap on the raw frame (categories as pandas categories), as without whylens
+    raw = reference[list(schema.names)]
+    phi = np.asarray(shap.TreeExplainer(model.booster).shap_values(raw)).reshape(raw.shape)
+    x = frame_matrix(model.schema, reference)
     for c in card.concepts:
         columns = [schema.index(n) for n in c.features]
         expected = float(np.abs(phi[:, columns].sum(axis=1)).mean())

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from conftest import feature_row
+from conftest import feature_frame, feature_row
 from test_explain_data import ACTIONABLE, german_personalizer, german_schema
 
 from sdk import Personalizer, ReviewPolicy
@@ -27,18 +27,21 @@ def german(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
 
 
 def _rescore(p: Personalizer, frame, index: int, changes) -> float:
+    """The changed row scored by LightGBM itself, from a raw pandas row (categories as codes)."""
     model = p.models.get("credit")
-    row = {n: float(frame.iloc[index][n]) for n in model.schema.names}
+    row = feature_row(frame, model.schema, index)
     for c in changes:
-        row[c.feature] = c.proposed
-    x = np.array([[row[n] for n in model.schema.names]])
+        row[c.feature] = c.proposed_category if model.schema[c.feature].is_categorical else (
+            c.proposed
+        )
+    x = feature_frame(model.schema, [row])
     return float(1.0 / (1.0 + np.exp(-model.booster.predict(x, raw_score=True)[0])))
 
 
 def test_changes_respect_the_schema_and_flip_on_rescoring(german) -> None:
-    p, frame, _, declined = german
+    p, frame, schema, declined = german
     threshold = p.models.get("credit").card.threshold
-    found = 0
+    found = categorical = 0
     for index, decision_id in declined:
         cf = p.counterfactual(decision_id)
         assert cf.outcome == "declined" and cf.target_outcome == "approved"
@@ -49,6 +52,13 @@ def test_changes_respect_the_schema_and_flip_on_rescoring(german) -> None:
         assert 1 <= len(cf.changes) <= 3
         for change in cf.changes:
             rule = ACTIONABLE[change.feature]  # only actionable features; never age
+            if "targets" in rule:  # a categorical: to another category the schema allows
+                assert change.proposed_category in rule["targets"]
+                assert change.proposed_category != change.current_category
+                label = schema[change.feature].category_label(change.proposed_category)
+                assert f"{change.label}: {label} instead of " in cf.text
+                categorical += 1
+                continue
             if rule["direction"] == "decrease":
                 assert change.proposed < change.current
                 assert change.proposed >= rule.get("min_value", -np.inf)
@@ -60,6 +70,7 @@ def test_changes_respect_the_schema_and_flip_on_rescoring(german) -> None:
         assert _rescore(p, frame, index, cf.changes) >= threshold
         assert cf.score_after is not None and cf.score_after > cf.score
     assert found >= 0.9 * len(declined)
+    assert categorical > 0  # savings moved to another category in some of them
 
 
 def test_single_changes_are_minimal_on_the_step_grid(german) -> None:
@@ -71,6 +82,8 @@ def test_single_changes_are_minimal_on_the_step_grid(german) -> None:
         if len(cf.changes) != 1:
             continue
         change = cf.changes[0]
+        if "step" not in ACTIONABLE[change.feature]:
+            continue  # a category has no smaller step
         step = ACTIONABLE[change.feature]["step"]
         back = change.proposed + (step if change.proposed < change.current else -step)
         if back == change.current:

@@ -17,7 +17,8 @@ ACTIONABLE = {
     "month": {"direction": "decrease", "min_value": 4.0, "step": 1.0},
     "credit_amount": {"direction": "decrease", "min_value": 250.0, "step": 50.0},
     "investment_as_income_percentage": {"direction": "decrease", "min_value": 1.0, "step": 1.0},
-    "savings": {"direction": "increase", "max_value": 4.0, "step": 1.0},
+    # a categorical: moves to any of the listed categories (more savings, not "none we know of")
+    "savings": {"targets": ["A61", "A62", "A63", "A64"]},
 }
 
 GERMAN_DE = {
@@ -29,11 +30,54 @@ GERMAN_DE = {
     "people_liable_for": "wie viele Menschen Sie versorgen",
     "status": "Ihr Girokonto",
     "credit_history": "Ihre bisherigen Kredite",
+    "purpose": "wofür der Kredit ist",
     "savings": "Ihre Ersparnisse",
     "employment": "wie lange Sie schon angestellt sind",
+    "other_debtors": "wer noch für den Kredit bürgt",
     "property": "Ihr Eigentum",
+    "installment_plans": "andere Ratenzahlungen",
     "housing": "wie Sie wohnen",
+    "skill_level": "Ihre Art von Arbeit",
+    "telephone": "ein Telefon auf Ihren Namen",
     "age": "Ihr Alter",
+}
+
+GERMAN_CATEGORIES_DE = {
+    "status": {
+        "A11": "unter 0 DM", "A12": "0 bis 200 DM", "A13": "200 DM oder mehr",
+        "A14": "kein Girokonto",
+    },
+    "credit_history": {
+        "A30": "keine Kredite oder alle zurückgezahlt", "A31": "alle Kredite hier zurückgezahlt",
+        "A32": "Kredite bisher pünktlich bezahlt", "A33": "früher verspätete Zahlungen",
+        "A34": "ein kritisches Konto",
+    },
+    "purpose": {
+        "A40": "ein neues Auto", "A41": "ein gebrauchtes Auto", "A42": "Möbel",
+        "A43": "Radio oder Fernseher", "A44": "Haushaltsgeräte", "A45": "Reparaturen",
+        "A46": "Ausbildung", "A47": "Urlaub", "A48": "Umschulung", "A49": "Geschäft",
+        "A410": "Sonstiges",
+    },
+    "savings": {
+        "A61": "unter 100 DM", "A62": "100 bis 500 DM", "A63": "500 bis 1000 DM",
+        "A64": "1000 DM oder mehr", "A65": "keine bekannt",
+    },
+    "employment": {
+        "A71": "ohne Arbeit", "A72": "unter einem Jahr", "A73": "1 bis 4 Jahre",
+        "A74": "4 bis 7 Jahre", "A75": "7 Jahre oder mehr",
+    },
+    "other_debtors": {"A101": "niemand", "A102": "ein Mitantragsteller", "A103": "ein Bürge"},
+    "property": {
+        "A121": "Haus oder Grundstück", "A122": "Bausparvertrag oder Lebensversicherung",
+        "A123": "Auto oder Sonstiges", "A124": "keines bekannt",
+    },
+    "installment_plans": {"A141": "bei einer Bank", "A142": "bei einem Geschäft", "A143": "keine"},
+    "housing": {"A151": "zur Miete", "A152": "im Eigentum", "A153": "kostenlos"},
+    "skill_level": {
+        "A171": "ungelernt, nicht ansässig", "A172": "ungelernt", "A173": "Fachkraft",
+        "A174": "hoch qualifiziert",
+    },
+    "telephone": {"A191": "nein", "A192": "ja"},
 }
 
 CONCEPTS = (
@@ -69,11 +113,15 @@ def german_schema() -> tuple[pd.DataFrame, FeatureSchema]:
     directions and ranges; ``age`` stays sensitive."""
     frame, base = german_credit()
     features = [
-        f.model_copy(
-            update={
+        Feature(
+            **{
+                **f.model_dump(),
                 "actionable": f.name in ACTIONABLE,
                 **ACTIONABLE.get(f.name, {}),
                 "translations": {"de": GERMAN_DE[f.name]},
+                "category_translations": (
+                    {"de": GERMAN_CATEGORIES_DE[f.name]} if f.is_categorical else {}
+                ),
             }
         )
         for f in base

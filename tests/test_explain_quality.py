@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shap
-from conftest import feature_row
+from conftest import feature_frame, feature_row
 from test_explain_data import RANK_FEATURES, german_personalizer, rank_frame, rank_schema
 
 from sdk import Personalizer
@@ -41,7 +41,8 @@ def test_german_equal_to_shap_and_additive(german) -> None:
     p, frame, ids = german
     model = p.models.get("credit")
     names = model.schema.names
-    rows = np.array([[frame.iloc[i][n] for n in names] for i in TEST_ROWS], dtype=np.float64)
+    # the user's raw rows, categories and all, straight into shap
+    rows = frame.iloc[list(TEST_ROWS)][list(names)]
     explainer = shap.TreeExplainer(model.booster)
     expected = np.asarray(explainer.shap_values(rows)).reshape(len(rows), len(names))
     base = float(np.ravel(explainer.expected_value)[0])
@@ -119,12 +120,15 @@ def test_counterfactual_validity_on_adverse_test_rows(german) -> None:
             continue
         # verified independently: re-score the changed input with the booster itself
         k = ids.index(decision_id)
-        row = {n: float(frame.iloc[TEST_ROWS[k]][n]) for n in model.schema.names}
+        row = feature_row(frame, model.schema, TEST_ROWS[k])
         for change in cf.changes:
-            assert row[change.feature] == change.current
-            row[change.feature] = change.proposed
-        raw = model.booster.predict(np.array([[row[n] for n in model.schema.names]]),
-                                    raw_score=True)[0]
+            if model.schema[change.feature].is_categorical:
+                assert row[change.feature] == change.current_category
+                row[change.feature] = change.proposed_category
+            else:
+                assert row[change.feature] == change.current
+                row[change.feature] = change.proposed
+        raw = model.booster.predict(feature_frame(model.schema, [row]), raw_score=True)[0]
         valid += 1.0 / (1.0 + np.exp(-raw)) >= model.card.threshold
     assert valid / len(adverse) >= 0.90, f"validity {valid}/{len(adverse)}"
 

@@ -17,6 +17,7 @@ from scipy import sparse
 
 from sdk.errors import FeatureError, ModelNotExplainable
 from sdk.explain.fast import MAX_TABLE_BITS, Explainer
+from sdk.models.matrix import frame_matrix
 
 ATOL = 1e-9
 PARAMS = {"verbose": -1, "num_threads": 1, "seed": 7, "deterministic": True}
@@ -62,8 +63,11 @@ def _check(booster: lgb.Booster, data: object, shap_data: object | None = None) 
 
 @pytest.fixture(scope="module")
 def german() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    # a dense float matrix: numeric columns, and each categorical as its integer code (whylens's
+    # own encoding); the raw categorical frame is tested on its own below
     frame, schema = german_credit()
-    return frame[list(schema.names)].to_numpy(), frame["good"].to_numpy(), list(schema.names)
+    x = frame_matrix(schema, frame)
+    return x, frame["good"].to_numpy(), list(schema.names)
 
 
 def test_german_credit_classifier(german) -> None:

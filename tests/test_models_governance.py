@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, feature_row, german_credit, signed_classifier
+from conftest import DATA, feature_frame, feature_row, german_credit, signed_classifier
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -99,7 +99,7 @@ def test_reproducible_training_same_seed_same_hash(p: Personalizer) -> None:
     rng = np.random.default_rng(3)
     holdout = rng.random(len(frame)) < 0.2
     booster = p.models.get("a").booster
-    scores = booster.predict(frame.loc[holdout, list(schema.names)].to_numpy(), raw_score=True)
+    scores = booster.predict(frame.loc[holdout, list(schema.names)], raw_score=True)
     assert a.metrics["auc"] == pytest.approx(roc_auc_score(frame["good"][holdout], scores))
     assert a.metrics["auc"] > 0.7
 
@@ -249,11 +249,11 @@ def loan_split_credit(p: Personalizer) -> tuple[pd.DataFrame, FeatureSchema, int
     return frame, split, withdrawn
 
 
-def expected_probability(p: Personalizer, version: int, row: dict[str, float],
+def expected_probability(p: Personalizer, version: int, row: dict[str, float | str | None],
                          masked: tuple[str, ...] = ()) -> float:
     """The candidate's probability straight from LightGBM, on the row with ``masked`` missing."""
     model = p.models.get("credit", version)
-    x = np.array([[np.nan if n in masked else row[n] for n in model.schema.names]])
+    x = feature_frame(model.schema, [{n: None if n in masked else row[n] for n in row}])
     return float(1 / (1 + np.exp(-model.booster.predict(x, raw_score=True)[0])))
 
 

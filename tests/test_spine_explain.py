@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import shap
-from conftest import feature_row
+from conftest import feature_frame, feature_row
 
 
 def test_contributions_equal_shap_tree_explainer(credit) -> None:
@@ -16,7 +16,7 @@ def test_contributions_equal_shap_tree_explainer(credit) -> None:
         decision = p.decide(frame["subject"].iloc[index], feature_row(frame, schema, index),
                             model="credit")
         explanation = p.explain(decision.decision_id, audience="auditor")
-        row = np.array([[feature_row(frame, schema, index)[n] for n in schema.names]])
+        row = feature_frame(schema, [feature_row(frame, schema, index)])  # the raw row
         expected = np.asarray(explainer.shap_values(row)).reshape(-1)
         got = np.array([explanation.contributions[n] for n in schema.names])
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)

@@ -15,14 +15,18 @@ from sdk import Personalizer
 from sdk.errors import AdditivityError, ModelNotExplainable
 from sdk.explain import EXPLAINER, tree_shap
 from sdk.explain.treeshap import EXPLAINER_VERSION, GAME, OUTPUT_SPACE
+from sdk.models.matrix import frame_matrix
 
 PARAMS = {"verbose": -1, "num_threads": 1, "seed": 7, "deterministic": True}
 
 
 @pytest.fixture(scope="module")
 def german() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    # a dense float matrix: numeric columns, and each categorical as its integer code (whylens's
+    # own encoding); the raw categorical frame is tested on its own below
     frame, schema = german_credit()
-    return frame[list(schema.names)].to_numpy(), frame["good"].to_numpy(), list(schema.names)
+    x = frame_matrix(schema, frame)
+    return x, frame["good"].to_numpy(), list(schema.names)
 
 
 def test_binary_views_and_shap_equality(german) -> None:
@@ -90,7 +94,7 @@ def test_a_stored_model_with_linear_trees_is_refused_on_load(
     credit, store_url, keyring_path
 ) -> None:
     _, frame, schema = credit
-    x = frame[list(schema.names)].to_numpy()
+    x = frame_matrix(schema, frame)
     linear = lgb.train(
         {**PARAMS, "objective": "binary", "linear_tree": True},
         lgb.Dataset(x, frame["good"].to_numpy()),

@@ -106,6 +106,9 @@ class DecisionRecord(_Record):
     explanation: DecisionExplanation
     shown_text_sha256: str
     locale: str = "en"
+    unknown_categories: tuple[str, ...] = ()
+    """Categorical features whose value was not one of their categories (scored as missing);
+    names only, never the value."""
 
 
 class ItemRecord(_Record):
@@ -122,6 +125,8 @@ class ItemRecord(_Record):
     base_value: float
     residual: float
     why_sha256: str
+    unknown_categories: tuple[str, ...] = ()
+    """Categorical features of this item whose value was not one of their categories."""
 
 
 class RecommendationRecord(_Record):

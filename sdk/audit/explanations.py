@@ -52,7 +52,10 @@ class Explanations:
         entry, _ = self._trail.entries_of(decision_id)
         model = model_of(self._models, entry)
         change = self._counterfactual(state, entry, locale) if counterfactual else None
-        values = self._reviewer_values(state, entry, item_id) if audience == "reviewer" else None
+        # an end-user text of a decision names the person's categories: it needs the inputs too
+        named = entry.kind == "decision" and bool(model.schema.categorical)
+        wanted = audience == "reviewer" or named
+        values = self._reviewer_values(state, entry, item_id) if wanted else None
         return explanation_view(
             state,
             entry,

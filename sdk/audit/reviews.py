@@ -63,7 +63,13 @@ class ReviewQueue:
         """The effective state of one decision."""
         state = self._trail.state(decision_id)
         entry, actions = self._trail.entries_of(decision_id)
-        return decision_view(state, entry, actions, model_of(self._models, entry), locale=locale)
+        model = model_of(self._models, entry)
+        values = None
+        if entry.kind == "decision" and model.schema.categorical:
+            # the text names the person's categories, as the decision's own text did
+            cipher = try_cipher(self._keys.cipher, state.subject)
+            values = decrypt_inputs(cipher, state.subject, decision_id, entry.data["inputs"])
+        return decision_view(state, entry, actions, model, locale=locale, values=values)
 
     def pending(self) -> list[Decision]:
         """Decisions waiting for a person (held by policy, or contested), oldest first."""

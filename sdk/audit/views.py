@@ -61,8 +61,12 @@ def decision_view(
     model: Model,
     *,
     locale: str = "en",
+    values: dict[str, float | None] | None = None,
 ) -> Decision:
-    """The effective decision: the model's output folded with every review action after it."""
+    """The effective decision: the model's output folded with every review action after it.
+
+    ``values`` (the decrypted inputs) let the text name the person's categories, as the
+    decision's own text did."""
     if entry.kind != "decision":
         raise WrongModelKind(
             "this id names a recommendation, not a decision; use explain() for its reasons"
@@ -71,7 +75,9 @@ def decision_view(
     output = record.output
     contributions = _contributions(model, record.explanation.contributions)
     masked = record.consent.masked
-    shown = end_user_reasons(model.schema, contributions, masked=masked, locale=locale)
+    shown = end_user_reasons(
+        model.schema, contributions, masked=masked, locale=locale, values=values
+    )
     assert state.outcome is not None and state.automated_outcome is not None
     why = decision_text(
         outcome=state.outcome,
@@ -122,8 +128,9 @@ def explanation_view(
 ) -> Explanation:
     """One record's explanation for ``audience``.
 
-    ``values`` (decrypted inputs) are needed for reviewers only; ``None`` entries mean the subject
-    was erased and their inputs can no longer be read. A ``counterfactual`` (decisions only) adds
+    ``values`` (decrypted inputs) are needed for reviewers, and for decisions with categorical
+    features (the text names the person's category); ``None`` entries mean the subject was
+    erased and their inputs can no longer be read. A ``counterfactual`` (decisions only) adds
     "what would change this" to the text and is returned on the explanation.
     """
     record: DecisionRecord | RecommendationRecord
@@ -133,10 +140,12 @@ def explanation_view(
         record = decision_record(entry)
         part: DecisionExplanation | ItemRecord = record.explanation
         score, trigger = record.output.score, record.output.trigger
+        unknown = record.unknown_categories
     else:
         record = recommendation_record(entry)
         part = _item(record, item_id)
         item_id, score, source = part.item_id, part.score, part.source
+        unknown = part.unknown_categories
     masked = record.consent.masked
     contributions = _contributions(model, part.contributions)
     base = part.base_value
@@ -147,6 +156,7 @@ def explanation_view(
         limit=3 if entry.kind == "decision" else 2,
         positive_only=entry.kind != "decision",
         locale=locale,
+        values=values if entry.kind == "decision" else None,
     )
     common: dict[str, Any] = {
         "decision_id": record.decision_id,
@@ -202,7 +212,8 @@ def explanation_view(
             suppressed=shown.suppressed,
             why_suppressed=shown.why_suppressed,
             locale=locale,
-            counterfactual=_reviewer_counterfactual(counterfactual),
+            counterfactual=_reviewer_counterfactual(counterfactual, model),
+            unknown=unknown,
         )
         reasons = reviewer_reasons(model.schema, contributions)
     elif audience == "auditor":
@@ -232,16 +243,25 @@ def explanation_view(
     )
 
 
-def _reviewer_counterfactual(cf: Counterfactual | None) -> str | None:
+def _reviewer_counterfactual(cf: Counterfactual | None, model: Model) -> str | None:
     if cf is None:
         return None
     if not cf.found:
         return f"no allowed change flips {cf.outcome} to {cf.target_outcome}"
-    moves = ", ".join(f"{c.feature} {c.current:g} -> {c.proposed:g}" for c in cf.changes)
+    moves = ", ".join(
+        f"{c.feature} {_code(model, c.feature, c.current)} -> "
+        f"{_code(model, c.feature, c.proposed)}"
+        for c in cf.changes
+    )
     return (
         f"{moves} ({cf.outcome} -> {cf.target_outcome}; re-scored {cf.score_after:+.4f}, "
         f"cost {cf.cost:.3f})"
     )
+
+
+def _code(model: Model, name: str, value: float) -> str:
+    # a categorical value reads as its code (A151), a number as itself
+    return model.schema[name].category_of(value) or f"{value:g}"
 
 
 def _item(record: RecommendationRecord, item_id: str | None) -> ItemRecord:

@@ -75,11 +75,14 @@ def end_user_reasons(
     limit: int = 3,
     positive_only: bool = False,
     locale: str = "en",
+    values: Mapping[str, float | None] | None = None,
 ) -> ShownReasons:
     """Concept reasons built only from features an end user may be told about.
 
     A feature is held back when it or its concept is sensitive, or its purpose (or its concept's)
-    was not granted (``masked``); its contribution goes into "other factors".
+    was not granted (``masked``); its contribution goes into "other factors". With ``values``
+    (the model inputs), a shown categorical feature's reason names the person's category
+    ("your housing: renting").
     """
     why = suppression(schema, masked)
     totals: dict[str, float] = {}
@@ -96,7 +99,7 @@ def end_user_reasons(
     reasons = tuple(
         Reason(
             concept=c,
-            label=_end_user_label(schema, c, members[c], locale),
+            label=_end_user_label(schema, c, members[c], locale, values or {}),
             contribution=totals[c],
             features=tuple(members[c]),
         )
@@ -109,20 +112,49 @@ def end_user_reasons(
     )
 
 
-def _end_user_label(schema: FeatureSchema, concept: str, shown: list[str], locale: str) -> str:
+def _end_user_label(
+    schema: FeatureSchema,
+    concept: str,
+    shown: list[str],
+    locale: str,
+    values: Mapping[str, float | None],
+) -> str:
     c = schema.concept(concept)
     whole = len(shown) == len(schema.members(concept))
     # a concept that mixes shown and held-back features is never described by its own label:
     # that label might describe the part that was held back
-    if whole and _has_own_label(schema, concept):
-        if locale == "en":
-            return c.label
-        if locale in c.translations:
-            return c.translations[locale]
-    if len(shown) == 1:
-        return schema[shown[0]].label_for(locale)
-    labels = [schema[n].label_for(locale) for n in shown]
+    own = c.label if locale == "en" else c.translations.get(locale)
+    if whole and own is not None and _has_own_label(schema, concept):
+        named = [v for v in (_valued_label(schema, n, locale, values) for n in shown) if v]
+        if len(shown) > 1:
+            return f"{own} ({'; '.join(named)})" if named else own
+        if not named:
+            return own
+    labels = [
+        _valued_label(schema, n, locale, values) or schema[n].label_for(locale) for n in shown
+    ]
+    if len(labels) == 1:
+        return labels[0]
     return ", ".join(labels[:-1]) + _AND.get(locale, " and ") + labels[-1]
+
+
+def _value_of(
+    schema: FeatureSchema, name: str, values: Mapping[str, float | None]
+) -> str | None:
+    """The category code of a categorical feature's value, when known."""
+    feature = schema[name]
+    return feature.category_of(values.get(name)) if feature.is_categorical else None
+
+
+def _valued_label(
+    schema: FeatureSchema, name: str, locale: str, values: Mapping[str, float | None]
+) -> str | None:
+    """"your housing: renting" for a categorical feature with a known value, else ``None``."""
+    code = _value_of(schema, name, values)
+    if code is None:
+        return None
+    feature = schema[name]
+    return f"{feature.label_for(locale)}: {feature.category_label(code, locale)}"
 
 
 _AND = {"en": " and ", "de": " und "}

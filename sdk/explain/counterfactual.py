@@ -8,7 +8,9 @@ the sum of each change divided by the feature's range. The winner is shrunk feat
 while it still flips, then verified by re-scoring the changed input with the model itself.
 
 Only features the schema marks ``actionable`` are ever changed, and never one that is sensitive
-(itself or through its concept) or whose purpose was not granted.
+(itself or through its concept) or whose purpose was not granted. A categorical feature has no
+order: its candidates are the other categories its schema allows (``targets``, else all), each
+move costing :data:`CATEGORY_COST`.
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ from .narrative import counterfactual_text
 if TYPE_CHECKING:
     from ..models.registry import Model
 
-__all__ = ["actionable_features", "find_counterfactual", "split_thresholds"]
+__all__ = ["CATEGORY_COST", "actionable_features", "find_counterfactual", "split_thresholds"]
 
+CATEGORY_COST = 0.5
+"""Cost of moving a categorical feature to another category: half a full-range numeric move."""
 MAX_FEATURES = 3
 _GRID = {1: 10_000, 2: 24, 3: 10}  # candidate values per feature when trying k features at once
 _REFINE_ROUNDS = 6
 
-_cache: dict[str, dict[int, np.ndarray]] = {}
+_cache: dict[str, tuple[dict[int, np.ndarray], frozenset[int]]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -45,6 +49,15 @@ def split_thresholds(model: Model) -> dict[int, np.ndarray]:
 
     Columns with any categorical split are left out: moving along them has no order.
     """
+    return _splits(model)[0]
+
+
+def _categorical_splits(model: Model) -> frozenset[int]:
+    """Columns the model splits on by category."""
+    return _splits(model)[1]
+
+
+def _splits(model: Model) -> tuple[dict[int, np.ndarray], frozenset[int]]:
     with _cache_lock:
         cached = _cache.get(model.content_hash)
     if cached is not None:
@@ -66,8 +79,8 @@ def split_thresholds(model: Model) -> dict[int, np.ndarray]:
         stack.append(node["right_child"])
     out = {c: np.array(sorted(v)) for c, v in found.items() if c not in categorical}
     with _cache_lock:
-        _cache[model.content_hash] = out
-    return out
+        _cache[model.content_hash] = (out, frozenset(categorical))
+    return out, frozenset(categorical)
 
 
 def actionable_features(model: Model, masked: Sequence[str]) -> tuple[str, ...]:
@@ -81,6 +94,14 @@ class _Space:
     columns: tuple[int, ...]
     values: tuple[np.ndarray, ...]  # candidate values per column, nearest first
     scale: tuple[float, ...]
+    categorical: tuple[bool, ...]
+
+    def costs(self, i: int, values: np.ndarray, current: float) -> np.ndarray:
+        """Cost of moving column ``i`` from ``current`` to each of ``values``."""
+        if self.categorical[i]:
+            return np.where(values != current, CATEGORY_COST, 0.0)
+        out: np.ndarray = np.abs(values - current) / self.scale[i]
+        return out
 
 
 def find_counterfactual(
@@ -127,6 +148,8 @@ def find_counterfactual(
             label=schema[schema.names[c]].label_for(locale),
             current=float(x[c]),
             proposed=float(changed[c]),
+            current_category=schema.features[c].category_of(float(x[c])),
+            proposed_category=schema.features[c].category_of(float(changed[c])),
         )
         for c in space.columns
         if changed[c] != x[c]
@@ -141,10 +164,11 @@ def find_counterfactual(
         score_after=score_after,
         cost=_cost(space, x, proposal),
         text=counterfactual_text(
-            [(c.label, _show(schema, c.feature, c.proposed), _show(schema, c.feature, c.current))
-             for c in changes],
+            [(c.label, _show(schema, c.feature, c.proposed, locale),
+              _show(schema, c.feature, c.current, locale)) for c in changes],
             target=target,
             locale=locale,
+            categorical=[schema[c.feature].is_categorical for c in changes],
         ),
         locale=locale,
     )
@@ -162,13 +186,28 @@ def _positive(raw: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def _space(model: Model, x: np.ndarray, masked: Sequence[str]) -> _Space:
-    thresholds = split_thresholds(model)
-    columns, values, scales = [], [], []
+    thresholds, by_category = _splits(model)
+    columns, values, scales, kinds = [], [], [], []
     for name in actionable_features(model, masked):
         c = model.schema.index(name)
+        feature = model.schema[name]
+        if feature.is_categorical:
+            # no order to move along: every other category the schema allows, in its order
+            if not math.isfinite(x[c]) or c not in by_category:
+                continue
+            allowed = feature.targets if feature.targets is not None else feature.codes
+            codes = np.array(
+                [i for i, code in enumerate(feature.codes) if code in allowed and i != x[c]],
+                dtype=np.float64,
+            )
+            if codes.size:
+                columns.append(c)
+                values.append(codes)
+                scales.append(1.0)
+                kinds.append(True)
+            continue
         if not math.isfinite(x[c]) or c not in thresholds:
             continue
-        feature = model.schema[name]
         cands = _candidates(
             float(x[c]), thresholds[c], feature.direction, feature.min_value,
             feature.max_value, feature.step,
@@ -183,7 +222,8 @@ def _space(model: Model, x: np.ndarray, masked: Sequence[str]) -> _Space:
         columns.append(c)
         values.append(cands)
         scales.append(scale if scale > 0 else 1.0)
-    return _Space(tuple(columns), tuple(values), tuple(scales))
+        kinds.append(False)
+    return _Space(tuple(columns), tuple(values), tuple(scales), tuple(kinds))
 
 
 def _candidates(
@@ -259,7 +299,10 @@ def _snap_up(v: float, step: float | None) -> float:
 
 def _cost(space: _Space, x: np.ndarray, proposal: Sequence[float]) -> float:
     return float(
-        sum(abs(v - x[c]) / s for c, v, s in zip(space.columns, proposal, space.scale, strict=True))
+        sum(
+            float(space.costs(i, np.array([v]), float(x[c]))[0])
+            for i, (c, v) in enumerate(zip(space.columns, proposal, strict=True))
+        )
     )
 
 
@@ -288,9 +331,9 @@ def _search(
             flips = _positive(model.raw_scores(rows), model.card.threshold) != positive
             if not flips.any():
                 continue
-            scale = np.array([space.scale[i] for i in combo])
-            base = np.array([x[space.columns[i]] for i in combo])
-            costs = (np.abs(points - base) / scale).sum(axis=1)
+            costs = np.zeros(len(points))
+            for j, i in enumerate(combo):
+                costs += space.costs(i, points[:, j], float(x[space.columns[i]]))
             costs[~flips] = np.inf
             at = int(np.argmin(costs))
             if best is None or costs[at] < best[0]:
@@ -314,17 +357,20 @@ def _refine(
         for i, c in enumerate(space.columns):
             if current[i] == x[c]:
                 continue
-            gap = abs(current[i] - x[c])
-            options = np.array(
-                [x[c], *[v for v in space.values[i] if abs(v - x[c]) < gap]], dtype=np.float64
-            )
+            # a category has no "nearer" one: shrinking it means putting it back
+            gap = math.inf if space.categorical[i] else abs(current[i] - x[c])
+            nearer = [] if space.categorical[i] else [
+                v for v in space.values[i] if abs(v - x[c]) < gap
+            ]
+            options = np.array([x[c], *nearer], dtype=np.float64)
             rows = np.repeat(x[None, :], len(options), axis=0)
             for j, col in enumerate(space.columns):
                 rows[:, col] = current[j]
             rows[:, c] = options
             flips = _positive(model.raw_scores(rows), model.card.threshold) != positive
             if flips.any():
-                nearest = options[flips][np.argmin(np.abs(options[flips] - x[c]))]
+                cost = space.costs(i, options[flips], float(x[c]))
+                nearest = options[flips][np.argmin(cost)]
                 if nearest != current[i]:
                     current[i] = float(nearest)
                     improved = True
@@ -333,7 +379,10 @@ def _refine(
     return current
 
 
-def _show(schema: Any, feature: str, value: float) -> str:
+def _show(schema: Any, feature: str, value: float, locale: str) -> str:
+    code = schema[feature].category_of(value)
+    if code is not None:
+        return str(schema[feature].category_label(code, locale))
     step = schema[feature].step
     if step is not None and float(step).is_integer() and float(value).is_integer():
         return str(int(value))

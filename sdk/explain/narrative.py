@@ -137,13 +137,22 @@ def decision_text(
 
 
 def counterfactual_text(
-    changes: Sequence[tuple[str, str, str]], *, target: str, locale: str = "en"
+    changes: Sequence[tuple[str, str, str]],
+    *,
+    target: str,
+    locale: str = "en",
+    categorical: Sequence[bool] = (),
 ) -> str:
-    """"What would change this", from ``(label, proposed, current)`` triples."""
+    """"What would change this", from ``(label, proposed, current)`` triples; ``categorical``
+    marks the changes that move a category (worded "your housing: owner instead of renting")."""
     t = _t(locale)
     if not changes:
         return t["cf_none"]
-    items = [t["cf_change"].format(label=lab, new=new, old=old) for lab, new, old in changes]
+    kinds = list(categorical) + [False] * (len(changes) - len(categorical))
+    items = [
+        t["cf_category" if kind else "cf_change"].format(label=lab, new=new, old=old)
+        for (lab, new, old), kind in zip(changes, kinds, strict=True)
+    ]
     return t["cf"].format(
         changes=_join(items, locale), target=outcome_word(target, locale)
     )
@@ -178,22 +187,35 @@ def reviewer_text(
     why_suppressed: Mapping[str, str] | None = None,
     locale: str = "en",
     counterfactual: str | None = None,
+    unknown: Sequence[str] = (),
 ) -> str:
     """Every feature with its value and contribution, concept totals, the base value, score,
-    the review trigger and which features the person was not told about (and why)."""
+    the review trigger and which features the person was not told about (and why).
+
+    A categorical value shows as its label and code ("renting (A151)"); ``unknown`` names the
+    categorical features whose value was not one of their categories (scored as missing, as
+    LightGBM does). For a locale other than English, labels without a translation are listed.
+    """
     t = _t(locale)
     why = why_suppressed or {}
     lines = [t["r_score"].format(score=score, base=base_value)]
     for reason in reasons:
         name = reason.features[0]
         value = values.get(name)
-        shown = t["r_erased"] if value is None and name in values else _fmt(value, t)
+        if value is None and name in values:
+            shown = t["r_erased"]
+        elif name in unknown:
+            shown = t["r_unknown"]
+        else:
+            shown = _fmt_value(schema, name, value, t, locale)
         flags = []
         if schema[name].sensitive:
             flags.append(t["r_sensitive"])
         if name in suppressed:
             flags.append(t["r_hidden"].format(why=_why(why.get(name, ""), t)))
         note = f"  [{', '.join(flags)}]" if flags else ""
+        # reviewers read the reviewer label; in another locale, its translation when there
+        # is one (untranslated labels are listed at the end)
         label = schema[name].translations.get(locale, reason.label) if locale != "en" else (
             reason.label
         )
@@ -206,7 +228,22 @@ def reviewer_text(
     lines.append(t["r_trigger"].format(trigger=trigger or t["r_none"]))
     if counterfactual:
         lines.append(t["r_counterfactual"].format(text=counterfactual))
+    missing = schema.untranslated(locale)
+    if missing:
+        lines.append(t["r_untranslated"].format(labels=", ".join(missing)))
     return "\n".join(lines)
+
+
+def _fmt_value(
+    schema: FeatureSchema, name: str, value: float | None, t: Mapping[str, str], locale: str
+) -> str:
+    feature = schema[name]
+    if not feature.is_categorical:
+        return _fmt(value, t)
+    code = feature.category_of(value)
+    if code is None:
+        return t["r_missing"]
+    return f"{feature.category_label(code, locale)} ({code})"
 
 
 def _why(reason: str, t: Mapping[str, str]) -> str:

@@ -60,6 +60,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "answer.",
         "cf": "What would change this: {changes}. Then the answer would be: {target}.",
         "cf_change": "{label} at {new} instead of {old}",
+        "cf_category": "{label}: {new} instead of {old}",
         "cf_none": "We found no change you could make that would change the answer.",
         "actions": (
             "You can ask for a person to check this decision. You can also stop us from using "
@@ -78,6 +79,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "r_erased": "erased",
         "r_missing": "missing",
         "r_counterfactual": "what would flip it: {text}",
+        "r_unknown": "unknown category (scored as missing)",
+        "r_untranslated": "labels without a translation (shown in English): {labels}",
     },
     "de": {
         "and": " und ",
@@ -136,6 +139,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "abwarten.",
         "cf": "Was das Ergebnis ändern würde: {changes}. Dann wäre das Ergebnis: {target}.",
         "cf_change": "{label}: {new} statt {old}",
+        "cf_category": "{label}: {new} statt {old}",
         "cf_none": "Wir haben keine Änderung gefunden, die Sie vornehmen könnten und die das "
         "Ergebnis ändern würde.",
         "actions": (
@@ -154,6 +158,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "r_erased": "gelöscht",
         "r_missing": "fehlt",
         "r_counterfactual": "was es umkehren würde: {text}",
+        "r_unknown": "unbekannte Kategorie (als fehlend bewertet)",
+        "r_untranslated": "Bezeichnungen ohne Übersetzung (englisch angezeigt): {labels}",
     },
 }
 

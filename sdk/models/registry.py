@@ -234,6 +234,7 @@ class ModelRegistry:
             seed=seed,
             holdout_fraction=holdout_fraction,
         )
+        schema = trained.schema
         text = trained.booster.model_to_string()
         content_hash = hashlib.sha256(text.encode()).hexdigest()
         # refuses what TreeSHAP cannot explain exactly, and does the per-version precomputation

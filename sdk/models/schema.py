@@ -7,6 +7,9 @@ understands, and the concept it belongs to (explanations are grouped by concept)
 
 from __future__ import annotations
 
+import logging
+import threading
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
@@ -15,9 +18,40 @@ from pydantic import Field, model_validator
 from ..errors import SchemaError
 from ..types import Frozen
 
-__all__ = ["Concept", "Direction", "Feature", "FeatureSchema"]
+__all__ = [
+    "Concept",
+    "Direction",
+    "Feature",
+    "FeatureKind",
+    "FeatureSchema",
+    "MissingTranslationWarning",
+]
 
 Direction = Literal["increase", "decrease", "either"]
+FeatureKind = Literal["numeric", "categorical"]
+
+logger = logging.getLogger(__name__)
+
+
+class MissingTranslationWarning(UserWarning):
+    """A label has no translation for the locale asked for; its English text is used."""
+
+
+_warned: set[tuple[str, str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def _untranslated(what: str, english: str, locale: str) -> None:
+    """Warn once per (label, locale) that the English text stands in; ``what`` names the label
+    by feature/concept name (schema names, never personal data)."""
+    key = (what, english, locale)
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    message = f"no {locale!r} translation for {what}; the English label is used"
+    logger.warning(message)
+    warnings.warn(message, MissingTranslationWarning, stacklevel=3)
 
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
@@ -33,6 +67,15 @@ class Feature(Frozen):
     purpose: str = Field(min_length=1)
     label: str = Field(min_length=1, max_length=200)
     """What an end user reads, e.g. "your recent outdoor browsing"."""
+    kind: FeatureKind = "numeric"
+    """``"categorical"``: the value is one of ``categories`` (LightGBM native categorical
+    splits); ``"numeric"``: a number."""
+    categories: dict[str, str] | None = None
+    """For a categorical feature: code -> what a person reads, in the model's category order,
+    e.g. ``{"A151": "renting", "A152": "owner", "A153": "living rent-free"}``. Left out, they
+    are taken from the training column (its pandas categories, or its sorted values)."""
+    category_translations: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Per locale other than English: code -> translated category label."""
     concept: str = Field(default="", max_length=64)
     """Group for explanations; defaults to the feature name."""
     concept_label: str | None = None
@@ -52,6 +95,9 @@ class Feature(Frozen):
     """For an actionable feature: the highest value a suggested change may use."""
     step: float | None = Field(default=None, gt=0)
     """For an actionable feature: suggested values are multiples of this (1 for counts)."""
+    targets: list[str] | None = None
+    """For an actionable categorical feature: the categories a suggested change may move to
+    (default: every category)."""
 
     def __init__(self, name: str | None = None, /, **data: Any) -> None:
         if name is not None:
@@ -59,13 +105,95 @@ class Feature(Frozen):
         super().__init__(**data)
 
     def label_for(self, locale: str) -> str:
-        """The end-user label in ``locale`` (English when there is no translation)."""
-        return self.translations.get(locale, self.label)
+        """The end-user label in ``locale`` (English, with a warning once, when there is no
+        translation)."""
+        if locale == "en":
+            return self.label
+        found = self.translations.get(locale)
+        if found is None:
+            _untranslated(f"the label of feature {self.name!r}", self.label, locale)
+            return self.label
+        return found
+
+    def untranslated(self, locale: str) -> tuple[str, ...]:
+        """What of this feature has no ``locale`` text: ``"label"`` and/or category codes."""
+        if locale == "en":
+            return ()
+        out = [] if locale in self.translations else ["label"]
+        table = self.category_translations.get(locale, {})
+        out += [code for code in self.categories or {} if code not in table]
+        return tuple(out)
+
+    @property
+    def is_categorical(self) -> bool:
+        """Whether the feature takes one of a set of categories."""
+        return self.kind == "categorical"
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The category codes in model order (the model's integer code is the position)."""
+        return tuple(self.categories or ())
+
+    def category_of(self, value: float | None) -> str | None:
+        """The category code a model input value (its integer code) stands for; ``None`` for
+        missing, unknown or a numeric feature."""
+        if not self.categories or value is None or value != value:
+            return None
+        index = int(value)
+        codes = self.codes
+        return codes[index] if index == value and 0 <= index < len(codes) else None
+
+    def category_label(self, code: str, locale: str = "en") -> str:
+        """What a person reads for category ``code`` in ``locale``."""
+        assert self.categories is not None
+        english = self.categories[code]
+        if locale == "en":
+            return english
+        found = self.category_translations.get(locale, {}).get(code)
+        if found is None:
+            _untranslated(f"category {code!r} of feature {self.name!r}", english, locale)
+            return english
+        return found
 
     @model_validator(mode="after")
     def _default_concept(self) -> Feature:
         if not self.concept:
             object.__setattr__(self, "concept", self.name)
+        if self.kind == "numeric" and self.categories is not None:
+            raise ValueError(
+                f"feature {self.name!r}: categories are for kind='categorical' features"
+            )
+        if self.categories is not None:
+            if not self.categories:
+                raise ValueError(f"feature {self.name!r}: categories must not be empty")
+            if any(not code or not label for code, label in self.categories.items()):
+                raise ValueError(f"feature {self.name!r}: empty category code or label")
+            for locale, table in self.category_translations.items():
+                extra = sorted(set(table) - set(self.categories))
+                if extra:
+                    raise ValueError(
+                        f"feature {self.name!r}: {locale} translations for unknown categories "
+                        f"{', '.join(extra)}"
+                    )
+        if self.targets is not None:
+            if self.categories is None:
+                raise ValueError(f"feature {self.name!r}: targets need declared categories")
+            extra = sorted(set(self.targets) - set(self.categories))
+            if extra:
+                raise ValueError(
+                    f"feature {self.name!r}: targets {', '.join(extra)} are not among its "
+                    "categories"
+                )
+        if self.kind == "categorical" and (
+            self.direction != "either"
+            or self.min_value is not None
+            or self.max_value is not None
+            or self.step is not None
+        ):
+            raise ValueError(
+                f"feature {self.name!r}: direction, min_value, max_value and step are for "
+                "numeric features; a categorical one moves to any of its categories"
+            )
         if (
             self.min_value is not None
             and self.max_value is not None
@@ -104,8 +232,15 @@ class Concept(Frozen):
         super().__init__(**data)
 
     def label_for(self, locale: str) -> str:
-        """The end-user label in ``locale`` (English when there is no translation)."""
-        return self.translations.get(locale, self.label)
+        """The end-user label in ``locale`` (English, with a warning once, when there is no
+        translation)."""
+        if locale == "en":
+            return self.label
+        found = self.translations.get(locale)
+        if found is None:
+            _untranslated(f"the label of concept {self.name!r}", self.label, locale)
+            return self.label
+        return found
 
 
 class FeatureSchema:
@@ -130,6 +265,9 @@ class FeatureSchema:
         self.names: tuple[str, ...] = tuple(names)
         self._by_name = {f.name: f for f in items}
         self._index = {n: i for i, n in enumerate(names)}
+        self._codes = {
+            f.name: {code: i for i, code in enumerate(f.codes)} for f in items if f.categories
+        }
         self.declared_concepts: tuple[Concept, ...] = tuple(concepts or ())
         self.concepts: tuple[Concept, ...] = _derive_concepts(items, self.declared_concepts)
         self._concepts = {c.name: c for c in self.concepts}
@@ -174,6 +312,37 @@ class FeatureSchema:
         """The concept a feature belongs to."""
         return self._concepts[self[feature].concept]
 
+    def code_index(self, name: str, code: str) -> int | None:
+        """The model's integer code of category ``code`` of feature ``name`` (``None`` when the
+        schema does not know the category)."""
+        return self._codes[name].get(code)
+
+    @property
+    def categorical(self) -> tuple[str, ...]:
+        """Names of the categorical features, in column order."""
+        return tuple(f.name for f in self.features if f.is_categorical)
+
+    def untranslated(self, locale: str) -> tuple[str, ...]:
+        """Labels with no ``locale`` text, one entry per feature (``"housing"`` for its label,
+        ``"housing (3 categories)"`` or ``"housing (label, 3 categories)"``) and
+        ``"concept:NAME"`` per declared concept label."""
+        out: list[str] = []
+        for feature in self.features:
+            parts = feature.untranslated(locale)
+            categories = sum(1 for part in parts if part != "label")
+            if not categories:
+                out += [feature.name] if parts else []
+                continue
+            what = f"{categories} categories" if categories > 1 else "1 category"
+            out.append(f"{feature.name} ({'label, ' if 'label' in parts else ''}{what})")
+        if locale != "en":
+            out += [
+                f"concept:{c.name}"
+                for c in self.declared_concepts
+                if c.label and locale not in c.translations
+            ]
+        return tuple(out)
+
     def members(self, concept: str) -> tuple[str, ...]:
         """Names of the features in ``concept``, in column order."""
         return tuple(f.name for f in self.features if f.concept == concept)
@@ -184,7 +353,7 @@ class FeatureSchema:
         A list of features when no concept is declared (the original form), else
         ``{"features": [...], "concepts": [...]}``.
         """
-        features = [f.model_dump(mode="json") for f in self.features]
+        features = [_feature_json(f) for f in self.features]
         if not self.declared_concepts:
             return features
         return {
@@ -214,6 +383,23 @@ class FeatureSchema:
 
     def __repr__(self) -> str:
         return f"FeatureSchema({len(self.features)} features: {', '.join(self.names[:6])}...)"
+
+
+_NEW_FIELDS: dict[str, Any] = {
+    "kind": "numeric",
+    "categories": None,
+    "category_translations": {},
+    "targets": None,
+}
+
+
+def _feature_json(feature: Feature) -> dict[str, Any]:
+    # numeric features keep the form stored before categoricals existed
+    out = feature.model_dump(mode="json")
+    for key, default in _NEW_FIELDS.items():
+        if out.get(key) == default:
+            del out[key]
+    return out
 
 
 def _derive_concepts(

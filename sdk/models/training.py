@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import SchemaError, TrainingError
-from .matrix import frame_matrix
+from ..errors import FeatureError, SchemaError, TrainingError
+from .matrix import encode_frame, infer_categories, lightgbm_frame
 from .metrics import midranks, ndcg_at
 from .schema import FeatureSchema
 
@@ -59,9 +59,8 @@ class ConsentFilter:
         for purpose, rows in self.masks.items():
             columns = [f.name for f in schema if f.purpose == purpose]
             for name in columns:
-                values = out[name].to_numpy(dtype=np.float64, copy=True)
-                values[rows] = np.nan
-                out[name] = values
+                # where() keeps a category column a category column (masked values missing)
+                out[name] = out[name].where(~rows)
         return out
 
     @property
@@ -76,6 +75,8 @@ class ConsentFilter:
 @dataclass(frozen=True)
 class TrainedBooster:
     booster: lgb.Booster
+    schema: FeatureSchema
+    """The schema as trained: categorical features resolved against the data."""
     params: dict[str, Any]
     metrics: dict[str, float]
 
@@ -170,7 +171,16 @@ def fit(
         merged.setdefault("eval_at", [5])
     else:
         merged.setdefault("objective", "binary")
-    x = frame_matrix(schema, data)
+    schema = infer_categories(schema, data)
+    encoded = encode_frame(schema, data)
+    for name in encoded.unknown:
+        # a training value the schema does not declare is a schema/data mismatch, not noise
+        count = int(encoded.unknown_rows[name].sum())
+        raise FeatureError(
+            f"categorical feature {name!r} has {count} training values that are not among its "
+            "declared categories; declare them, or set them missing"
+        )
+    x = encoded.matrix
     y = data[target].to_numpy(dtype=np.float64)
     if np.isnan(y).any():
         raise TrainingError(f"target column {target!r} has missing values")
@@ -191,10 +201,13 @@ def fit(
             f"only {int(train.sum())} consented training rows; at least "
             f"{2 * int(merged['min_data_in_leaf'])} are needed"
         )
+    # a pandas frame with category columns: LightGBM's native categorical splits, and its own
+    # pandas_categorical mapping in the model text
     dataset = lgb.Dataset(
-        x[train],
+        lightgbm_frame(schema, x[train]),
         y[train],
         feature_name=list(schema.names),
+        categorical_feature=list(schema.categorical) or "auto",
         free_raw_data=True,
         group=_group_sizes(data[group].to_numpy()[train]) if kind == "ranker" else None,
         params={"verbosity": -1},
@@ -208,7 +221,7 @@ def fit(
         else:
             metrics["auc"] = _auc(y[test], scores)
         metrics["holdout_rows"] = float(test.sum())
-    return TrainedBooster(booster=booster, params=merged, metrics=metrics)
+    return TrainedBooster(booster=booster, schema=schema, params=merged, metrics=metrics)
 
 
 def _group_sizes(groups: np.ndarray) -> list[int]:

@@ -21,7 +21,7 @@ from ..errors import ConsentRequired
 from ..explain.concepts import end_user_reasons
 from ..explain.narrative import decision_text
 from ..explain.treeshap import EXPLAINER, tree_shap
-from ..models.matrix import mapping_matrix, mask_for_consent
+from ..models.matrix import encode_mapping, mask_for_consent
 from ..models.registry import Model
 from ..models.shadow import decision_shadow
 from ..telemetry import decision_counter, tracer
@@ -57,7 +57,8 @@ class Deciding(EngineBase):
                     f"{', '.join(missing)}, which this person has not given; ask for it "
                     "(consent.grant) or decide by a person"
                 )
-            matrix, masked = mask_for_consent(m.schema, mapping_matrix(m.schema, features), state)
+            encoded = encode_mapping(m.schema, features)
+            matrix, masked = mask_for_consent(m.schema, encoded.matrix, state)
             attributions = tree_shap(m.booster, matrix, content_hash=m.content_hash)
             score = float(attributions.raw[0])
             probability = 1.0 / (1.0 + math.exp(-score))
@@ -76,7 +77,10 @@ class Deciding(EngineBase):
             provisional = (policy.provisional_outcome if policy else None) or outcome
             shown_outcome = provisional if trigger else outcome
             contributions = dict(zip(m.schema.names, attributions.phi[0].tolist(), strict=True))
-            shown = end_user_reasons(m.schema, contributions, masked=masked, locale=locale)
+            values = dict(zip(m.schema.names, matrix[0].tolist(), strict=True))
+            shown = end_user_reasons(
+                m.schema, contributions, masked=masked, locale=locale, values=values
+            )
             why = decision_text(
                 outcome=shown_outcome,
                 status=status,
@@ -129,6 +133,7 @@ class Deciding(EngineBase):
                 ),
                 shown_text_sha256=sha256_hex(why.encode()),
                 locale=locale,
+                unknown_categories=encoded.unknown,
             )
             entry = self.trail.append("decision", pseudo, record.model_dump(mode="json"))
             span.set_attributes(

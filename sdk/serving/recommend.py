@@ -20,7 +20,7 @@ from ..explain.concepts import end_user_reasons
 from ..explain.narrative import recommendation_notice
 from ..explain.treeshap import EXPLAINER, tree_shap
 from ..explain.why import item_line, list_notice
-from ..models.matrix import frame_matrix, mask_for_consent
+from ..models.matrix import encode_frame, frame_matrix, mask_for_consent
 from ..models.preferences import PreferenceState
 from ..models.registry import Model
 from ..models.rerank import RerankPolicy
@@ -106,7 +106,8 @@ class Recommending(EngineBase):
             frame = frame.iloc[rows].reset_index(drop=True)
             items = [all_items[i] for i in rows]
             promoted = np.flatnonzero(outcome.promoted[rows])
-            matrix, masked = mask_for_consent(m.schema, frame_matrix(m.schema, frame), state)
+            encoded = encode_frame(m.schema, frame)
+            matrix, masked = mask_for_consent(m.schema, encoded.matrix, state)
             personal = {f.purpose for f in m.schema if self._personal(f.purpose)}
             if non_profiling:
                 matrix, masked = mask_personal(m.schema, matrix, masked, personal)
@@ -188,6 +189,7 @@ class Recommending(EngineBase):
                         base_value=float(base[rank]),
                         residual=abs(float(phi[rank].sum() + base[rank]) - score),
                         why_sha256=sha256_hex(why.encode()),
+                        unknown_categories=encoded.unknown_in(row),
                     )
                 )
             status = state.purposes.get("personalization", "not_given")

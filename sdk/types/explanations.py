@@ -26,6 +26,11 @@ class Change(Frozen):
     label: str
     current: float
     proposed: float
+    """Model input values; for a categorical feature, the integer code of the category."""
+    current_category: str | None = None
+    """For a categorical feature: the code of the current category (e.g. ``"A151"``)."""
+    proposed_category: str | None = None
+    """For a categorical feature: the code of the category it would need to be."""
 
 
 class Counterfactual(Frozen):
@@ -34,7 +39,9 @@ class Counterfactual(Frozen):
     Found against the model and verified by re-scoring the changed input (``score_after``).
     ``changes`` is empty and ``found`` false when no allowed change flips the outcome. Only
     features the schema marks actionable, and that are neither sensitive nor masked, are changed.
-    ``cost`` is the sum of each change divided by its feature's range (fewest features first).
+    ``cost`` is the sum of each change divided by its feature's range, plus a fixed
+    :data:`~sdk.explain.counterfactual.CATEGORY_COST` per categorical feature moved to another
+    of the categories its schema allows (fewest features first).
     """
 
     decision_id: str
