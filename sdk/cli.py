@@ -302,6 +302,9 @@ def why(
             counterfactual=counterfactual,
         )
     console.print(explanation.text, markup=False)
+    if explanation.disclosure is not None:  # who made it, and how to reach a person
+        console.print(explanation.disclosure.text, markup=False)
+        console.print(explanation.disclosure.contact, markup=False)
 
 
 @review_app.command("list")

@@ -36,10 +36,12 @@ which primitive failed.
     │   ├── ConsentRequired           a decision model's policy refuses to decide without consent
     │   ├── InvalidConsentEvent       out of order, future-dated, malformed
     │   ├── InvalidTCString           a malformed or (strictly) invalid IAB TCF TC string
-    │   └── GPCConflict               an opt-in against an active Global Privacy Control signal
+    │   ├── GPCConflict               an opt-in against an active Global Privacy Control signal
+    │   └── NoteConsentMissing        a customer note without the person's grant of its purpose
     ├── SubjectError
     │   ├── InvalidSubjectId
-    │   └── UnknownSubject
+    │   ├── UnknownSubject
+    │   └── NoteStateError            an unknown note, or one already resolved
     ├── ModelError
     │   ├── ModelNotFound
     │   ├── SchemaError               an invalid feature schema
@@ -47,13 +49,16 @@ which primitive failed.
     │   ├── TrainingError             not enough usable (consented) rows, bad target
     │   ├── WrongModelKind            a ranker passed to decide() and vice versa
     │   ├── ModelNotSignedOff         a version no person has signed off yet (refused for serving)
-    │   └── ModelNotExplainable       no exact TreeSHAP (linear trees); refused at registration
+    │   ├── ModelNotExplainable       no exact TreeSHAP (linear trees); refused at registration
+    │   └── CurationError             a staff pick or item decision that cannot be recorded
     ├── ExplanationError
     │   └── AdditivityError           contributions + base value != model output
     └── AuditError
         ├── DecisionNotFound
         ├── ReviewStateError          approve a decision that is not pending, and so on
-        └── ExportVerificationError
+        ├── ExportVerificationError
+        ├── ContactCaseError          an unknown contact case, or a step its state does not allow
+        └── ListReviewError           a sampled list review that cannot be recorded
 """
 
 from __future__ import annotations
@@ -68,7 +73,9 @@ __all__ = [
     "ConsentError",
     "ConsentRequired",
     "ConsentUnavailable",
+    "ContactCaseError",
     "CryptoError",
+    "CurationError",
     "DecisionNotFound",
     "DecryptionError",
     "ExplanationError",
@@ -86,11 +93,14 @@ __all__ = [
     "KeyringPermissionError",
     "LedgerError",
     "LedgerIntegrityError",
+    "ListReviewError",
     "ModelError",
     "ModelNotExplainable",
     "ModelNotFound",
     "ModelNotSignedOff",
     "NotAWhylensDatabase",
+    "NoteConsentMissing",
+    "NoteStateError",
     "ProofError",
     "ReviewStateError",
     "SchemaError",
@@ -284,6 +294,13 @@ class GPCConflict(ConsentError):
     code = "gpc_conflict"
 
 
+class NoteConsentMissing(ConsentError):
+    """A customer note for a person who has not granted its purpose (``customer_notes``):
+    nothing was stored; ask the person to agree first (``consent.grant``)."""
+
+    code = "note_consent_missing"
+
+
 class SubjectError(WhylensError):
     """A problem with a subject identifier or record."""
 
@@ -300,6 +317,13 @@ class UnknownSubject(SubjectError):
     """No record of this subject."""
 
     code = "unknown_subject"
+
+
+class NoteStateError(SubjectError):
+    """A customer-note step that is not possible: an unknown note id, a note already resolved,
+    an unknown action, or text that is empty or too long."""
+
+    code = "note_state_error"
 
 
 class ModelError(WhylensError):
@@ -350,6 +374,13 @@ class ModelNotExplainable(ModelError):
     code = "model_not_explainable"
 
 
+class CurationError(ModelError):
+    """A staff pick, un-pick, item decision or curation setting that cannot be recorded
+    (bad staff id or item id, an expiry in the past, slots out of range)."""
+
+    code = "curation_error"
+
+
 class ExplanationError(WhylensError):
     """An explanation could not be produced."""
 
@@ -384,3 +415,17 @@ class ExportVerificationError(AuditError):
     """An audit export could not be read at all (missing manifest, unreadable file)."""
 
     code = "export_verification_error"
+
+
+class ContactCaseError(AuditError):
+    """A human-contact step that is not possible: an unknown case id, a closed case, an empty or
+    too long message, a bad staff id or service level."""
+
+    code = "contact_case_error"
+
+
+class ListReviewError(AuditError):
+    """A sampled-list review that cannot be recorded: the list was not sampled, was reviewed
+    already, or names an item it did not serve."""
+
+    code = "list_review_error"

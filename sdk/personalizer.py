@@ -16,21 +16,26 @@ from typing import TYPE_CHECKING, Any
 
 from ._store import inspect_store, is_postgres_url, open_store
 from ._store.abc import Durability
+from .audit.contact import Contact
 from .audit.explanations import Explanations, SubjectDecisions
+from .audit.oversight import ListReviews
 from .audit.protected import ProtectedAttributes
 from .audit.reviews import ReviewQueue
 from .audit.trail import AuditTrail
 from .consent import ConsentLedger, PurposeCatalog
 from .crypto.keyring import Keyring
 from .errors import ConfigurationError, KeyringMismatch, KeyringMissing
+from .explain.disclosure import Disclosures
 from .explain.narrative import LOCALES
 from .keys import SubjectKeys
 from .ledger import Ledger
 from .ledger.follow import LedgerFollower
+from .models.curation import Curation
 from .models.preferences import Preferences
 from .models.registry import Model, ModelRegistry
 from .serving import Engine
 from .subjects.events import Events
+from .subjects.notes import Notes
 from .subjects.profiles import Profiles
 from .subjects.rights import SubjectData, SubjectRights
 from .types import Audience, Comparison, Counterfactual, Decision, Explanation, Recommendations
@@ -108,8 +113,18 @@ class Personalizer:
             protected=ProtectedAttributes(db, keys, self.models),
             follower=self.views,
         )
-        self.reviews = ReviewQueue(self.audit, self.models, keys)
-        self._explanations = Explanations(self.audit, self.models, keys)
+        # the human touch: what each response discloses, notes, curation, oversight, contact
+        self.disclosures = Disclosures()
+        self.notes = Notes(self.ledger, keys, self.consent, follower=self.views)
+        self.curation = Curation(self.ledger, keys, notes=self.notes, follower=self.views)
+        self.oversight = ListReviews(self.ledger, self.curation, follower=self.views)
+        self.contact = Contact(
+            self.ledger, keys, self.audit, self.disclosures, follower=self.views
+        )
+        self.reviews = ReviewQueue(self.audit, self.models, keys, disclosures=self.disclosures)
+        self._explanations = Explanations(
+            self.audit, self.models, keys, disclosures=self.disclosures
+        )
         self.subjects = SubjectRights(
             SubjectData(db, keys, self.profiles, self.events),
             ledger=self.ledger,
@@ -117,6 +132,8 @@ class Personalizer:
             consent=self.consent,
             decisions=SubjectDecisions(self.audit, self.reviews, self._explanations),
             keyring=keyring,
+            notes=self.notes.of_subject,
+            contact_cases=self.contact.of_subject,
         )
         self._engine = Engine(
             self.consent,
@@ -126,6 +143,9 @@ class Personalizer:
             keyring.mac_key,
             self.preferences,
             follower=self.views,
+            curation=self.curation,
+            oversight=self.oversight,
+            disclosures=self.disclosures,
         )
         self.views.catch_up()
 

@@ -12,7 +12,7 @@ from opentelemetry import metrics, trace
 
 from ._version import __version__
 
-__all__ = ["SCOPE", "decision_counter", "tracer"]
+__all__ = ["SCOPE", "decision_counter", "off_brand_gauge", "tracer"]
 
 SCOPE = "whylens"
 
@@ -24,4 +24,11 @@ decision_counter = _meter.create_counter(
     "whylens.decisions",
     unit="{decision}",
     description="Decisions and recommendations made, by kind, model and status",
+)
+
+off_brand_gauge = _meter.create_gauge(
+    "whylens.oversight.off_brand_share",
+    unit="1",
+    description="Share of reviewed sampled recommendation lists with an off-brand item, per model "
+    "name and version",
 )

@@ -118,6 +118,7 @@ def test_every_dpv_status(p: Personalizer) -> None:
         "fraud_prevention": "objected",
         "analytics": "refused",
         "marketing": "expired",
+        "customer_notes": "not_given",
     }
     assert [s for s in state.purposes if state.allows(s)] == ["service", "personalization"]
     assert DPV_STATUS["refused"] == "dpv:ConsentRefused"

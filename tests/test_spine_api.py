@@ -71,6 +71,7 @@ def test_cli_consent_why_review_audit(credit, db_path: Path, tmp_path: Path) -> 
     assert "analytics" in result.output and "given" in result.output
     result = runner.invoke(app, ["why", decision.decision_id, *db])
     assert result.exit_code == 0 and decision.why[:30] in " ".join(result.output.split())
+    assert decision.disclosure and decision.disclosure.text in " ".join(result.output.split())
     result = runner.invoke(app, ["why", decision.decision_id, "--audience", "auditor", *db])
     assert "sha256:" in result.output
     result = runner.invoke(app, ["review", "override", decision.decision_id, "--outcome",

@@ -25,6 +25,7 @@ __all__ = [
     "DecisionRecord",
     "ItemRecord",
     "ModelRef",
+    "PickRef",
     "RecommendationRecord",
     "RecordHead",
     "ReviewRecord",
@@ -111,6 +112,15 @@ class DecisionRecord(_Record):
     names only, never the value."""
 
 
+class PickRef(_Record):
+    """Which staff pick placed an item, as its why needs it."""
+
+    pick_id: str
+    staff: str
+    name: str | None = None
+    after_note: bool = False
+
+
 class ItemRecord(_Record):
     """One served item of a ``recommendation`` entry."""
 
@@ -127,6 +137,10 @@ class ItemRecord(_Record):
     why_sha256: str
     unknown_categories: tuple[str, ...] = ()
     """Categorical features of this item whose value was not one of their categories."""
+    pick: PickRef | None = None
+    """Set when a member of staff picked this item for the person (the why names them)."""
+    featured: bool = False
+    """Promoted by a staff decision (``curation.feature``), not by a paid rule."""
 
 
 class RecommendationRecord(_Record):
@@ -146,6 +160,8 @@ class RecommendationRecord(_Record):
     preferences: dict[str, Any] | None = None
     rerank: dict[str, Any] | None = None
     shadow: dict[str, Any] | None = None
+    curation: dict[str, int] | None = None
+    """Candidates blocked shop-wide, staff picks placed, whether featured items were present."""
     explanation_method: str | None = None
     items: list[ItemRecord]
     notice_sha256: str

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ExplanationError
+from ..explain.disclosure import Disclosures
 from ..keys import SubjectKeys
 from ..models.registry import ModelRegistry
 from ..types import Audience, Comparison, Counterfactual, Decision, Explanation
@@ -33,10 +34,18 @@ __all__ = ["Explanations", "SubjectDecisions"]
 class Explanations:
     """Explanations of audit records, for each audience."""
 
-    def __init__(self, trail: AuditTrail, models: ModelRegistry, keys: SubjectKeys) -> None:
+    def __init__(
+        self,
+        trail: AuditTrail,
+        models: ModelRegistry,
+        keys: SubjectKeys,
+        *,
+        disclosures: Disclosures | None = None,
+    ) -> None:
         self._trail = trail
         self._models = models
         self._keys = keys
+        self._disclosures = disclosures
 
     def explain(
         self,
@@ -65,6 +74,7 @@ class Explanations:
             values=values,
             item_id=item_id,
             counterfactual=change,
+            disclosures=self._disclosures,
         )
 
     def counterfactual(self, decision_id: str, *, locale: str = "en") -> Counterfactual:

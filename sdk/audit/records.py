@@ -151,6 +151,8 @@ class DecisionState:
     actual: str | None = None
     ts: float = 0.0
     """POSIX time of the decision, for ``since`` / ``until`` filters."""
+    person_decided: str | None = None
+    """``"approved"`` or ``"overridden"``: the latest outcome a person gave (None: none yet)."""
 
 
 def fold_actions(state: DecisionState, kind: str, seq: int, record: ReviewRecord) -> None:
@@ -167,6 +169,7 @@ def fold_actions(state: DecisionState, kind: str, seq: int, record: ReviewRecord
         state.status = "overridden"
         state.outcome = str(record.outcome)
     if action in ("approved", "overridden"):
+        state.person_decided = action
         if state.contested:
             state.contest_result = state.outcome
         state.contested = False

@@ -14,6 +14,7 @@ import re
 from datetime import UTC, datetime
 
 from ..errors import ReviewStateError
+from ..explain.disclosure import Disclosures
 from ..keys import SubjectKeys
 from ..models.registry import ModelRegistry
 from ..types import Decision, Frozen
@@ -54,10 +55,18 @@ class ReviewCase(Frozen):
 class ReviewQueue:
     """``p.reviews``: what waits for a person, and what a person decides."""
 
-    def __init__(self, trail: AuditTrail, models: ModelRegistry, keys: SubjectKeys) -> None:
+    def __init__(
+        self,
+        trail: AuditTrail,
+        models: ModelRegistry,
+        keys: SubjectKeys,
+        *,
+        disclosures: Disclosures | None = None,
+    ) -> None:
         self._trail = trail
         self._models = models
         self._keys = keys
+        self._disclosures = disclosures or Disclosures()
 
     def get(self, decision_id: str, *, locale: str = "en") -> Decision:
         """The effective state of one decision."""
@@ -69,7 +78,15 @@ class ReviewQueue:
             # the text names the person's categories, as the decision's own text did
             cipher = try_cipher(self._keys.cipher, state.subject)
             values = decrypt_inputs(cipher, state.subject, decision_id, entry.data["inputs"])
-        return decision_view(state, entry, actions, model, locale=locale, values=values)
+        return decision_view(
+            state,
+            entry,
+            actions,
+            model,
+            locale=locale,
+            values=values,
+            disclosures=self._disclosures,
+        )
 
     def pending(self) -> list[Decision]:
         """Decisions waiting for a person (held by policy, or contested), oldest first."""

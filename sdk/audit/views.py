@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import AuditError, DecisionNotFound, StoreError, WrongModelKind
 from ..explain.concepts import end_user_reasons, reviewer_reasons
+from ..explain.disclosure import Disclosures
 from ..explain.narrative import auditor_text, decision_text, item_text, reviewer_text
 from ..explain.why import disclose
 from ..ledger import LedgerEntry
@@ -43,6 +44,9 @@ def contest_sentence(outcome: str, locale: str) -> str:
     return _CONTEST_RESULT.get(locale, _CONTEST_RESULT["en"]).format(outcome=outcome)
 
 
+_DEFAULT = Disclosures()
+
+
 def model_of(models: ModelRegistry, entry: LedgerEntry) -> Model:
     """The exact model version a record names, checked against the recorded content hash."""
     ref = record_head(entry).model
@@ -62,6 +66,7 @@ def decision_view(
     *,
     locale: str = "en",
     values: dict[str, float | None] | None = None,
+    disclosures: Disclosures | None = None,
 ) -> Decision:
     """The effective decision: the model's output folded with every review action after it.
 
@@ -106,6 +111,9 @@ def decision_view(
         created_at=entry.ts,
         history=tuple(review_action(e) for e in [entry, *actions]),
         contest_result=None if state.contested else state.contest_result,
+        disclosure=(disclosures or _DEFAULT).for_decision(
+            state.status, locale, person_decided=state.person_decided
+        ),
     )
 
 
@@ -125,6 +133,7 @@ def explanation_view(
     values: dict[str, float | None] | None,
     item_id: str | None,
     counterfactual: Counterfactual | None = None,
+    disclosures: Disclosures | None = None,
 ) -> Explanation:
     """One record's explanation for ``audience``.
 
@@ -168,6 +177,13 @@ def explanation_view(
         "model": model.name,
         "model_version": model.version,
         "explainer": record.explanation_method,
+        "disclosure": (
+            (disclosures or _DEFAULT).for_decision(
+                state.status, locale, person_decided=state.person_decided
+            )
+            if entry.kind == "decision"
+            else (disclosures or _DEFAULT).for_item(source, locale)
+        ),
     }
     if audience == "end_user":
         if entry.kind == "decision":
@@ -188,9 +204,16 @@ def explanation_view(
             if state.contest_result is not None and not state.contested:
                 text = f"{contest_sentence(state.outcome, locale)} {text}"
         else:
-            assert isinstance(record, RecommendationRecord)
+            assert isinstance(record, RecommendationRecord) and isinstance(part, ItemRecord)
             text = item_text(shown, personalized=record.personalized, locale=locale)
-            text = disclose(source, text, locale)  # promotions are always disclosed
+            # promotions are always disclosed; a staff pick says who picked it
+            text = disclose(
+                source,
+                text,
+                locale,
+                featured=part.featured,
+                pick=part.pick.model_dump() if part.pick is not None else None,
+            )
         visible = {n: v for n, v in contributions.items() if n not in shown.suppressed}
         return Explanation(
             **common,

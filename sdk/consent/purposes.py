@@ -116,6 +116,14 @@ BUILTIN_PURPOSES: tuple[Purpose, ...] = (
         dpv="dpv:Marketing",
         tcf_purposes=(3, 4),
     ),
+    Purpose(
+        id="customer_notes",
+        name="Notes to the shop",
+        description="Keeping the notes a person leaves for the shop's staff, so that a person "
+        "at the shop reads them and can hand-pick items or answer.",
+        legal_basis="consent",
+        dpv="dpv:CustomerCare",
+    ),
 )
 """The purposes every catalog starts with (see the purposes reference page for the table)."""
 

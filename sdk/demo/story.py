@@ -2,7 +2,9 @@
 
 Customers consent (or not), a ranker is trained on consenting customers only, recommendations come
 with a why, a withdrawal takes effect on the very next list, an uncertain loyalty-credit decision
-goes to a person who overrides it with a reason, and the audit chain verifies.
+goes to a person who overrides it with a reason; then the human touch (a customer's note, the
+owner's picks, a sampled list review that blocks an off-brand item, a request for a person), and
+the audit chain verifies.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .shop import (
     ranking_frame,
     story_customers,
 )
+from .touch import TouchResult, tell_human_touch
 
 __all__ = ["DemoResult", "run_story"]
 
@@ -52,6 +55,7 @@ class DemoResult:
     held: Decision
     overridden: Decision
     verified_records: int
+    touch: TouchResult | None = None
 
 
 RANKING_CONCEPTS = (
@@ -268,6 +272,17 @@ def run_story(folder: Path, console: Console | None = None) -> DemoResult:
         out.print(Panel(overridden.why, title=f"What {story.loan_applicant} sees now"))
         german = p.explain(held.decision_id, locale="de", counterfactual=True)
         out.print(Panel(german.text, title="… and in German"))
+        touch = tell_human_touch(
+            p,
+            shop,
+            out,
+            show,
+            recommend,
+            titles,
+            customer=story.outdoor_lover,
+            applicant=story.loan_applicant,
+            applicant_decision=held.decision_id,
+        )
         report = p.audit.verify()
         status = "[green]OK[/green]" if report.ok else f"[red]FAILED[/red]: {report.problem}"
         out.print(
@@ -287,4 +302,5 @@ def run_story(folder: Path, console: Console | None = None) -> DemoResult:
         held=held,
         overridden=overridden,
         verified_records=report.checked if report.ok else -1,
+        touch=touch,
     )

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from ..audit.entries import ConsentRecord
 from ..audit.trail import AuditTrail
 from ..consent import ConsentLedger
 from ..errors import WrongModelKind
+from ..explain.disclosure import Disclosures
 from ..keys import SubjectKeys
 from ..ledger.follow import LedgerFollower
+from ..models.curation import Curation
 from ..models.preferences import Preferences
 from ..models.registry import Model, ModelRegistry
 from ..types import (
     ConsentState,
 )
+
+
+class ListSampler(Protocol):
+    """Draws served lists for review by a person (:class:`sdk.audit.oversight.ListReviews`)."""
+
+    def offer(self, decision_id: str, model: str, version: int, items: list[str]) -> bool:
+        """Record the list for review if its seeded draw says so; True when sampled."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,9 @@ class EngineBase:
     preferences: Preferences | None = None
     follower: LedgerFollower | None = None
     """The views' shared catch-up: each call folds what any process appended, once."""
+    curation: Curation | None = None
+    oversight: ListSampler | None = None
+    disclosures: Disclosures = field(default_factory=Disclosures)
 
     def _call(self) -> AbstractContextManager[Any]:
         """One serving call: catch every view up with the ledger once, on entry."""

@@ -175,4 +175,5 @@ class Deciding(EngineBase):
                         outcome=outcome,
                     ),
                 ),
+                disclosure=self.disclosures.for_decision(status, locale),
             )

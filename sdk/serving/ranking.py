@@ -1,21 +1,23 @@
 """Helpers of the recommend path: non-profiling masks, preference-weighted scores, promotions,
-per-request seeds and shadow agreement. Pure functions over numpy arrays; no storage."""
+per-request seeds, shadow agreement and staff-pick placement. Pure functions; no storage."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import FeatureError
 from ..explain.treeshap import Attributions, tree_shap
+from ..models.curation import RequestCuration
 from ..models.metrics import midranks
 from ..models.registry import Model
 from ..models.rerank import Pick
 from ..models.schema import FeatureSchema
+from ..types import StaffPick
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,13 +25,16 @@ if TYPE_CHECKING:
 __all__ = [
     "Scored",
     "concept_factors",
+    "curation_record",
     "mask_personal",
     "numeric_column",
     "place_promotions",
+    "place_staff",
     "promoted_top",
     "request_seed",
     "shadow_agreement",
     "spearman",
+    "staff_rows",
     "text_column",
     "vector_columns",
     "weighted_scores",
@@ -146,3 +151,44 @@ def vector_columns(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray | No
     if not names:
         return None
     return np.column_stack([numeric_column(frame, n) for n in names])  # type: ignore[misc]
+
+
+def place_staff(
+    served: list[tuple[int, str, float]], staff_rows: Sequence[int], slots: Sequence[int]
+) -> list[tuple[int, str, float]]:
+    """Insert staff-picked rows at their slots (in order; a slot past the end appends)."""
+    out = list(served)
+    for slot, row in zip(sorted(slots), staff_rows, strict=False):
+        out.insert(min(slot, len(out)), (row, "staff", 1.0))
+    return out
+
+
+def staff_rows(
+    items: list[str], curated: RequestCuration, k: int
+) -> tuple[list[int], list[StaffPick]]:
+    """Rows of the person's staff picks among the remaining candidates (one per slot, oldest
+    pick first), and those picks."""
+    position = {item: i for i, item in enumerate(items)}
+    rows: list[int] = []
+    picks: list[StaffPick] = []
+    for pick in curated.picks:
+        row = position.get(pick.item_id)
+        if row is not None and row not in rows:
+            rows.append(row)
+            picks.append(pick)
+    limit = min(len(curated.settings.staff_slots), k)
+    return rows[:limit], picks[:limit]
+
+
+def curation_record(pick: StaffPick | None, featured: bool) -> dict[str, Any]:
+    """What a staff pick or a featured item adds to an item's record (the why can be rebuilt)."""
+    if pick is not None:
+        return {
+            "pick": {
+                "pick_id": pick.pick_id,
+                "staff": pick.staff,
+                "name": pick.staff_name or None,
+                "after_note": bool(pick.note_id),
+            }
+        }
+    return {"featured": True} if featured else {}

@@ -19,7 +19,8 @@ from ..errors import ConfigurationError, FeatureError
 from ..explain.concepts import end_user_reasons
 from ..explain.narrative import recommendation_notice
 from ..explain.treeshap import EXPLAINER, tree_shap
-from ..explain.why import item_line, list_notice
+from ..explain.why import item_line, list_notice, staff_line
+from ..models.curation import RequestCuration
 from ..models.matrix import encode_frame, frame_matrix, mask_for_consent
 from ..models.preferences import PreferenceState
 from ..models.registry import Model
@@ -36,12 +37,15 @@ from ..types import (
 )
 from .ranking import (
     concept_factors,
+    curation_record,
     mask_personal,
     numeric_column,
     place_promotions,
+    place_staff,
     promoted_top,
     request_seed,
     shadow_agreement,
+    staff_rows,
     text_column,
     vector_columns,
     weighted_scores,
@@ -53,7 +57,7 @@ if TYPE_CHECKING:
 from .base import EngineBase
 
 _MAX_K = 1000
-_TAGGED = ("exploration", "long_tail", "promoted")
+_TAGGED = ("exploration", "long_tail", "promoted", "staff")
 
 
 class Recommending(EngineBase):
@@ -97,15 +101,29 @@ class Recommending(EngineBase):
                 else PreferenceState()
             )
             non_profiling = profiling is False or (profiling is None and not prefs.profiling)
-            # rules and the person's "not interested" run before anything is scored
+            curated = (
+                self.curation.for_request(
+                    pseudo, personal=state.allows("personalization") and not non_profiling
+                )
+                if self.curation is not None
+                else RequestCuration()
+            )
+            # rules, shop-wide blocks and the person's "not interested" run before anything is
+            # scored: a staff pick of an item the person declined is never served
             outcome = apply_rules(frame, tuple(rules))
-            keep = outcome.keep & ~np.isin(np.asarray(all_items), list(prefs.excluded_items))
+            keep = outcome.keep & ~np.isin(
+                np.asarray(all_items), [*prefs.excluded_items, *curated.blocked]
+            )
             if not keep.any():
                 raise FeatureError("no candidates left after the rules and the person's choices")
             rows = np.flatnonzero(keep)
             frame = frame.iloc[rows].reset_index(drop=True)
             items = [all_items[i] for i in rows]
-            promoted = np.flatnonzero(outcome.promoted[rows])
+            staff, staff_picks = staff_rows(items, curated, k)
+            featured = np.isin(np.asarray(items), list(curated.featured))
+            not_picked = ~np.isin(np.arange(len(items)), staff)
+            promoted = np.flatnonzero((outcome.promoted[rows] | featured) & not_picked)
+            slots = outcome.slots + (curated.settings.featured_slots if featured.any() else 0)
             encoded = encode_frame(m.schema, frame)
             matrix, masked = mask_for_consent(m.schema, encoded.matrix, state)
             personal = {f.purpose for f in m.schema if self._personal(f.purpose)}
@@ -117,19 +135,22 @@ class Recommending(EngineBase):
             scored = weighted_scores(m, matrix, factors)
             decision_id = new_decision_id()
             seed = policy.seed if policy.seed is not None else request_seed(decision_id)
-            pinned = promoted_top(promoted, scored.scores, outcome.slots, k)
+            pinned = promoted_top(promoted, scored.scores, slots, k - len(staff))
             picks = rerank_picks(
                 scored.scores,
-                k - len(pinned),
+                k - len(pinned) - len(staff),
                 policy,
                 categories=text_column(frame, policy.category_column),
                 vectors=vector_columns(frame, policy.vector_columns),
                 popularity=numeric_column(frame, policy.popularity_column),
                 target=interests if personalized else None,
                 rng=np.random.default_rng(seed),
-                placed=pinned,
+                placed=[*pinned, *staff],
             )
-            served_rows = place_promotions(pinned, picks)
+            served_rows = place_staff(
+                place_promotions(pinned, picks), staff, curated.settings.staff_slots
+            )
+            by_row = dict(zip(staff, staff_picks, strict=True))
             top = np.asarray([r for r, _, _ in served_rows], dtype=np.intp)
             if scored.attributions is not None:
                 phi = scored.attributions.phi[top] * scored.factors
@@ -157,17 +178,28 @@ class Recommending(EngineBase):
                     locale=locale,
                 )
                 source: ItemSource = tag if tag in _TAGGED else plain  # type: ignore[assignment]
-                why = item_line(
-                    shown,
-                    source=source,
-                    personalized=personalized,
-                    non_profiling=non_profiling,
-                    locale=locale,
-                )
+                pick = by_row.get(row) if tag == "staff" else None
+                is_featured = tag == "promoted" and bool(featured[row])
+                if pick is not None:
+                    why = staff_line(pick.staff_name, after_note=bool(pick.note_id), locale=locale)
+                else:
+                    why = item_line(
+                        shown,
+                        source=source,
+                        personalized=personalized,
+                        non_profiling=non_profiling,
+                        locale=locale,
+                        featured=is_featured,
+                    )
                 score = float(scored.scores[row])
                 served.append(
                     RecommendedItem(
-                        item_id=items[row], rank=rank + 1, score=score, source=source, why=why
+                        item_id=items[row],
+                        rank=rank + 1,
+                        score=score,
+                        source=source,
+                        why=why,
+                        disclosure=self.disclosures.for_item(source, locale),
                     )
                 )
                 records.append(
@@ -190,6 +222,7 @@ class Recommending(EngineBase):
                         residual=abs(float(phi[rank].sum() + base[rank]) - score),
                         why_sha256=sha256_hex(why.encode()),
                         unknown_categories=encoded.unknown_in(row),
+                        **curation_record(pick, is_featured),
                     )
                 )
             status = state.purposes.get("personalization", "not_given")
@@ -219,6 +252,11 @@ class Recommending(EngineBase):
                 },
                 rerank={**policy.model_dump(mode="json"), "seed": seed},
                 shadow=shadow,
+                curation={
+                    "blocked": int(np.isin(np.asarray(all_items), list(curated.blocked)).sum()),
+                    "staff_picks": len(staff),
+                    "featured": int(featured.any()),
+                },
                 explanation_method=EXPLAINER,
                 items=records,
                 notice_sha256=sha256_hex(notice.encode()),
@@ -239,6 +277,8 @@ class Recommending(EngineBase):
             decision_counter.add(
                 1, {"whylens.kind": "recommendation", "whylens.model.name": m.name}
             )
+            if self.oversight is not None:
+                self.oversight.offer(decision_id, m.name, m.version, [i.item_id for i in served])
             return Recommendations(
                 decision_id=decision_id,
                 model=m.name,
@@ -246,6 +286,7 @@ class Recommending(EngineBase):
                 personalized=personalized,
                 notice=notice,
                 items=tuple(served),
+                disclosure=self.disclosures.for_list([i.source for i in served], locale),
             )
 
     def _personal(self, purpose: str) -> bool:

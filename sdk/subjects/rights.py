@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -25,7 +25,15 @@ from .._canonical import canonical_json
 from ..crypto.keyring import Keyring
 from ..errors import SubjectErased, UnknownSubject
 from ..keys import SubjectKeys
-from ..types import ConsentEvent, Decision, ErasureReceipt, Explanation, SubjectExport
+from ..types import (
+    ConsentEvent,
+    ContactCase,
+    Decision,
+    ErasureReceipt,
+    Explanation,
+    Note,
+    SubjectExport,
+)
 from .events import Events
 from .profiles import Profiles
 
@@ -90,9 +98,12 @@ class SubjectRights:
         consent: ConsentHistory,
         decisions: DecisionHistory,
         keyring: Keyring | None = None,
+        notes: Callable[[str], Sequence[Note]] | None = None,
+        contact_cases: Callable[[str], Sequence[ContactCase]] | None = None,
     ) -> None:
         """``data``: the personal data at rest; ``consent`` and ``decisions``: the records about
-        the subject an export includes; ``keyring`` signs erasure receipts."""
+        the subject an export includes; ``keyring`` signs erasure receipts; ``notes`` and
+        ``contact_cases`` give a subject's notes to the shop and requests for a person."""
         self._db = data.db
         self._keys = data.keys
         self._profiles = data.profiles
@@ -102,6 +113,8 @@ class SubjectRights:
         self._consent = consent
         self._decisions = decisions
         self._keyring = keyring
+        self._notes = notes
+        self._contact_cases = contact_cases
 
     def export(self, subject: str) -> SubjectExport:
         """Everything held about ``subject`` (GDPR Art. 15 / 20): consents with the notices shown,
@@ -130,6 +143,10 @@ class SubjectRights:
             decisions=tuple(decisions),
             events=tuple(events),
             explanations=tuple(explanations),
+            notes=tuple(self._notes(subject)) if self._notes is not None else (),
+            contact_cases=(
+                tuple(self._contact_cases(subject)) if self._contact_cases is not None else ()
+            ),
         )
 
     def erase(self, subject: str) -> ErasureReceipt:

@@ -19,6 +19,16 @@ from .base import (
 from .consent import ConsentEvent, ConsentReceipt, ConsentState, Notice
 from .decisions import Decision, Recommendations, RecommendedItem, ReviewAction
 from .explanations import Change, Comparison, Counterfactual, Explanation, Reason
+from .human import (
+    ContactCase,
+    Disclosure,
+    Escalation,
+    ItemDecision,
+    Note,
+    OversightMetric,
+    SampledList,
+    StaffPick,
+)
 from .models import ModelCard, ReviewPolicy
 from .rights import ErasureReceipt, ExportManifest, PersonalEvent, SubjectExport
 
@@ -30,16 +40,22 @@ __all__ = [
     "ConsentEvent",
     "ConsentReceipt",
     "ConsentState",
+    "ContactCase",
     "Counterfactual",
     "Decision",
     "DecisionStatus",
+    "Disclosure",
     "ErasureReceipt",
+    "Escalation",
     "Explanation",
     "ExportManifest",
     "Frozen",
+    "ItemDecision",
     "ItemSource",
     "ModelCard",
+    "Note",
     "Notice",
+    "OversightMetric",
     "PersonalEvent",
     "PurposeStatus",
     "Reason",
@@ -47,6 +63,8 @@ __all__ = [
     "RecommendedItem",
     "ReviewAction",
     "ReviewPolicy",
+    "SampledList",
+    "StaffPick",
     "SubjectExport",
     "VerifyReport",
 ]

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 Audience = Literal["end_user", "reviewer", "auditor"]
 DecisionStatus = Literal["automated", "pending_review", "approved", "overridden"]
-ItemSource = Literal["personal", "popular", "exploration", "long_tail", "promoted"]
+ItemSource = Literal["personal", "popular", "exploration", "long_tail", "promoted", "staff"]
 PurposeStatus = Literal[
     "given",
     "withdrawn",

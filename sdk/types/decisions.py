@@ -10,6 +10,7 @@ from .base import (
     Frozen,
     ItemSource,
 )
+from .human import Disclosure
 
 
 class RecommendedItem(Frozen):
@@ -20,6 +21,8 @@ class RecommendedItem(Frozen):
     score: float
     source: ItemSource
     why: str
+    disclosure: Disclosure | None = None
+    """Automated, picked by staff or promoted, in plain words, and how to reach a person."""
 
 
 class Recommendations(Frozen):
@@ -32,6 +35,8 @@ class Recommendations(Frozen):
     notice: str
     """A sentence for the person about how the list was made (e.g. why it is not personalized)."""
     items: tuple[RecommendedItem, ...]
+    disclosure: Disclosure | None = None
+    """What made this list (an automated system, staff, promotions) and how to reach a person."""
 
 
 class ReviewAction(Frozen):
@@ -65,3 +70,5 @@ class Decision(Frozen):
     history: tuple[ReviewAction, ...] = ()
     contest_result: str | None = None
     """After the person contested and a reviewer decided: the outcome of that review."""
+    disclosure: Disclosure | None = None
+    """Decided by an automated system, or reviewed by a person; and how to reach one."""

@@ -8,6 +8,7 @@ from .base import (
     Audience,
     Frozen,
 )
+from .human import Disclosure
 
 
 class Reason(Frozen):
@@ -113,6 +114,8 @@ class Explanation(Frozen):
     """The SHAP game: TreeSHAP's path-dependent (cover-weighted) conditional expectation."""
     output_space: str = "raw-margin"
     """What the contributions add up to: the raw score (log-odds for classifiers)."""
+    disclosure: Disclosure | None = None
+    """Who made what is explained (automated, a person, staff) and how to reach a person."""
 
     def to_shap(self) -> Any:
         """These contributions as a one-row ``shap.Explanation`` (for shap's plots).

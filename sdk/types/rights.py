@@ -11,6 +11,7 @@ from .base import (
 from .consent import ConsentEvent
 from .decisions import Decision
 from .explanations import Explanation
+from .human import ContactCase, Note
 
 
 class ExportManifest(Frozen):
@@ -64,6 +65,10 @@ class SubjectExport(Frozen):
     events: tuple[PersonalEvent, ...] = ()
     explanations: tuple[Explanation, ...] = ()
     """One end-user explanation per decision, in the order of ``decisions``."""
+    notes: tuple[Note, ...] = ()
+    """The person's notes to the shop, with staff replies."""
+    contact_cases: tuple[ContactCase, ...] = ()
+    """The person's requests to reach a human."""
 
 
 class ErasureReceipt(Frozen):
