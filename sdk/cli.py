@@ -45,6 +45,8 @@ keys_app = typer.Typer(help="Key rotation: KEK versions, rewrap, retirement.", n
 app.add_typer(keys_app, name="keys")
 models_app = typer.Typer(help="Model versions: list, sign off, shadow.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+tokens_app = typer.Typer(help="Bearer tokens of the HTTP API.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
 
 console = Console()
 DbOption = Annotated[
@@ -539,6 +541,74 @@ def models_shadow(
     with _open(db) as p:
         p.models.shadow(name, version)
     console.print(f"{name}: shadow {'off' if version is None else f'v{version}'}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[str, typer.Option(help="service, reviewer or compliance")],
+    name: Annotated[str, typer.Option(help="Who or what uses it (a staff id or an app name).")],
+    db: DbOption = Path("whylens.db"),
+) -> None:
+    """Make a token and print it once (only its SHA-256 is kept, on the ledger)."""
+    with _open(db) as p:
+        token, info = p.tokens.create(role, name)
+    Console(stderr=True).print(
+        f"token {info.token_id} for {info.name} ({info.role}); shown once, keep it secret:",
+        highlight=False,
+    )
+    sys.stdout.write(token + "\n")
+
+
+@tokens_app.command("list")
+def tokens_list(db: DbOption = Path("whylens.db")) -> None:
+    """Every token: id, role, name, when made, and whether revoked (never the token)."""
+    with _open(db) as p:
+        for t in p.tokens.list():
+            console.print(
+                f"{t.token_id}  {t.role:<10} {t.name:<24} {t.created_at:%Y-%m-%d %H:%M}  "
+                + ("revoked" if t.revoked else "live"),
+                highlight=False,
+            )
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str, db: DbOption = Path("whylens.db")) -> None:
+    """Revoke a token by id; every worker refuses it from its next request on."""
+    with _open(db) as p:
+        t = p.tokens.revoke(token_id)
+    console.print(f"{t.token_id} ({t.name}, {t.role}) revoked", highlight=False)
+
+
+@app.command()
+def serve(
+    db: DbOption = Path("whylens.db"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each opens the store).")] = 1,
+    keyring: Annotated[Path | None, typer.Option(help="Keyring file (default: beside --db).")]
+    = None,
+) -> None:
+    """Serve the HTTP API, the why page and the review console (needs whylens[server])."""
+    import os
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise WhylensError("whylens serve needs its extra: pip install 'whylens[server]'") from None
+    if not db.exists():
+        raise typer.BadParameter(f"no database at {db}", param_hint="--db")
+    # the workers read their settings from the environment (WHYLENS_*), so each opens the store
+    os.environ["WHYLENS_DB"] = str(db)
+    if keyring is not None:
+        os.environ["WHYLENS_KEYRING"] = str(keyring)
+    uvicorn.run(
+        "sdk.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        server_header=False,
+    )
 
 
 def main() -> None:

@@ -59,6 +59,12 @@ which primitive failed.
         ├── ExportVerificationError
         ├── ContactCaseError          an unknown contact case, or a step its state does not allow
         └── ListReviewError           a sampled list review that cannot be recorded
+    AccessError                       who may do what (server tokens, why-links)
+    ├── NotAuthenticated              no or an unknown / revoked bearer token or session
+    ├── Forbidden                     authenticated, but the role may not do this
+    ├── InvalidLink                   a why-link that is malformed, forged or of an erased subject
+    ├── LinkExpired                   a genuine why-link past its expiry
+    └── CsrfError                     a form post without a valid anti-forgery token
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AccessError",
     "AdditivityError",
     "AuditError",
     "CiphertextFormatError",
@@ -75,14 +82,17 @@ __all__ = [
     "ConsentUnavailable",
     "ContactCaseError",
     "CryptoError",
+    "CsrfError",
     "CurationError",
     "DecisionNotFound",
     "DecryptionError",
     "ExplanationError",
     "ExportVerificationError",
     "FeatureError",
+    "Forbidden",
     "GPCConflict",
     "InvalidConsentEvent",
+    "InvalidLink",
     "InvalidSubjectId",
     "InvalidTCString",
     "KeyProviderError",
@@ -93,12 +103,14 @@ __all__ = [
     "KeyringPermissionError",
     "LedgerError",
     "LedgerIntegrityError",
+    "LinkExpired",
     "ListReviewError",
     "ModelError",
     "ModelNotExplainable",
     "ModelNotFound",
     "ModelNotSignedOff",
     "NotAWhylensDatabase",
+    "NotAuthenticated",
     "NoteConsentMissing",
     "NoteStateError",
     "ProofError",
@@ -429,3 +441,39 @@ class ListReviewError(AuditError):
     already, or names an item it did not serve."""
 
     code = "list_review_error"
+
+
+class AccessError(WhylensError):
+    """Who may do what: a request the server's access rules refuse."""
+
+    code = "access_error"
+
+
+class NotAuthenticated(AccessError):
+    """No bearer token or session, or one that is unknown, revoked or expired."""
+
+    code = "not_authenticated"
+
+
+class Forbidden(AccessError):
+    """The caller is known, but their role may not use this route."""
+
+    code = "forbidden"
+
+
+class InvalidLink(AccessError):
+    """A why-link that is malformed, not signed by this store, or whose subject was erased."""
+
+    code = "invalid_link"
+
+
+class LinkExpired(AccessError):
+    """A genuine why-link past its expiry; ask the service for a new one."""
+
+    code = "link_expired"
+
+
+class CsrfError(AccessError):
+    """A form was posted without a valid anti-forgery token (reload the page and try again)."""
+
+    code = "csrf_error"

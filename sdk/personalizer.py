@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .access import AccessTokens, WhyLinks
 from ._store import inspect_store, is_postgres_url, open_store
 from ._store.abc import Durability
 from .audit.contact import Contact
@@ -135,6 +136,10 @@ class Personalizer:
             notes=self.notes.of_subject,
             contact_cases=self.contact.of_subject,
         )
+        self.links = WhyLinks(keyring.mac_key, keys, self.audit)
+        """Signed, expiring why-links for end users: ``p.links.why(subject)``."""
+        self.tokens = AccessTokens(self.ledger)
+        """Bearer tokens of the HTTP API (roles service, reviewer, compliance)."""
         self._engine = Engine(
             self.consent,
             self.models,

@@ -236,6 +236,14 @@ def encrypt_text(cipher: FieldCipher, pseudo: str, decision_id: str, text: str) 
     return base64.b64encode(blob).decode()
 
 
+def decrypt_text(cipher: FieldCipher, pseudo: str, decision_id: str, blob: str) -> str:
+    """Inverse of :func:`encrypt_text` (for the reviewer who reads the person's message)."""
+    plain = cipher.decrypt(
+        base64.b64decode(blob), aad=field_aad(subject=pseudo, field=f"decision/{decision_id}/contest")
+    )
+    return plain.decode()
+
+
 def try_cipher(get: Any, pseudo: str) -> FieldCipher | None:
     """The subject's cipher, or None once they were erased."""
     try:

@@ -20,7 +20,7 @@ from ..models.registry import ModelRegistry
 from ..types import Decision, Frozen
 from .entries import ReviewRecord, decision_record
 from .policy import check_contest_window
-from .records import decrypt_inputs, encrypt_text, try_cipher
+from .records import decrypt_inputs, decrypt_text, encrypt_text, try_cipher
 from .trail import AuditTrail
 from .views import decision_view, model_of
 
@@ -233,6 +233,20 @@ class ReviewQueue:
     def _append(self, kind: str, subject: str, record: ReviewRecord) -> None:
         # only the fields an action has go on the ledger (an approval has no outcome)
         self._trail.append(kind, subject, record.model_dump(mode="json", exclude_none=True))
+
+    def contest_messages(self, decision_id: str) -> tuple[str, ...]:
+        """What the person wrote when contesting ``decision_id``, oldest first, for the reviewer
+        (empty once the person was erased: their words went with their key)."""
+        state = self._trail.state(decision_id)
+        _, actions = self._trail.entries_of(decision_id)
+        cipher = try_cipher(self._keys.cipher, state.subject)
+        if cipher is None:
+            return ()
+        return tuple(
+            decrypt_text(cipher, state.subject, decision_id, e.data["message"])
+            for e in actions
+            if e.kind == "review.contest"
+        )
 
     @staticmethod
     def _require_decision(kind: str) -> None:

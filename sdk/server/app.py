@@ -1,0 +1,139 @@
+"""Assembles the FastAPI application: routes, error handling, security headers, templates."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .._version import __version__
+from ..errors import WhylensError
+from ..personalizer import Personalizer
+from . import api, console, logs, problems, why
+from .auth import Keys
+from .i18n import choose_locale, texts
+from .settings import ServerSettings
+
+__all__ = ["build_app"]
+
+logger = logging.getLogger(__name__)
+_HERE = Path(__file__).parent
+_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _is_page(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(("/why/", "/console"))
+
+
+def _page_error(request: Request, status: int, code: str) -> Response:
+    if status == 401 and request.url.path.startswith("/console"):
+        return RedirectResponse("/console/login", status_code=303)
+    locale = choose_locale(request.query_params.get("lang"),
+                           request.headers.get("accept-language"))
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request, "error.html", {"t": texts(locale), "locale": locale, "status": status,
+                                "code": code, "caller": None}, status_code=status,
+    )
+
+
+def _handlers(app: FastAPI) -> None:
+    async def whylens_error(request: Request, exc: Exception) -> Response:
+        if _is_page(request):
+            assert isinstance(exc, WhylensError)
+            return _page_error(request, problems.status_of(exc), exc.code)
+        return await problems.whylens_error(request, exc)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        if _is_page(request):
+            return _page_error(request, 422, "invalid_request")
+        return await problems.validation_error(request, exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        if _is_page(request) and isinstance(exc, StarletteHTTPException):
+            return _page_error(request, exc.status_code, f"http_{exc.status_code}")
+        return await problems.http_error(request, exc)
+
+    app.add_exception_handler(WhylensError, whylens_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, problems.unexpected_error)
+
+
+def build_app(settings: ServerSettings | None = None) -> FastAPI:
+    """See :func:`sdk.server.create_app`."""
+    settings = settings or ServerSettings()
+    logs.install()
+    p = Personalizer.open(
+        settings.db, keyring=settings.keyring, require_sign_off=settings.require_sign_off
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        p.close()
+
+    app = FastAPI(
+        title="whylens",
+        version=__version__,
+        summary="Consent-checked, explained and audited recommendations and decisions.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.p = p
+    app.state.keys = Keys(p.keyring.mac_key)
+    db_path = Path(settings.db)
+    app.state.export_dir = Path(settings.export_dir) if settings.export_dir else (
+        db_path.with_name(db_path.name + ".exports")
+    )
+    app.state.templates = Jinja2Templates(directory=str(_HERE / "templates"))
+    _handlers(app)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        headers = response.headers
+        headers["X-Content-Type-Options"] = "nosniff"
+        # the why-link is a secret in the URL: never send it on as a referrer
+        headers["Referrer-Policy"] = "no-referrer"
+        if not request.url.path.startswith("/docs"):
+            headers["Content-Security-Policy"] = _CSP
+            headers["X-Frame-Options"] = "DENY"
+        if _is_page(request) or request.url.path.startswith("/v1"):
+            headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the worker is up and its store open."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        return RedirectResponse("/console", status_code=303)
+
+    app.include_router(api.router)
+    app.include_router(why.router)
+    app.include_router(console.router)
+    app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The factory ``whylens serve`` gives uvicorn: settings from ``WHYLENS_*`` variables, so
+    each worker process opens the store itself."""
+    return build_app(ServerSettings())

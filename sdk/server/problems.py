@@ -1,0 +1,124 @@
+"""RFC 9457 problem details: every error leaves the server as ``application/problem+json``.
+
+The status of a whylens error comes from ONE table, :data:`STATUS`, looked up along the error's
+class hierarchy; the body carries the error's stable ``code``. Errors meant for the caller (4xx)
+keep their message, which by whylens's rules carries no personal data; anything unexpected becomes
+a bare 500 that names only the code.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import errors as e
+
+__all__ = ["STATUS", "problem", "status_of"]
+
+logger = logging.getLogger(__name__)
+
+STATUS: dict[type[e.WhylensError], int] = {
+    e.NotAuthenticated: 401,
+    e.Forbidden: 403,
+    e.CsrfError: 403,
+    e.InvalidLink: 404,
+    e.LinkExpired: 410,
+    e.DecisionNotFound: 404,
+    e.ModelNotFound: 404,
+    e.UnknownSubject: 404,
+    e.SubjectErased: 410,
+    e.ReviewStateError: 409,
+    e.GPCConflict: 409,
+    e.ModelNotSignedOff: 409,
+    e.ConsentUnavailable: 503,
+    e.StoreUnavailable: 503,
+    e.ConfigurationError: 400,
+    e.ConsentError: 400,
+    e.SubjectError: 400,
+    e.FeatureError: 422,
+    e.WrongModelKind: 422,
+    e.ModelError: 400,
+    e.ExplanationError: 422,
+    e.AuditError: 400,
+    e.AccessError: 403,
+}
+"""whylens error class -> HTTP status; a class not listed takes its nearest listed base, and
+errors with no listed base (integrity, keyring, crypto) are server faults (500)."""
+
+_TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    410: "Gone",
+    413: "Too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    500: "Internal error",
+    503: "Unavailable",
+}
+
+
+def status_of(exc: e.WhylensError) -> int:
+    """The HTTP status of a whylens error (see :data:`STATUS`)."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+def problem(status: int, code: str, detail: str | None = None, **extra: Any) -> JSONResponse:
+    """A problem+json response."""
+    body: dict[str, Any] = {
+        "type": f"https://whylens.dev/problems/{code}",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "code": code,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type="application/problem+json",
+                        headers=headers)
+
+
+async def whylens_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, e.WhylensError)
+    status = status_of(exc)
+    if status >= 500:
+        logger.warning("request failed with %s", exc.code)
+        return problem(status, exc.code)
+    return problem(status, exc.code, str(exc))
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # pydantic's errors echo the input: keep only where and what, never the value
+    issues = [
+        {"loc": [str(x) for x in err.get("loc", ())], "msg": str(err.get("msg", ""))}
+        for err in exc.errors()
+    ]
+    return problem(422, "invalid_request", "the request does not match the schema",
+                   errors=issues[:20])
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}
+    code = codes.get(exc.status_code, f"http_{exc.status_code}")
+    detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else None
+    return problem(exc.status_code, code, detail)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # the type only: an exception's text may hold data it was raised about
+    logger.error("unexpected %s while serving a request", type(exc).__name__)
+    return problem(500, "internal_error")

@@ -1,0 +1,104 @@
+"""Request and response bodies of the JSON API that ``sdk.types`` does not already define."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from ..access.tokens import Role
+from ..consent.tcf.apply import TcfOutcome
+from ..types import ConsentReceipt, ConsentState, ExportManifest, Frozen, VerifyReport
+
+__all__ = [
+    "ConsentChange",
+    "ConsentResult",
+    "ContestRequest",
+    "DecideRequest",
+    "ExportResult",
+    "LinkRequest",
+    "LinkResult",
+    "OverrideRequest",
+    "ApproveRequest",
+    "RecommendRequest",
+    "VerifyResult",
+]
+
+Locale = Literal["en", "de"]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+Value = float | int | str | bool | None
+
+
+class ConsentChange(Frozen):
+    """A grant or withdrawal: purposes by id, or an IAB TCF TC string for a GVL vendor."""
+
+    purposes: Annotated[list[Name], Field(max_length=64)] = []
+    notice: Name | None = None
+    source: Annotated[str, Field(max_length=40)] | None = None
+    tc_string: Annotated[str, Field(min_length=1, max_length=20000)] | None = None
+    vendor_id: Annotated[int, Field(ge=1, le=65535)] | None = None
+
+
+class ConsentResult(Frozen):
+    """What a consent route recorded, and the state after it."""
+
+    receipts: tuple[ConsentReceipt, ...]
+    tcf: TcfOutcome | None = None
+    state: ConsentState
+
+
+class RecommendRequest(Frozen):
+    subject: Name
+    model: Name
+    candidates: Annotated[list[dict[str, Value]], Field(min_length=1, max_length=10000)]
+    k: Annotated[int, Field(ge=1, le=1000)] = 10
+    locale: Locale = "en"
+    item_column: Name = "item_id"
+
+
+class DecideRequest(Frozen):
+    subject: Name
+    model: Name
+    features: Annotated[dict[str, float | int | None], Field(max_length=1000)]
+    locale: Locale = "en"
+
+
+class ContestRequest(Frozen):
+    message: Text
+
+
+class ApproveRequest(Frozen):
+    note: Text | None = None
+
+
+class OverrideRequest(Frozen):
+    outcome: Name
+    reason: Text
+
+
+class LinkRequest(Frozen):
+    subject: Name
+    decision_id: Name | None = None
+    ttl_seconds: Annotated[int, Field(ge=60, le=90 * 86400)] | None = None
+
+
+class LinkResult(Frozen):
+    path: str
+    expires_at: datetime
+
+
+class ExportResult(Frozen):
+    export_id: str
+    download: str
+    manifest: ExportManifest
+
+
+class VerifyResult(Frozen):
+    audit: VerifyReport
+
+
+class TokenInfo(Frozen):
+    role: Role
+    name: str
