@@ -44,7 +44,7 @@ def waterfall(
     items = sorted(contributions.items(), key=lambda kv: -abs(kv[1]))
     shown = items[:top]
     rest = sum(v for _, v in items[top:])
-    rows = [(labels.get(k, k), v) for k, v in shown]
+    rows = [(_short(labels.get(k, k)), v) for k, v in shown]
     if len(items) > top:
         rows.append((f"{len(items) - top} other features", rest))
     points = [base]
@@ -52,7 +52,7 @@ def waterfall(
         points.append(points[-1] + v)
     lo, hi = min([*points, score]), max([*points, score])
     span = (hi - lo) or 1.0
-    left, width, row_h = 260, 360, 24
+    left, width, row_h = 330, 360, 24
     height = row_h * (len(rows) + 2) + 10
 
     def x(v: float) -> float:
@@ -105,3 +105,7 @@ def rate_chart(rates: Sequence[tuple[str, float, bool]], *, title: str) -> Marku
                    f"{rate:.1%}</text>")
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def _short(label: str, limit: int = 44) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"

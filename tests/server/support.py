@@ -31,6 +31,7 @@ class Store:
     shop: Shop
     tokens: dict[str, str] = field(default_factory=dict)
     token_ids: dict[str, str] = field(default_factory=dict)
+    consenting: list[str] = field(default_factory=list)
 
     def candidates(self, subject: str, n: int = 30) -> list[dict[str, Any]]:
         frame = candidates_for(self.shop, subject, n=n)
@@ -53,6 +54,7 @@ def build_store(folder: Path) -> Store:
         consenting = shop.customers["customer_id"][shop.customers["consents_to_personalization"]]
         for customer in consenting:
             p.consent.grant(customer, ["personalization", "profiling"])
+        store.consenting = [str(c) for c in consenting]
         p.models.train_ranker(RANKER, ranking_frame(shop), ranking_schema(), target="relevance",
                               group="query_id", num_boost_round=20)
         p.models.sign_off(RANKER, 1, reviewer="reviewer.tests")
