@@ -1,0 +1,186 @@
+"""The JSON API against a real server: problem+json errors from one table, bad input as 4xx,
+tokens and revocations made by another process, TCF and GPC through the consent routes, link
+expiry, security headers, and no personal data in any error body or the access log."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from sdk import Personalizer
+from sdk.consent.tcf import TCModel, encode_tc_string
+from sdk.errors import WhylensError
+from sdk.server.problems import STATUS, status_of
+
+from .support import CREDIT, RANKER, Server, Store
+
+CANARY = "canary-7f3e9b-subject"
+NOTE_CANARY = "canary-note-51ac0d"
+
+
+def _cli(store: Store, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "sdk.cli", *args, "--db", str(store.db)],
+        capture_output=True, text=True, timeout=120, check=True,
+        env={**os.environ, "WHYLENS_KEYRING": str(store.keyring)},
+    )
+    return done.stdout
+
+
+def test_status_table_covers_every_error_and_is_4xx_for_caller_errors() -> None:
+    import sdk.errors as errors
+
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        status = status_of(cls("x"))
+        assert 400 <= status < 600
+    assert all(issubclass(c, WhylensError) for c in STATUS)
+    assert status_of(errors.DecisionNotFound("x")) == 404
+    assert status_of(errors.LedgerIntegrityError("x")) == 500
+
+
+def test_errors_are_problem_json_with_the_stable_code(server: Server, store: Store) -> None:
+    svc = server.client(token=store.tokens["service"])
+    cases = [
+        (svc.get("/v1/decisions/dec_nope"), 404, "decision_not_found"),
+        (svc.post("/v1/decide", json={"subject": "x"}), 422, "invalid_request"),
+        (svc.post("/v1/decide", content=b"{not json", headers={"content-type":
+                                                              "application/json"}),
+         422, "invalid_request"),
+        (svc.post("/v1/decide", json={"subject": "a", "model": "no-such", "features": {}}),
+         404, "model_not_found"),
+        (svc.post("/v1/decide", json={"subject": "a", "model": CREDIT, "features": {"x": 1}}),
+         422, "feature_error"),
+        (svc.post("/v1/consent/a/grant", json={"purposes": ["no_such_purpose"]}),
+         400, "unknown_purpose"),
+        (svc.post("/v1/consent/a/grant", json={"tc_string": "garbage", "vendor_id": 1}),
+         400, "invalid_tc_string"),
+        (svc.get("/v1/decisions/x/explanation", params={"audience": "nobody"}),
+         422, "invalid_request"),
+        (svc.get("/v1/no/such/route"), 404, "not_found"),
+        (svc.delete("/v1/decide"), 405, "method_not_allowed"),
+    ]
+    for response, status, code in cases:
+        assert response.status_code == status, (code, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert body["status"] == status and body["code"] == code and body["title"]
+
+
+def test_no_personal_data_in_error_bodies_or_the_access_log(server: Server,
+                                                              store: Store) -> None:
+    svc = server.client(token=store.tokens["service"])
+    bodies = []
+    bodies.append(svc.post(f"/v1/consent/{CANARY}/grant", json={"purposes": ["nope"]}).text)
+    bodies.append(svc.post(f"/v1/consent/{CANARY}/withdraw", json={}).text)
+    bodies.append(svc.post("/v1/decide", json={"subject": CANARY, "model": CREDIT,
+                                               "features": {"late_payments": 987654.321}}).text)
+    bodies.append(svc.post("/v1/decide", json={"subject": CANARY, "model": CREDIT,
+                                               "features": {"late_payments": CANARY}}).text)
+    bodies.append(svc.post("/v1/decide", json={"subject": CANARY, "model": CREDIT,
+                                               "features": "not-a-dict-" + CANARY}).text)
+    bodies.append(svc.post("/v1/links", json={"subject": CANARY, "decision_id": "dec_x"}).text)
+    bodies.append(svc.post("/v1/decisions/dec_x/contest", json={"message": NOTE_CANARY}).text)
+    ok = svc.post(f"/v1/consent/{CANARY}/grant", json={"purposes": ["personalization"]})
+    assert ok.status_code == 200
+    link = svc.post("/v1/links", json={"subject": CANARY}).json()["path"]
+    assert CANARY not in link
+    assert httpx.get(server.url + link + "?lang=de").status_code == 200
+    for body in bodies:
+        assert CANARY not in body and NOTE_CANARY not in body and "987654" not in body, body
+    log = server.log.read_text()
+    assert "GET /why/<link>" in log and "/v1/consent/<subject>/grant" in log
+    for secret in (CANARY, NOTE_CANARY, link.removeprefix("/why/")[:40], "127.0.0.1:"):
+        assert secret not in log.split("Uvicorn running on")[-1].split("\n", 1)[-1]
+
+
+def test_tokens_made_and_revoked_by_another_process_count_at_once(
+    server: Server, store: Store
+) -> None:
+    token = _cli(store, "tokens", "create", "--role", "compliance", "--name", "cli.tests").strip()
+    c = server.client(token=token)
+    assert c.get("/v1/audit/verify").status_code == 200
+    listed = _cli(store, "tokens", "list")
+    assert "cli.tests" in listed and token not in listed
+    token_id = token.split("_")[1]
+    _cli(store, "tokens", "revoke", token_id)
+    assert c.get("/v1/audit/verify").status_code == 401
+    # the store holds only the hash
+    with Personalizer.open(store.db, keyring=store.keyring) as p:
+        entries = list(p.ledger.entries(stream="access"))
+    assert entries and all(token not in str(e.data) for e in entries)
+
+
+def _tc(vendor: int) -> str:
+    when = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    return encode_tc_string(TCModel(
+        created=when, last_updated=when, cmp_id=31, vendor_list_version=140, policy_version=5,
+        purpose_consents={1, 3, 4, 5, 6, 7, 8, 9}, vendor_consents={1, 2, vendor},
+        vendors_disclosed={1, 2, 10, vendor}))
+
+
+def test_tcf_and_gpc_through_the_consent_routes(server: Server, store: Store) -> None:
+    svc = server.client(token=store.tokens["service"])
+    who = "tcf-gpc-subject-1"
+    r = svc.post(f"/v1/consent/{who}/grant", json={"tc_string": _tc(755), "vendor_id": 755})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body["tcf"]["granted"]) == {"personalization", "analytics", "marketing"}
+    assert body["state"]["purposes"]["marketing"] == "given"
+    r = svc.get(f"/v1/consent/{who}", headers={"Sec-GPC": "1"})
+    assert r.status_code == 200 and r.json()["purposes"]["marketing"] == "withdrawn"
+    r = svc.post(f"/v1/consent/{who}/grant", json={"purposes": ["marketing"]})
+    assert r.status_code == 409 and r.json()["code"] == "gpc_conflict"
+
+
+def test_link_expiry_and_default_ttl(server: Server, store: Store) -> None:
+    svc = server.client(token=store.tokens["service"])
+    r = svc.post("/v1/links", json={"subject": store.consenting[20]})
+    assert r.status_code == 201
+    expires = datetime.fromisoformat(r.json()["expires_at"])
+    assert timedelta(days=6) < expires - datetime.now(UTC) <= timedelta(days=7)
+    with Personalizer.open(store.db, keyring=store.keyring) as p:
+        old = p.links.why(store.consenting[20], ttl=timedelta(seconds=1))
+    import time
+
+    time.sleep(1.5)
+    r = httpx.get(server.url + old)
+    assert r.status_code == 410 and "text/html" in r.headers["content-type"]
+    assert svc.post("/v1/links", json={"subject": "x", "ttl_seconds": 1}).status_code == 422
+
+
+def test_security_headers_and_openapi(server: Server, store: Store) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+    assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
+    link = server.client(token=store.tokens["service"]).post(
+        "/v1/links", json={"subject": store.consenting[21]}).json()["path"]
+    page = httpx.get(server.url + link)
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "unsafe-inline" not in csp
+    assert "<script" not in page.text and " style=" not in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("locale", ["en", "de"])
+def test_recommend_k_of_many_and_decide_round_trip(server: Server, store: Store,
+                                                   locale: str) -> None:
+    svc = server.client(token=store.tokens["service"])
+    who = store.consenting[22]
+    recs = svc.post("/v1/recommend", json={"subject": who, "model": RANKER, "locale": locale,
+                                           "candidates": store.candidates(who, 60), "k": 10})
+    assert recs.status_code == 200 and len(recs.json()["items"]) == 10
+    d = svc.post("/v1/decide", json={"subject": who, "model": CREDIT, "locale": locale,
+                                     "features": store.credit_features(who)}).json()
+    ex = svc.get(f"/v1/decisions/{d['decision_id']}/explanation",
+                 params={"locale": locale}).json()
+    assert ex["locale"] == locale and ex["audience"] == "end_user"
+    again = svc.get(f"/v1/decisions/{d['decision_id']}").json()
+    assert again["decision_id"] == d["decision_id"] and again["status"] == "pending_review"
