@@ -592,7 +592,9 @@ def serve(
     import os
 
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
+
+        from .server.run import serve as run_server
     except ImportError:
         raise WhylensError("whylens serve needs its extra: pip install 'whylens[server]'") from None
     if not db.exists():
@@ -601,14 +603,7 @@ def serve(
     os.environ["WHYLENS_DB"] = str(db)
     if keyring is not None:
         os.environ["WHYLENS_KEYRING"] = str(keyring)
-    uvicorn.run(
-        "sdk.server.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        server_header=False,
-    )
+    run_server(host, port, workers)
 
 
 def main() -> None:

@@ -108,8 +108,12 @@ class Server:
         else:
             self.stop()
             raise RuntimeError("whylens serve did not come up in 90 s")
-        if workers > 1:
-            time.sleep(3.0)  # the other workers import and open the store too
+        # every worker imports and opens the store itself: wait until all of them are up
+        while self.log.read_text().count("Application startup complete") < workers:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError("not every worker of whylens serve came up")
+            time.sleep(0.2)
 
     def client(self, role: str | None = None, token: str | None = None) -> httpx.Client:
         headers = {}

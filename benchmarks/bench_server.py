@@ -1,0 +1,110 @@
+"""The HTTP server against the same calls in process (issue 12).
+
+``/v1/decide`` and ``/v1/recommend`` (k=10 of 100 candidates) on a real ``whylens serve
+--workers 2`` over one SQLite store, beside ``p.decide`` / ``p.recommend`` with the same inputs
+in this process, in one run: p50 and p99 latency of sequential calls (keep-alive client) and
+requests/s with 4 concurrent clients. Goal: HTTP p50 <= in-process p50 + 2 ms.
+
+Short by default; ``WHYLENS_BENCH_SERVER_N`` sets the calls per measurement (default 150).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.server.support import CREDIT, RANKER, Server, build_store  # noqa: E402
+
+from sdk import Personalizer  # noqa: E402
+
+N = int(os.environ.get("WHYLENS_BENCH_SERVER_N", "150"))
+CLIENTS = 4
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _timed(fn, n: int) -> list[float]:  # type: ignore[no-untyped-def]
+    for _ in range(10):
+        fn()
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        store = build_store(folder)
+        who = store.consenting[0]
+        candidates = store.candidates(who, 100)
+        features = store.credit_features(who)
+        decide_body = {"subject": who, "model": CREDIT, "features": features}
+        recommend_body = {"subject": who, "model": RANKER, "candidates": candidates, "k": 10}
+
+        with Personalizer.open(store.db, keyring=store.keyring) as p:
+            local = {
+                "decide": _timed(lambda: p.decide(who, features, model=CREDIT), N),
+                "recommend": _timed(
+                    lambda: p.recommend(who, candidates, model=RANKER, k=10), N
+                ),
+            }
+
+        server = Server(store, folder, workers=2)
+        try:
+            headers = {"Authorization": f"Bearer {store.tokens['service']}"}
+            remote: dict[str, list[float]] = {}
+            rates: dict[str, float] = {}
+            for name, path, body in [("decide", "/v1/decide", decide_body),
+                                     ("recommend", "/v1/recommend", recommend_body)]:
+                with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
+
+                    def call(c: httpx.Client = c, path: str = path, body: dict = body) -> None:  # type: ignore[type-arg]
+                        r = c.post(path, json=body)
+                        assert r.status_code == 200, r.text
+
+                    remote[name] = _timed(call, N)
+
+                def burst(_: int, path: str = path, body: dict = body) -> None:  # type: ignore[type-arg]
+                    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
+                        for _ in range(N // CLIENTS):
+                            assert c.post(path, json=body).status_code == 200
+
+                start = time.perf_counter()
+                with ThreadPoolExecutor(CLIENTS) as pool:
+                    list(pool.map(burst, range(CLIENTS)))
+                rates[name] = (N // CLIENTS) * CLIENTS / (time.perf_counter() - start)
+        finally:
+            server.stop()
+
+    print(f"{N} calls each; HTTP: whylens serve --workers 2, keep-alive httpx client; "
+          f"req/s with {CLIENTS} concurrent clients")
+    print(f"{'call':<28}{'in-process p50':>16}{'HTTP p50':>11}{'HTTP p99':>11}{'req/s':>9}"
+          f"{'p50 +ms':>9}  goal (<= +2 ms)")
+    for name, label in [("decide", "/v1/decide"),
+                        ("recommend", "/v1/recommend k=10 of 100")]:
+        lp50 = statistics.median(local[name]) * 1e3
+        hp50 = statistics.median(remote[name]) * 1e3
+        hp99 = _pct(remote[name], 0.99) * 1e3
+        extra = hp50 - lp50
+        print(f"{label:<28}{lp50:>13.2f} ms{hp50:>8.2f} ms{hp99:>8.2f} ms{rates[name]:>9.0f}"
+              f"{extra:>+9.2f}  {'met' if extra <= 2.0 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
