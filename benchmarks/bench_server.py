@@ -23,9 +23,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.server.support import CREDIT, RANKER, Server, build_store  # noqa: E402
-
 from sdk import Personalizer  # noqa: E402
+from tests.server.support import CREDIT, RANKER, Server, build_store  # noqa: E402
 
 N = int(os.environ.get("WHYLENS_BENCH_SERVER_N", "150"))
 CLIENTS = 4

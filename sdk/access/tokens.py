@@ -89,7 +89,7 @@ class AccessTokens:
             raise ConfigurationError("name must be 1-64 letters, digits or . _ @ : -")
         token_id = secrets.token_hex(8)
         token = f"{_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-        record = TokenRecord(token_id=token_id, sha256=_digest(token), role=role, name=name)  # type: ignore[arg-type]
+        record = TokenRecord(token_id=token_id, sha256=_digest(token), role=role, name=name)
         self._ledger.append(STREAM, _CREATE, record.model_dump(mode="json"))
         self.catch_up()
         return token, self._by_id[token_id]

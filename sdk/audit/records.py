@@ -238,9 +238,8 @@ def encrypt_text(cipher: FieldCipher, pseudo: str, decision_id: str, text: str) 
 
 def decrypt_text(cipher: FieldCipher, pseudo: str, decision_id: str, blob: str) -> str:
     """Inverse of :func:`encrypt_text` (for the reviewer who reads the person's message)."""
-    plain = cipher.decrypt(
-        base64.b64decode(blob), aad=field_aad(subject=pseudo, field=f"decision/{decision_id}/contest")
-    )
+    aad = field_aad(subject=pseudo, field=f"decision/{decision_id}/contest")
+    plain = cipher.decrypt(base64.b64decode(blob), aad=aad)
     return plain.decode()
 
 

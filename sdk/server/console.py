@@ -33,11 +33,12 @@ STAFF = ("reviewer", "compliance")
 def _page(request: Request, name: str, caller: AccessToken | None, **context: object
           ) -> HTMLResponse:
     session = request.cookies.get(SESSION_COOKIE, "")
-    return request.app.state.templates.TemplateResponse(
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request,
         name,
         {"caller": caller, "csrf": keys(request).csrf(f"console:{session}"), **context},
     )
+    return response
 
 
 def _post(request: Request, csrf: str, *roles: str) -> tuple[Personalizer, AccessToken]:
@@ -52,7 +53,7 @@ def _post(request: Request, csrf: str, *roles: str) -> tuple[Personalizer, Acces
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, failed: bool = False) -> HTMLResponse:
     nonce = secrets.token_urlsafe(16)
-    response = request.app.state.templates.TemplateResponse(
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request, "login.html",
         {"caller": None, "csrf": keys(request).csrf(f"login:{nonce}"), "failed": failed},
     )

@@ -70,7 +70,7 @@ def status_of(exc: e.WhylensError) -> int:
     """The HTTP status of a whylens error (see :data:`STATUS`)."""
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

@@ -12,6 +12,7 @@ from ..consent.tcf.apply import TcfOutcome
 from ..types import ConsentReceipt, ConsentState, ExportManifest, Frozen, VerifyReport
 
 __all__ = [
+    "ApproveRequest",
     "ConsentChange",
     "ConsentResult",
     "ContestRequest",
@@ -20,7 +21,6 @@ __all__ = [
     "LinkRequest",
     "LinkResult",
     "OverrideRequest",
-    "ApproveRequest",
     "RecommendRequest",
     "VerifyResult",
 ]
@@ -34,7 +34,7 @@ Value = float | int | str | bool | None
 class ConsentChange(Frozen):
     """A grant or withdrawal: purposes by id, or an IAB TCF TC string for a GVL vendor."""
 
-    purposes: Annotated[list[Name], Field(max_length=64)] = []
+    purposes: Annotated[tuple[Name, ...], Field(max_length=64)] = ()
     notice: Name | None = None
     source: Annotated[str, Field(max_length=40)] | None = None
     tc_string: Annotated[str, Field(min_length=1, max_length=20000)] | None = None

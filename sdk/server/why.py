@@ -114,7 +114,7 @@ def _render(request: Request, link: WhyLink, token: str, locale: str, done: str 
         if p.consent.purposes.get(pid).needs_consent
     ]
     message = t.get(f"done_{done}", "").format(what=what or "") if done else None
-    return request.app.state.templates.TemplateResponse(
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request,
         "why.html",
         {
@@ -129,6 +129,7 @@ def _render(request: Request, link: WhyLink, token: str, locale: str, done: str 
             "message": message,
         },
     )
+    return response
 
 
 @router.get("/why/{token}", response_class=HTMLResponse)
