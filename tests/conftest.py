@@ -313,3 +313,24 @@ __all__ = [
     "signed_classifier",
     "tamper",
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import time
+
+    config.stash[_STARTED] = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: object, exitstatus: int,
+                            config: pytest.Config) -> None:
+    """The server tests' figures and screenshot paths (tests/server/notes.py)."""
+    from server.notes import lines_since
+
+    lines = lines_since(config.stash.get(_STARTED, 0.0))
+    if lines:
+        terminalreporter.section("whylens server")  # type: ignore[attr-defined]
+        for line in lines:
+            terminalreporter.write_line(line)  # type: ignore[attr-defined]
+
+
+_STARTED = pytest.StashKey[float]()

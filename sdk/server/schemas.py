@@ -34,7 +34,7 @@ Value = float | int | str | bool | None
 class ConsentChange(Frozen):
     """A grant or withdrawal: purposes by id, or an IAB TCF TC string for a GVL vendor."""
 
-    purposes: Annotated[tuple[Name, ...], Field(max_length=64)] = ()
+    purposes: Annotated[list[Name], Field(max_length=64, default_factory=list)]
     notice: Name | None = None
     source: Annotated[str, Field(max_length=40)] | None = None
     tc_string: Annotated[str, Field(min_length=1, max_length=20000)] | None = None

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from .notes import note
+
 AXE = Path(__file__).parent / "axe"
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -45,11 +47,22 @@ def check_axe(page: Any) -> list[dict[str, Any]]:
                 nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
         }"""
     )
-    return [v for v in violations if v["impact"] in ("serious", "critical")]
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    _PAGES.append((page.url.split("?")[0].split("/why/")[0], len(bad)))
+    note("axe", f"axe-core: {len(_PAGES)} page checks, "
+         f"{sum(n for _, n in _PAGES)} serious or critical violations")
+    return bad
 
 
 def shoot(page: Any, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
     page.screenshot(path=str(path), full_page=True)
+    _SHOTS.append(path)
+    note("screenshots", "screenshots: " + ", ".join(
+        str(p.relative_to(SCREENSHOTS.parents[1])) for p in _SHOTS))
     return path
+
+
+_PAGES: list[tuple[str, int]] = []
+_SHOTS: list[Path] = []

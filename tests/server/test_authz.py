@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from .notes import note
 from .support import CONSENTING, CREDIT, RANKER, Server, Store
 
 ROLES = ("service", "reviewer", "compliance")
@@ -110,6 +111,8 @@ def test_matrix_every_route_every_caller(server: Server, store: Store) -> None:
                 ok = r.status_code == 401 and r.json()["code"] == "not_authenticated"
             if not ok:
                 bypasses.append((route, caller, r.status_code, r.text[:200]))
+    note("authz", f"authorization matrix: {len(MATRIX)} routes x {len(callers)} callers = "
+         f"{seen} requests, {len(bypasses)} bypasses")
     assert bypasses == []
     assert seen == len(MATRIX) * len(callers)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from .notes import note
 from .support import CREDIT, RANKER, Server, Store
 
 TRIALS = 20
@@ -59,6 +60,8 @@ def test_a_withdrawal_through_one_worker_is_respected_by_the_other(
                           json={"purposes": ["personalization"]}).status_code == 200
         after = _recommend(b, store, who)
         stale += (not granted["personalized"]) + after["personalized"]
+    note("workers", f"two workers, one store: {stale} stale of {2 * TRIALS} reads after a "
+         "grant or withdrawal through the other worker")
     assert stale == 0
 
 
