@@ -25,7 +25,7 @@ from ..errors import (
     LinkExpired,
     SubjectError,
 )
-from ..subjects.keystore import SubjectKeys
+from ..keys import SubjectKeys
 from ..types import Frozen
 from .keys import derive_key
 
