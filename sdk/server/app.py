@@ -105,7 +105,13 @@ def build_app(settings: ServerSettings | None = None) -> FastAPI:
     async def security_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            # answered here, so the exception (whose text may hold data) is never re-raised
+            # into uvicorn's error log with its traceback
+            logger.error("unexpected %s while serving a request", type(exc).__name__)
+            response = problems.problem(500, "internal_error")
         headers = response.headers
         headers["X-Content-Type-Options"] = "nosniff"
         # the why-link is a secret in the URL: never send it on as a referrer

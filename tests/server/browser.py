@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ def axe_script() -> Path:
     if not script.exists():
         if shutil.which("npm") is None:
             pytest.fail("npm is needed for the accessibility checks (apt-get install npm)")
-        with (AXE / ".npm-lock").open("w") as lock:  # two xdist workers: one npm ci
+        lock_path = Path(tempfile.gettempdir()) / "whylens-axe-npm.lock"
+        with lock_path.open("w") as lock:  # two xdist workers: one npm ci
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not script.exists():
                 subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
