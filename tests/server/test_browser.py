@@ -11,12 +11,14 @@ import pytest
 from .browser import CHROMIUM, FLAGS, check_axe, shoot
 from .support import CREDIT, RANKER, Server, Store
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium")
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail("the browser tests need Debian's Chromium: apt-get install chromium "
+                    "(.ci/run installs it)")
 
     with sync_playwright() as pw:
         # Playwright gives each launch a fresh temporary profile (--user-data-dir) itself
