@@ -88,7 +88,7 @@ def waterfall(
 
 def rate_chart(rates: Sequence[tuple[str, float, bool]], *, title: str) -> Markup:
     """Horizontal bars of rates in [0, 1] per group; flagged groups get their own class."""
-    left, width, row_h = 160, 300, 24
+    left, width, row_h = 330, 300, 24
     height = row_h * len(rates) + 10
     out = [
         f'<svg class="rates" viewBox="0 0 {left + width + 70} {height}" role="img" '
@@ -98,7 +98,7 @@ def rate_chart(rates: Sequence[tuple[str, float, bool]], *, title: str) -> Marku
         y = 5 + i * row_h
         cls = "rate-flag" if flagged else "rate"
         out.append(f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" class="wf-label">'
-                   f"{escape(group)}</text>")
+                   f"{escape(_short(group))}</text>")
         out.append(f'<rect x="{left}" y="{y + 4}" width="{max(1.0, rate * width):.1f}" '
                    f'height="{row_h - 8}" class="{cls}"/>')
         out.append(f'<text x="{left + rate * width + 4:.1f}" y="{y + 16}" class="wf-value">'

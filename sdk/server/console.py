@@ -209,3 +209,42 @@ def fairness(request: Request, model: str = "", group_by: str = "") -> HTMLRespo
             }
     return _page(request, "fairness.html", caller, models=models, report=report,
                  problem=problem, charts=charts, f={"model": model, "group_by": group_by})
+
+
+_REFERENCE_ROWS = 500
+
+
+@router.get("/models/{name}/{version}", response_class=HTMLResponse)
+def logic_card_page(request: Request, name: str, version: int) -> HTMLResponse:
+    """A classifier's logic card, measured on the inputs of its own recorded decisions (those
+    whose subject was not erased); rankers need a reference set given in Python."""
+    import pandas as pd
+
+    caller = session_caller(request, "compliance")
+    p = personalizer(request)
+    model = p.models.get(name[:128], version)
+    card, problem = None, None
+    if model.kind != "classifier":
+        problem = ("a ranker's logic card needs a reference set of candidate rows: "
+                   "p.logic_card(model, reference) in Python")
+    else:
+        rows = []
+        for decision_id in p.audit.decisions():
+            state = p.audit.state(decision_id)
+            if (state.model, state.model_version) != (model.name, model.version):
+                continue
+            inputs = p.reviews.case(decision_id, reviewer=caller.name).inputs
+            if all(v is not None for v in inputs.values()):
+                rows.append(inputs)
+            if len(rows) >= _REFERENCE_ROWS:
+                break
+        if rows:
+            card = p.logic_card(model, pd.DataFrame(rows, columns=list(model.schema.names)))
+        else:
+            problem = "this model has no recorded decisions with readable inputs yet"
+    chart = None
+    if card is not None:
+        chart = rate_chart([(c.label, c.share, c.sensitive) for c in card.concepts],
+                           title="share of the model's effect by concept")
+    return _page(request, "logic.html", caller, model=model, card=card, problem=problem,
+                 chart=chart, signed=p.models.sign_off_of(model.name, model.version))

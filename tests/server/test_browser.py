@@ -145,6 +145,11 @@ def test_reviewer_overrides_and_the_person_reads_that_a_person_changed_it(
 def test_compliance_verifies_exports_and_reads_fairness_and_models(
     browser: Any, server: Server, store: Store
 ) -> None:
+    who = store.consenting[6]
+    made = server.client(token=store.tokens["service"]).post(
+        "/v1/decide", json={"subject": who, "model": CREDIT,
+                            "features": store.credit_features(who)})
+    assert made.status_code == 200  # so the logic card has recorded decisions to measure on
     page = login(browser, server, store.tokens["compliance"])
     page.get_by_role("link", name="Audit").click()
     page.get_by_role("button", name="Verify now").click()
@@ -156,5 +161,10 @@ def test_compliance_verifies_exports_and_reads_fairness_and_models(
     assert "signed off by reviewer.tests" in page.locator("table").inner_text()
     assert_accessible(page)
     shoot(page, "console-audit.png")
+    page.get_by_role("link", name="credit v1").click()
+    assert page.locator("h1").inner_text() == "How credit works (version 1)"
+    assert page.locator("svg.rates rect").count() >= 3  # concept shares as a chart
+    assert_accessible(page)
+    shoot(page, "console-logic-card.png")
     page.get_by_role("link", name="Fairness").click()
     assert_accessible(page)
