@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .access import AccessTokens, WhyLinks
 from ._store import inspect_store, is_postgres_url, open_store
 from ._store.abc import Durability
+from .access import AccessTokens, WhyLinks
 from .audit.contact import Contact
 from .audit.explanations import Explanations, SubjectDecisions
 from .audit.oversight import ListReviews
