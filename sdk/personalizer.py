@@ -138,7 +138,7 @@ class Personalizer:
         )
         self.links = WhyLinks(keyring.mac_key, keys, self.audit)
         """Signed, expiring why-links for end users: ``p.links.why(subject)``."""
-        self.tokens = AccessTokens(self.ledger)
+        self.tokens = AccessTokens(self.ledger, self.views)
         """Bearer tokens of the HTTP API (roles service, reviewer, compliance)."""
         self._engine = Engine(
             self.consent,

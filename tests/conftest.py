@@ -138,10 +138,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item not in left_out]
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
     problem = SERVER_UNDER_TEST.problem() if not IN_CI else None
     if problem is not None:
         terminalreporter.write_line(problem)
+    # the HTTP server tests' figures and screenshot paths (tests/server/notes.py)
+    from server.notes import lines_since
+
+    lines = lines_since(config.stash.get(_STARTED, 0.0))
+    if lines:
+        terminalreporter.section("whylens server")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture
@@ -319,18 +328,6 @@ def pytest_configure(config: pytest.Config) -> None:
     import time
 
     config.stash[_STARTED] = time.time()
-
-
-def pytest_terminal_summary(terminalreporter: object, exitstatus: int,
-                            config: pytest.Config) -> None:
-    """The server tests' figures and screenshot paths (tests/server/notes.py)."""
-    from server.notes import lines_since
-
-    lines = lines_since(config.stash.get(_STARTED, 0.0))
-    if lines:
-        terminalreporter.section("whylens server")  # type: ignore[attr-defined]
-        for line in lines:
-            terminalreporter.write_line(line)  # type: ignore[attr-defined]
 
 
 _STARTED = pytest.StashKey[float]()

@@ -12,11 +12,14 @@ import re
 import secrets
 import threading
 from datetime import datetime
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from ..errors import ConfigurationError, NotAuthenticated
 from ..ledger import Ledger, LedgerEntry
 from ..types import Frozen
+
+if TYPE_CHECKING:
+    from ..ledger.follow import LedgerFollower
 
 __all__ = ["ROLES", "STREAM", "AccessToken", "AccessTokens", "Role", "TokenRecord"]
 
@@ -53,15 +56,27 @@ class AccessToken(Frozen):
 class AccessTokens:
     """``p.tokens``-style access to the API's bearer tokens (see the module docstring)."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, follower: LedgerFollower | None = None) -> None:
         self._ledger = ledger
-        self._lock = threading.Lock()
+        self._follower = follower
+        self._lock = threading.RLock()
         self._last_seq = 0
         self._by_id: dict[str, AccessToken] = {}
         self._by_hash: dict[str, str] = {}
+        if follower is not None:
+            follower.register(self, [STREAM])
+
+    def reset(self) -> None:
+        """Forget every folded entry (the follower rebuilds from the log)."""
+        with self._lock:
+            self._by_id, self._by_hash, self._last_seq = {}, {}, 0
 
     def apply(self, entry: LedgerEntry) -> None:
         """Fold one ``access`` ledger entry into the view."""
+        with self._lock:
+            self._apply(entry)
+
+    def _apply(self, entry: LedgerEntry) -> None:
         if entry.kind == _CREATE:
             record = TokenRecord.model_validate(entry.data, strict=False)
             self._by_id[record.token_id] = AccessToken(
@@ -76,9 +91,12 @@ class AccessTokens:
 
     def catch_up(self) -> None:
         """Fold the entries appended since the last call (by any process)."""
+        if self._follower is not None:
+            self._follower.catch_up()  # the shared follower folds every registered view
+            return
         with self._lock:
             for entry in self._ledger.entries(stream=STREAM, after_seq=self._last_seq):
-                self.apply(entry)
+                self._apply(entry)
                 self._last_seq = max(self._last_seq, entry.seq)
 
     def create(self, role: str, name: str) -> tuple[str, AccessToken]:
