@@ -50,10 +50,12 @@ which primitive failed.
     │   └── ModelNotExplainable       no exact TreeSHAP (linear trees); refused at registration
     ├── ExplanationError
     │   └── AdditivityError           contributions + base value != model output
-    └── AuditError
-        ├── DecisionNotFound
-        ├── ReviewStateError          approve a decision that is not pending, and so on
-        └── ExportVerificationError
+    ├── AuditError
+    │   ├── DecisionNotFound
+    │   ├── ReviewStateError          approve a decision that is not pending, and so on
+    │   └── ExportVerificationError
+    └── BatchError                    a batch job (sdk.batch): bad frame, snapshot or proof
+        └── BatchJobNotFound          no batch job with this id
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ from typing import ClassVar
 __all__ = [
     "AdditivityError",
     "AuditError",
+    "BatchError",
+    "BatchJobNotFound",
     "CiphertextFormatError",
     "ConfigurationError",
     "ConsentError",
@@ -384,3 +388,16 @@ class ExportVerificationError(AuditError):
     """An audit export could not be read at all (missing manifest, unreadable file)."""
 
     code = "export_verification_error"
+
+
+class BatchError(WhylensError):
+    """A batch job failed: a bad input frame, a snapshot that does not match its hash, a row
+    that cannot be proved."""
+
+    code = "batch_error"
+
+
+class BatchJobNotFound(BatchError):
+    """No batch job with this id on the ledger."""
+
+    code = "batch_job_not_found"

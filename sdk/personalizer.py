@@ -128,6 +128,10 @@ class Personalizer:
             follower=self.views,
         )
         self.views.catch_up()
+        from .batch.jobs import BatchJobs
+
+        self.batch_jobs = BatchJobs(self.ledger)
+        """Batch jobs run with :mod:`sdk.batch` (Dask, Spark, in process): records, row proofs."""
 
     @classmethod
     def open(

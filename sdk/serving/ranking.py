@@ -1,10 +1,10 @@
-"""Helpers of the recommend path: non-profiling masks, preference-weighted scores, promotions,
+"""Helpers of the recommend path: preference-weighted scores, promotions,
 per-request seeds and shadow agreement. Pure functions over numpy arrays; no storage."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,15 +15,12 @@ from ..explain.treeshap import Attributions, tree_shap
 from ..models.metrics import midranks
 from ..models.registry import Model
 from ..models.rerank import Pick
-from ..models.schema import FeatureSchema
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
     "Scored",
-    "concept_factors",
-    "mask_personal",
     "numeric_column",
     "place_promotions",
     "promoted_top",
@@ -34,27 +31,6 @@ __all__ = [
     "vector_columns",
     "weighted_scores",
 ]
-
-
-def mask_personal(
-    schema: FeatureSchema,
-    matrix: np.ndarray,
-    masked: Sequence[str],
-    personal_purposes: set[str],
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Also mask every feature used under a purpose that processes personal data (profiling)."""
-    extra = [f.name for f in schema if f.purpose in personal_purposes and f.name not in masked]
-    if not extra:
-        return matrix, tuple(masked)
-    out = matrix.copy()
-    for name in extra:
-        out[:, schema.index(name)] = np.nan
-    return out, (*masked, *extra)
-
-
-def concept_factors(schema: FeatureSchema, weights: Mapping[str, float]) -> np.ndarray:
-    """One factor per feature column: the person's weight on the feature's concept (default 1)."""
-    return np.asarray([float(weights.get(f.concept, 1.0)) for f in schema], dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from ..explain.concepts import end_user_reasons
 from ..explain.narrative import recommendation_notice
 from ..explain.treeshap import EXPLAINER, tree_shap
 from ..explain.why import item_line, list_notice
-from ..models.matrix import encode_frame, frame_matrix, mask_for_consent
+from ..models.masking import masking_plan
+from ..models.matrix import encode_frame, frame_matrix
 from ..models.preferences import PreferenceState
 from ..models.registry import Model
 from ..models.rerank import RerankPolicy
@@ -35,8 +36,6 @@ from ..types import (
     RecommendedItem,
 )
 from .ranking import (
-    concept_factors,
-    mask_personal,
     numeric_column,
     place_promotions,
     promoted_top,
@@ -96,10 +95,14 @@ class Recommending(EngineBase):
                 if self.preferences is not None
                 else PreferenceState()
             )
-            non_profiling = profiling is False or (profiling is None and not prefs.profiling)
+            personal = {f.purpose for f in m.schema if self._personal(f.purpose)}
+            plan = masking_plan(
+                m.schema, state, prefs, personal_purposes=personal, profiling=profiling
+            )
+            non_profiling = plan.non_profiling
             # rules and the person's "not interested" run before anything is scored
             outcome = apply_rules(frame, tuple(rules))
-            keep = outcome.keep & ~np.isin(np.asarray(all_items), list(prefs.excluded_items))
+            keep = outcome.keep & ~np.isin(np.asarray(all_items), list(plan.excluded_items))
             if not keep.any():
                 raise FeatureError("no candidates left after the rules and the person's choices")
             rows = np.flatnonzero(keep)
@@ -107,14 +110,9 @@ class Recommending(EngineBase):
             items = [all_items[i] for i in rows]
             promoted = np.flatnonzero(outcome.promoted[rows])
             encoded = encode_frame(m.schema, frame)
-            matrix, masked = mask_for_consent(m.schema, encoded.matrix, state)
-            personal = {f.purpose for f in m.schema if self._personal(f.purpose)}
-            if non_profiling:
-                matrix, masked = mask_personal(m.schema, matrix, masked, personal)
-            personalized = not masked and bool(personal)
-            weights = prefs.concept_weights if personalized else {}
-            factors = concept_factors(m.schema, weights) if weights else None
-            scored = weighted_scores(m, matrix, factors)
+            matrix = plan.apply(encoded.matrix)
+            masked, personalized, weights = plan.masked, plan.personalized, plan.weights
+            scored = weighted_scores(m, matrix, plan.factors)
             decision_id = new_decision_id()
             seed = policy.seed if policy.seed is not None else request_seed(decision_id)
             pinned = promoted_top(promoted, scored.scores, outcome.slots, k)
@@ -266,9 +264,10 @@ class Recommending(EngineBase):
         candidate = self.models.shadow_of(serving.name)
         if candidate is None or candidate.version == serving.version:
             return None
-        matrix, _ = mask_for_consent(candidate.schema, frame_matrix(candidate.schema, frame), state)
-        if non_profiling:
-            matrix, _ = mask_personal(candidate.schema, matrix, (), personal)
+        plan = masking_plan(
+            candidate.schema, state, personal_purposes=personal, profiling=not non_profiling
+        )
+        matrix = plan.apply(frame_matrix(candidate.schema, frame))
         agreement = shadow_agreement(scores, candidate.raw_scores(matrix), k)
         record_shadow(serving, candidate, agreement)
         return {
