@@ -4,10 +4,11 @@ Timings: ``recommend`` (consent, rules, preferences, TreeSHAP, re-ranking, encry
 append) against the raw LightGBM work it wraps (``predict`` on the candidates plus
 ``pred_contrib`` on the served rows), and ``sdk.batch.explain_batches`` against raw
 ``pred_contrib`` on the same rows. Quality: NDCG@5, catalogue coverage, novelty, intra-list
-diversity and calibration divergence before and after re-ranking, per model version, on the demo shop and on lgbm_rank.
-On the demo shop, NDCG@5 is measured on held-out queries of ``ranking_frame`` (graded relevance
-from the three weeks after the features' cut-off), with models trained through whylens on the
-other queries and the lists served by ``recommend`` under each re-ranking policy.
+diversity and calibration divergence before and after re-ranking, per model version, on the demo
+shop and on lgbm_rank. On the demo shop, NDCG@5 is measured on held-out queries of
+``ranking_frame`` (graded relevance from the three weeks after the features' cut-off), with models
+trained through whylens on the other queries and the lists served by ``recommend`` under each
+re-ranking policy.
 """
 
 from __future__ import annotations

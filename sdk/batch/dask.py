@@ -68,7 +68,10 @@ def score(
                 "no Dask client: start one (distributed.Client(cluster)) or pass client="
             ) from None
     started = datetime.now(UTC)
-    subjects = client.compute(ddf[subject_column].astype(str).unique()).result()
+    # distinct per partition, merged here: no shuffle
+    subjects = client.compute(
+        ddf[subject_column].map_partitions(_distinct, meta=(subject_column, "object"))
+    ).result()
     payload = prepare_job(
         p,
         model,
@@ -98,3 +101,7 @@ def _partition(
 ) -> pd.DataFrame:
     part = int(partition_info["number"]) if partition_info else 0
     return score_frame(frame, payload, part=part)
+
+
+def _distinct(column: pd.Series) -> pd.Series:
+    return column.astype(str).drop_duplicates()
