@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from batch_world import assert_no_worker_opened, assert_same_results, build, descendants
+
 from sdk import Personalizer
 from sdk.batch import local, verify_row_proof
 
