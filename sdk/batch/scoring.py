@@ -14,6 +14,7 @@ Every output row carries ``leaf_hash``: the RFC 9162 leaf hash of the row's resu
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -61,7 +62,6 @@ RESULT_COLUMNS = (
 """Columns every result frame has (``probability`` and ``outcome`` are empty for rankers), then
 one ``phi.<feature>`` per feature, then ``batch_part``, ``batch_offset`` and ``leaf_hash``."""
 
-_PSEUDONYM = r"^[0-9a-f]{32}$"
 
 
 class JobPayload(Frozen):
@@ -103,6 +103,9 @@ class _JobState:
         payload.consent.verify()
         payload.preferences.verify()
         self.lookup = dict(payload.pseudonyms) if payload.pseudonyms is not None else None
+        self.consent_of = dict(payload.consent.subjects)
+        self.preferences_of = dict(payload.preferences.subjects)
+        self.personal = frozenset(payload.personal_purposes)
         self.plans: dict[tuple[int, int], tuple[MaskPlan, str]] = {}
         self.job_json = canonical_json(payload.job_id).decode()
 
@@ -229,21 +232,25 @@ def score_frame(
     out = pd.concat([out, phi_frame], axis=1)
     out["batch_part"] = np.full(n, part, dtype=np.int64)
     out["batch_offset"] = np.arange(offset, offset + n, dtype=np.int64)
-    out["leaf_hash"] = _leaves(job, part, offset, out, score, raw, base, phi, row_plans)
+    subject_json = [_pseudonym_json(str(u)) for u in uniques]
+    out["leaf_hash"] = _leaves(
+        job, part, offset, out, score, raw, base, phi, row_plans,
+        [subject_json[c] for c in codes],
+    )
     return out
 
 
 def _plan(
     payload: JobPayload, job: _JobState, schema: Any, pseudo: str
 ) -> tuple[MaskPlan, str]:
-    key = (payload.consent.profile_index(pseudo), payload.preferences.profile_index(pseudo))
+    key = (job.consent_of.get(pseudo, 0), job.preferences_of.get(pseudo, 0))
     cached = job.plans.get(key)
     if cached is None:
         plan = masking_plan(
             schema,
-            payload.consent.state_of(pseudo),
-            payload.preferences.state_of(pseudo),
-            personal_purposes=frozenset(payload.personal_purposes),
+            payload.consent.profiles[key[0]],
+            payload.preferences.profiles[key[1]],
+            personal_purposes=job.personal,
             profiling=payload.profiling,
         )
         cached = job.plans[key] = (plan, canonical_json(list(plan.masked)).decode())
@@ -279,6 +286,7 @@ def _leaves(
     base: np.ndarray,
     phi: np.ndarray,
     row_plans: list[tuple[MaskPlan, str]],
+    subjects: list[str],
 ) -> list[str]:
     values = np.ascontiguousarray(
         np.column_stack([score, raw, base, phi]), dtype="<f8"
@@ -290,7 +298,6 @@ def _leaves(
         labels[o] if o in labels else labels.setdefault(o, _json_or_null(o))
         for o in out["outcome"].tolist()
     ]
-    pseudonyms = out["pseudonym"].tolist()
     sha = hashlib.sha256
     hashes = []
     for i in range(len(out)):
@@ -300,12 +307,14 @@ def _leaves(
             offset + i,
             outcomes[i],
             part,
-            _pseudonym_json(pseudonyms[i]),
+            subjects[i],
             sha(buffer[i * width : (i + 1) * width]).hexdigest(),
         )
         hashes.append(sha(b"\x00" + text.encode()).hexdigest())
     return hashes
 
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 
 # keys in RFC 8785 order (sorted); every value is already canonical JSON text
 _TEMPLATE = (
@@ -318,9 +327,8 @@ def _json_or_null(value: Any) -> str:
 
 
 def _pseudonym_json(pseudo: str) -> str:
-    if len(pseudo) != 32 or any(c not in "0123456789abcdef" for c in pseudo):
-        return canonical_json(pseudo).decode()
-    return f'"{pseudo}"'
+    # a pseudonym is 32 hex digits, which RFC 8785 only quotes; anything else goes the long way
+    return f'"{pseudo}"' if _HEX32.fullmatch(pseudo) else canonical_json(pseudo).decode()
 
 
 def result_leaf(job_id: str, row: Mapping[str, Any], names: Iterable[str]) -> tuple[bytes, bytes]:

@@ -63,6 +63,15 @@ def result_schema(input_schema: Any, payload: JobPayload) -> Any:
     return T.StructType(fields)
 
 
+def _distinct(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
+    seen: set[str] = set()
+    for batch in batches:
+        seen.update(batch["subject"].tolist())
+    yield pd.DataFrame({"subject": sorted(seen)})
+
+
 def score(
     sdf: Any,
     p: Personalizer,
@@ -77,13 +86,15 @@ def score(
     """Score and explain every row of the Spark DataFrame ``sdf`` for its subject, as serving
     would. Same arguments and result as :func:`sdk.batch.dask.score`; the result frame is
     cached."""
-    _engine()
+    T = _engine()
     from pyspark.sql import functions as F
 
     started = datetime.now(UTC)
-    subjects = [
-        row[0] for row in sdf.select(F.col(subject_column).cast("string")).distinct().collect()
-    ]
+    # distinct per partition, merged here: no shuffle (and no spark.sql.shuffle.partitions tasks)
+    column = sdf.select(F.col(subject_column).cast("string").alias("subject"))
+    subjects = column.mapInPandas(
+        _distinct, schema=T.StructType([T.StructField("subject", T.StringType(), True)])
+    ).toPandas()["subject"].unique().tolist()
     payload = prepare_job(
         p,
         model,
