@@ -232,3 +232,19 @@ def test_engines_are_optional_and_import_sdk_stays_light() -> None:
         "        raise AssertionError('no error')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_serving_and_batch_share_one_masking_path() -> None:
+    import inspect
+
+    import sdk.batch.scoring
+    import sdk.models.shadow
+    import sdk.serving.decide
+    import sdk.serving.recommend
+
+    for module in (sdk.serving.recommend, sdk.serving.decide, sdk.models.shadow,
+                   sdk.batch.scoring):
+        source = inspect.getsource(module)
+        assert "masking_plan(" in source, module.__name__
+        # no second copy of the rules: nobody else asks a consent state what it allows
+        assert ".allows(" not in source, module.__name__
