@@ -18,7 +18,8 @@ from sdk.batch import local, verify_row_proof
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
-pytestmark = pytest.mark.engine
+# one backend: what is checked here is the engine, and that no worker holds the SQLite file open
+pytestmark = [pytest.mark.engine, pytest.mark.sqlite_only]
 
 
 @pytest.fixture(scope="module")

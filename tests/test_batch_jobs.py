@@ -69,6 +69,7 @@ def test_classifier_rows_equal_decide(store_url: str, keyring_path: Path) -> Non
         assert "month" in masked[2] and "month" in masked[3]          # withdrawn, never asked
 
 
+@pytest.mark.sqlite_only  # looks for the SQLite file's name in the payload and open files
 def test_payload_travels_without_the_store(
     store_url: str, keyring_path: Path, tmp_path: Path
 ) -> None:

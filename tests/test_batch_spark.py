@@ -18,8 +18,10 @@ from sdk.batch import local, verify_row_proof
 
 pyspark_sql = pytest.importorskip("pyspark.sql")
 
+# one backend: what is checked here is the engine, and that no worker holds the SQLite file open
 pytestmark = [
     pytest.mark.engine,
+    pytest.mark.sqlite_only,
     # pyspark 4 warns that pandas 3 is new to it; what it does with it is what these tests check
     pytest.mark.filterwarnings("ignore::FutureWarning:pyspark.*"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:Warning:pyspark.*"),
