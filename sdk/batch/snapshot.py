@@ -194,7 +194,7 @@ def take_snapshots(
     consent = p.consent
     consent.refresh()
     at = datetime.now(UTC)
-    stale = bool(consent._accept_stale)
+    stale = bool(consent._view.accept_stale)
     wanted = sorted(set(pseudonyms))
 
     def fold(pseudo: str) -> ConsentState:
