@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..models.registry import Model
-    from ..personalizer import Personalizer
+    from .driver import Driver
 
 __all__ = ["PIP_HINT", "score"]
 
@@ -41,7 +41,7 @@ def _engine() -> tuple[Any, Any]:
 
 def score(
     ddf: Any,
-    p: Personalizer,
+    p: Driver,
     *,
     model: str | Model,
     client: Any = None,

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..models.registry import Model
-    from ..personalizer import Personalizer
+    from .driver import Driver
 
 __all__ = [
     "JOB_KIND",
@@ -136,7 +136,7 @@ def verify_row_proof(proof: RowProof, *, merkle_root: str, leaf_hash: str | None
 
 
 def prepare_job(
-    p: Personalizer,
+    p: Driver,
     model: str | Model,
     subjects: Iterable[str],
     *,
@@ -178,7 +178,7 @@ def prepare_job(
 
 
 def finish_job(
-    p: Personalizer,
+    p: Driver,
     payload: JobPayload,
     leaves: pd.DataFrame,
     *,

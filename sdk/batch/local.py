@@ -19,14 +19,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..models.registry import Model
-    from ..personalizer import Personalizer
+    from .driver import Driver
 
 __all__ = ["score"]
 
 
 def score(
     frames: pd.DataFrame | Iterable[pd.DataFrame],
-    p: Personalizer,
+    p: Driver,
     *,
     model: str | Model,
     subject_column: str = "subject",

@@ -23,7 +23,7 @@ from ..models.preferences import PreferenceState
 from ..types import ConsentState, Frozen, PurposeStatus
 
 if TYPE_CHECKING:
-    from ..personalizer import Personalizer
+    from .driver import Driver
 
 __all__ = [
     "ConsentProfile",
@@ -181,7 +181,7 @@ def _sealed(cls: type[Any], **fields: Any) -> Any:
 
 
 def take_snapshots(
-    p: Personalizer, pseudonyms: Iterable[str]
+    p: Driver, pseudonyms: Iterable[str]
 ) -> tuple[ConsentSnapshot, PreferenceSnapshot]:
     """Consent and preferences of ``pseudonyms`` as of the ledger's current position.
 
@@ -222,7 +222,7 @@ def take_snapshots(
     )
 
 
-def _preferences_at(p: Personalizer, pseudo: str, position: int) -> PreferenceState:
+def _preferences_at(p: Driver, pseudo: str, position: int) -> PreferenceState:
     state = p.preferences.state_of_pseudonym(pseudo)
     latest = max(
         (e.seq for e in p.ledger.entries(stream=PREFERENCES_STREAM, subject=pseudo)), default=0

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..models.registry import Model
-    from ..personalizer import Personalizer
+    from .driver import Driver
 
 __all__ = ["PIP_HINT", "result_schema", "score"]
 
@@ -74,7 +74,7 @@ def _distinct(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 def score(
     sdf: Any,
-    p: Personalizer,
+    p: Driver,
     *,
     model: str | Model,
     subject_column: str = "subject",
