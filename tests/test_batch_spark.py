@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from batch_world import assert_no_worker_opened, assert_same_results, build, descendants
+from conftest import feature_row
 
 from sdk import Personalizer
 from sdk.batch import local, verify_row_proof
@@ -79,8 +80,8 @@ def test_spark_equals_single_requests(
         by_subject = got.set_index("subject")
         for i in (0, 1, 2, 3, 77, 238):
             subject = world.credit["subject"].iloc[i]
-            row = world.credit.iloc[i]
-            d = p.decide(subject, {n: float(row[n]) for n in names}, model="credit")
+            d = p.decide(subject, feature_row(world.credit, world.credit_schema, i),
+                         model="credit")
             mine = by_subject.loc[subject]
             assert mine["score"] == pytest.approx(d.score, rel=0, abs=1e-12)
             assert mine["probability"] == pytest.approx(d.probability, rel=0, abs=1e-12)
