@@ -2,12 +2,13 @@
 
 Timings: ``recommend`` (consent, rules, preferences, TreeSHAP, re-ranking, encryption, one audit
 append) against the raw LightGBM work it wraps (``predict`` on the candidates plus
-``pred_contrib`` on the served rows), and ``score_batches`` against raw ``pred_contrib`` on the
-same rows. Quality: NDCG@5, catalogue coverage, novelty, intra-list diversity and calibration
-divergence before and after re-ranking, per model version, on the demo shop and on lgbm_rank.
-On the demo shop, NDCG@5 is measured on held-out queries of ``ranking_frame`` (graded relevance
-from the three weeks after the features' cut-off), with models trained through whylens on the
-other queries and the lists served by ``recommend`` under each re-ranking policy.
+``pred_contrib`` on the served rows), and ``sdk.batch.explain_batches`` against raw
+``pred_contrib`` on the same rows. Quality: NDCG@5, catalogue coverage, novelty, intra-list
+diversity and calibration divergence before and after re-ranking, per model version, on the demo
+shop and on lgbm_rank. On the demo shop, NDCG@5 is measured on held-out queries of
+``ranking_frame`` (graded relevance from the three weeks after the features' cut-off), with models
+trained through whylens on the other queries and the lists served by ``recommend`` under each
+re-ranking policy.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from _timing import median  # noqa: E402
 from test_rerank_quality import letor_lists, run  # noqa: E402
 
 from sdk import Personalizer  # noqa: E402
+from sdk.batch import explain_batches  # noqa: E402
+from sdk.batch.jobs import prepare_job  # noqa: E402
 from sdk.demo.shop import candidates_for, generate_shop, ranking_frame  # noqa: E402
 from sdk.demo.story import ranking_schema  # noqa: E402
-from sdk.models.batch import score_batches  # noqa: E402
 from sdk.models.metrics import evaluate_lists, ndcg_at  # noqa: E402
 from sdk.models.rerank import RerankPolicy, category_distribution  # noqa: E402
 
@@ -173,10 +175,11 @@ def main() -> None:
                           for c in shop.customers["customer_id"][:100]], ignore_index=True)
         xb = np.ascontiguousarray(rows[list(model.schema.names)].to_numpy())
         raw_batch = _median(lambda: booster.predict(xb, pred_contrib=True, num_threads=1), 5)
-        batch = _median(lambda: list(score_batches(p, [rows.iloc[i:i + 1000]
-                                                       for i in range(0, len(rows), 1000)],
-                                                   model="r")), 5)
-        print(f"{'score_batches, ' + str(len(rows)) + ' rows':<34} {batch * 1e3:>7.1f}ms "
+        payload = prepare_job(p, "r", rows["subject"].astype(str).tolist())
+        batch = _median(lambda: list(explain_batches([rows.iloc[i:i + 1000]
+                                                      for i in range(0, len(rows), 1000)],
+                                                     payload)), 5)
+        print(f"{'explain_batches, ' + str(len(rows)) + ' rows':<34} {batch * 1e3:>7.1f}ms "
               f"{raw_batch * 1e3:>11.1f}ms {batch / raw_batch:>6.1f}x  "
               f"({len(rows) / batch:,.0f} rows/s)")
         _shop_report(p, shop, [1, 2])

@@ -53,18 +53,20 @@ which primitive failed.
     │   └── CurationError             a staff pick or item decision that cannot be recorded
     ├── ExplanationError
     │   └── AdditivityError           contributions + base value != model output
-    └── AuditError
-        ├── DecisionNotFound
-        ├── ReviewStateError          approve a decision that is not pending, and so on
-        ├── ExportVerificationError
-        ├── ContactCaseError          an unknown contact case, or a step its state does not allow
-        └── ListReviewError           a sampled list review that cannot be recorded
-    AccessError                       who may do what (server tokens, why-links)
-    ├── NotAuthenticated              no or an unknown / revoked bearer token or session
-    ├── Forbidden                     authenticated, but the role may not do this
-    ├── InvalidLink                   a why-link that is malformed, forged or of an erased subject
-    ├── LinkExpired                   a genuine why-link past its expiry
-    └── CsrfError                     a form post without a valid anti-forgery token
+    ├── AuditError
+    │   ├── DecisionNotFound
+    │   ├── ReviewStateError          approve a decision that is not pending, and so on
+    │   ├── ExportVerificationError
+    │   ├── ContactCaseError          an unknown contact case, or a step its state does not allow
+    │   └── ListReviewError           a sampled list review that cannot be recorded
+    ├── BatchError                    a batch job (sdk.batch): bad frame, snapshot or proof
+    │   └── BatchJobNotFound          no batch job with this id
+    └── AccessError                   who may do what (server tokens, why-links)
+        ├── NotAuthenticated          no or an unknown / revoked bearer token or session
+        ├── Forbidden                 authenticated, but the role may not do this
+        ├── InvalidLink               a why-link that is malformed, forged or of an erased subject
+        ├── LinkExpired               a genuine why-link past its expiry
+        └── CsrfError                 a form post without a valid anti-forgery token
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ __all__ = [
     "AccessError",
     "AdditivityError",
     "AuditError",
+    "BatchError",
+    "BatchJobNotFound",
     "CiphertextFormatError",
     "ConfigurationError",
     "ConsentError",
@@ -477,3 +481,16 @@ class CsrfError(AccessError):
     """A form was posted without a valid anti-forgery token (reload the page and try again)."""
 
     code = "csrf_error"
+
+
+class BatchError(WhylensError):
+    """A batch job failed: a bad input frame, a snapshot that does not match its hash, a row
+    that cannot be proved."""
+
+    code = "batch_error"
+
+
+class BatchJobNotFound(BatchError):
+    """No batch job with this id on the ledger."""
+
+    code = "batch_job_not_found"

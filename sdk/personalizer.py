@@ -153,6 +153,10 @@ class Personalizer:
             disclosures=self.disclosures,
         )
         self.views.catch_up()
+        from .batch.jobs import BatchJobs
+
+        self.batch_jobs = BatchJobs(self.ledger)
+        """Batch jobs run with :mod:`sdk.batch` (Dask, Spark, in process): records, row proofs."""
 
     @classmethod
     def open(

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from sdk import Personalizer
+from sdk.batch import local
 from sdk.demo.shop import candidates_for, generate_shop, ranking_frame
 from sdk.demo.story import ranking_schema
-from sdk.models.batch import score_batches
 
 
 def test_batch_equals_recommend_row_for_row(tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_batch_equals_recommend_row_for_row(tmp_path: Path) -> None:
         # batches cut across subjects: two frames of uneven size
         everything = pd.concat(frames, ignore_index=True)
         batches = [everything.iloc[:47], everything.iloc[47:]]
-        out = pd.concat(list(score_batches(p, iter(batches), model="r")), ignore_index=True)
+        out = local.score(batches, p, model="r").frame
         assert len(out) == len(everything)
         names = p.models.get("r").schema.names
         phi = out[[f"phi.{n}" for n in names]].to_numpy()

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 import shap
 from conftest import DATA, all_bytes, feature_frame, feature_row, german_credit, signed_classifier
+from sdk.models.batch import explain_batches
 
 from sdk import Feature, FeatureSchema, Personalizer, ReviewPolicy
 from sdk.explain.fast import Explainer
 from sdk.explain.readability import flesch_reading_ease
-from sdk.models.batch import explain_batches
 
 ADULT = DATA / "adult" / "adult.csv"
 ADULT_TRAIN_ROWS = 6000

@@ -15,10 +15,6 @@ SDK = Path(__file__).resolve().parents[1] / "sdk"
 
 # Edges that are known and owned elsewhere, each with why; remove an entry once it is gone.
 KNOWN: dict[tuple[str, str], str] = {
-    # the batch module is replaced by sdk/batch/ (the batch branch); until then it scores with
-    # TreeSHAP and names the Personalizer type
-    ("models/batch.py", "explain"): "sdk/models/batch.py moves to sdk/batch/",
-    ("models/batch.py", "personalizer"): "sdk/models/batch.py moves to sdk/batch/",
 }
 
 

@@ -259,12 +259,10 @@ def mask_for_consent(
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Set every feature whose purpose ``state`` does not allow to missing (NaN).
 
-    Returns the masked copy and the names of the masked features.
+    Returns the masked copy and the names of the masked features: the consent part of
+    :func:`sdk.models.masking.masking_plan`, which serving and batch scoring use.
     """
-    masked = tuple(f.name for f in schema if not state.allows(f.purpose))
-    if not masked:
-        return matrix, ()
-    out = matrix.copy()
-    for name in masked:
-        out[:, schema.index(name)] = np.nan
-    return out, masked
+    from .masking import masking_plan
+
+    plan = masking_plan(schema, state)
+    return plan.apply(matrix), plan.masked

@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,6 +44,8 @@ class Model:
     card: ModelCard
     schema: FeatureSchema
     booster: lgb.Booster
+    text: str | None = field(default=None, repr=False)
+    """The LightGBM model text whose SHA-256 is ``content_hash`` (what batch jobs ship)."""
 
     @property
     def name(self) -> str:
@@ -265,7 +267,9 @@ class ModelRegistry:
                 name, version, kind, content_hash, text.encode(), json.dumps(document)
             )
         with self._lock:
-            self._cache[(name, version)] = Model(card=card, schema=schema, booster=trained.booster)
+            self._cache[(name, version)] = Model(
+                card=card, schema=schema, booster=trained.booster, text=text
+            )
         return card
 
     def _declare_consent(
@@ -320,7 +324,7 @@ class ModelRegistry:
         if self._prepare is not None:
             self._prepare(text.decode(), content_hash)
         booster = lgb.Booster(model_str=text.decode())
-        return Model(card=card, schema=schema, booster=booster)
+        return Model(card=card, schema=schema, booster=booster, text=text.decode())
 
     # -- sign-off and shadow ---------------------------------------------------------------
 

@@ -19,7 +19,8 @@ from .._version import __version__
 from ..errors import WhylensError
 from ..telemetry import SCOPE
 from ..types import ConsentState
-from .matrix import mapping_matrix, mask_for_consent
+from .masking import masking_plan
+from .matrix import mapping_matrix
 from .registry import Model
 
 __all__ = ["decision_shadow", "record_shadow"]
@@ -93,7 +94,8 @@ def decision_shadow(
         # only the names are known here, never the values: the record says which are missing
         missing = [n for n in candidate.schema.names if n not in features]
         return {**record, "scored": False, "reason": "features", "missing": missing}
-    matrix, masked = mask_for_consent(candidate.schema, row, state)
+    plan = masking_plan(candidate.schema, state)
+    matrix, masked = plan.apply(row), plan.masked
     shadow_p = 1.0 / (1.0 + math.exp(-float(candidate.raw_scores(matrix)[0])))
     serving_card = serving.card
     assert serving_card.threshold is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +20,8 @@ from ..errors import ConsentRequired
 from ..explain.concepts import end_user_reasons
 from ..explain.narrative import decision_text
 from ..explain.treeshap import EXPLAINER, tree_shap
-from ..models.matrix import encode_mapping, mask_for_consent
+from ..models.masking import classify, masking_plan
+from ..models.matrix import encode_mapping
 from ..models.registry import Model
 from ..models.shadow import decision_shadow
 from ..telemetry import decision_counter, tracer
@@ -58,11 +58,11 @@ class Deciding(EngineBase):
                     "(consent.grant) or decide by a person"
                 )
             encoded = encode_mapping(m.schema, features)
-            matrix, masked = mask_for_consent(m.schema, encoded.matrix, state)
+            plan = masking_plan(m.schema, state)
+            matrix, masked = plan.apply(encoded.matrix), plan.masked
             attributions = tree_shap(m.booster, matrix, content_hash=m.content_hash)
             score = float(attributions.raw[0])
-            probability = 1.0 / (1.0 + math.exp(-score))
-            outcome = card.outcomes[1] if probability >= card.threshold else card.outcomes[0]
+            probability, outcome = classify(card, score)
             decision_id = new_decision_id()
             # without the consent it needs, no automated outcome: a person decides
             trigger = held_for_consent or review_trigger(

@@ -1,10 +1,10 @@
-"""Helpers of the recommend path: non-profiling masks, preference-weighted scores, promotions,
-per-request seeds, shadow agreement and staff-pick placement. Pure functions; no storage."""
+"""Helpers of the recommend path: preference-weighted scores, promotions, per-request seeds,
+shadow agreement and staff-pick placement. Pure functions; no storage."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,6 @@ from ..models.curation import RequestCuration
 from ..models.metrics import midranks
 from ..models.registry import Model
 from ..models.rerank import Pick
-from ..models.schema import FeatureSchema
 from ..types import StaffPick
 
 if TYPE_CHECKING:
@@ -24,9 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Scored",
-    "concept_factors",
     "curation_record",
-    "mask_personal",
     "numeric_column",
     "place_promotions",
     "place_staff",
@@ -39,27 +36,6 @@ __all__ = [
     "vector_columns",
     "weighted_scores",
 ]
-
-
-def mask_personal(
-    schema: FeatureSchema,
-    matrix: np.ndarray,
-    masked: Sequence[str],
-    personal_purposes: set[str],
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Also mask every feature used under a purpose that processes personal data (profiling)."""
-    extra = [f.name for f in schema if f.purpose in personal_purposes and f.name not in masked]
-    if not extra:
-        return matrix, tuple(masked)
-    out = matrix.copy()
-    for name in extra:
-        out[:, schema.index(name)] = np.nan
-    return out, (*masked, *extra)
-
-
-def concept_factors(schema: FeatureSchema, weights: Mapping[str, float]) -> np.ndarray:
-    """One factor per feature column: the person's weight on the feature's concept (default 1)."""
-    return np.asarray([float(weights.get(f.concept, 1.0)) for f in schema], dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from ..explain.narrative import recommendation_notice
 from ..explain.treeshap import EXPLAINER, tree_shap
 from ..explain.why import item_line, list_notice, staff_line
 from ..models.curation import RequestCuration
-from ..models.matrix import encode_frame, frame_matrix, mask_for_consent
+from ..models.masking import masking_plan
+from ..models.matrix import encode_frame, frame_matrix
 from ..models.preferences import PreferenceState
 from ..models.registry import Model
 from ..models.rerank import RerankPolicy
@@ -36,9 +37,7 @@ from ..types import (
     RecommendedItem,
 )
 from .ranking import (
-    concept_factors,
     curation_record,
-    mask_personal,
     numeric_column,
     place_promotions,
     place_staff,
@@ -100,7 +99,11 @@ class Recommending(EngineBase):
                 if self.preferences is not None
                 else PreferenceState()
             )
-            non_profiling = profiling is False or (profiling is None and not prefs.profiling)
+            personal = {f.purpose for f in m.schema if self._personal(f.purpose)}
+            plan = masking_plan(
+                m.schema, state, prefs, personal_purposes=personal, profiling=profiling
+            )
+            non_profiling = plan.non_profiling
             curated = (
                 self.curation.for_request(
                     pseudo, personal=state.allows("personalization") and not non_profiling
@@ -112,7 +115,7 @@ class Recommending(EngineBase):
             # scored: a staff pick of an item the person declined is never served
             outcome = apply_rules(frame, tuple(rules))
             keep = outcome.keep & ~np.isin(
-                np.asarray(all_items), [*prefs.excluded_items, *curated.blocked]
+                np.asarray(all_items), [*plan.excluded_items, *curated.blocked]
             )
             if not keep.any():
                 raise FeatureError("no candidates left after the rules and the person's choices")
@@ -125,14 +128,9 @@ class Recommending(EngineBase):
             promoted = np.flatnonzero((outcome.promoted[rows] | featured) & not_picked)
             slots = outcome.slots + (curated.settings.featured_slots if featured.any() else 0)
             encoded = encode_frame(m.schema, frame)
-            matrix, masked = mask_for_consent(m.schema, encoded.matrix, state)
-            personal = {f.purpose for f in m.schema if self._personal(f.purpose)}
-            if non_profiling:
-                matrix, masked = mask_personal(m.schema, matrix, masked, personal)
-            personalized = not masked and bool(personal)
-            weights = prefs.concept_weights if personalized else {}
-            factors = concept_factors(m.schema, weights) if weights else None
-            scored = weighted_scores(m, matrix, factors)
+            matrix = plan.apply(encoded.matrix)
+            masked, personalized, weights = plan.masked, plan.personalized, plan.weights
+            scored = weighted_scores(m, matrix, plan.factors)
             decision_id = new_decision_id()
             seed = policy.seed if policy.seed is not None else request_seed(decision_id)
             pinned = promoted_top(promoted, scored.scores, slots, k - len(staff))
@@ -307,9 +305,10 @@ class Recommending(EngineBase):
         candidate = self.models.shadow_of(serving.name)
         if candidate is None or candidate.version == serving.version:
             return None
-        matrix, _ = mask_for_consent(candidate.schema, frame_matrix(candidate.schema, frame), state)
-        if non_profiling:
-            matrix, _ = mask_personal(candidate.schema, matrix, (), personal)
+        plan = masking_plan(
+            candidate.schema, state, personal_purposes=personal, profiling=not non_profiling
+        )
+        matrix = plan.apply(frame_matrix(candidate.schema, frame))
         agreement = shadow_agreement(scores, candidate.raw_scores(matrix), k)
         record_shadow(serving, candidate, agreement)
         return {
