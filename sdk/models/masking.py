@@ -54,6 +54,9 @@ class MaskPlan:
     """One factor per feature column, or ``None`` when every factor is 1."""
     excluded_items: tuple[str, ...] = field(default=())
     """Items the person said they are not interested in."""
+    personal_use: bool = False
+    """The person allows personal use of their data for recommendations (personalization
+    granted, and not non-profiling): what staff picks for them need."""
 
     def apply(self, matrix: np.ndarray) -> np.ndarray:
         """``matrix`` with the masked columns set to missing (a copy; the input is unchanged)."""
@@ -106,6 +109,7 @@ def masking_plan(
         weights=weights,
         factors=factors,
         excluded_items=tuple(prefs.excluded_items),
+        personal_use=state.allows("personalization") and not non_profiling,
     )
 
 

@@ -105,9 +105,7 @@ class Recommending(EngineBase):
             )
             non_profiling = plan.non_profiling
             curated = (
-                self.curation.for_request(
-                    pseudo, personal=state.allows("personalization") and not non_profiling
-                )
+                self.curation.for_request(pseudo, personal=plan.personal_use)
                 if self.curation is not None
                 else RequestCuration()
             )
