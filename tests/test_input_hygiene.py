@@ -48,15 +48,14 @@ def test_infinite_training_values_are_refused(p: Personalizer) -> None:
 
 
 def test_infinite_values_are_refused_when_scoring_frames(credit) -> None:
-    from sdk.models.batch import explain_batches
+    from sdk.batch import local
 
     p, frame, _schema = credit
     model = p.models.get("credit")
     bad = frame.iloc[:5].copy()
     bad.loc[bad.index[2], "month"] = np.inf
     with pytest.raises(FeatureError, match="'month' has 1 infinite values"):
-        next(explain_batches([bad], model=model, consent_of=p.consent.state,
-                             personal_purposes={"profiling"}))
+        local.score(bad, p, model=model)
 
 
 def test_nfc_and_nfd_ids_are_one_subject_across_processes(
