@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ def write_export(
         raise ConfigurationError(f"export folder {str(folder)!r} is not empty; choose a new one")
     writer = RecordsWriter(folder / records_file(format), format)  # fails early without pyarrow
     folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)  # before any file lands in it: nobody else may list or read them
     digest = hashlib.sha256()
     selector = Selector(model)
     count, first_seq, last_seq, first_prev, last_hash = 0, None, None, _ZERO, _ZERO
@@ -147,6 +149,8 @@ def write_export(
     }
     manifest["signature"] = base64.b64encode(keyring.sign(_signed_bytes(manifest))).decode()
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    for name in (LEDGER_FILE, rec_name, MANIFEST_FILE):
+        os.chmod(folder / name, 0o600)
     return ExportManifest.model_validate(manifest, strict=False)
 
 
@@ -343,9 +347,11 @@ def _check_records(
     ):
         return VerifyReport(ok=True, checked=checked, head_hash=manifest["last_hash"])
     try:
-        rows = read_records(path, manifest["format"])
+        rows = list(read_records(path, manifest["format"]))
     except ConfigurationError:
         raise
+    except ValueError as exc:  # names the line
+        return _fail(f"{path.name} {exc}", None, checked)
     except Exception as exc:
         return _fail(f"{path.name}: unreadable ({type(exc).__name__})", None, checked)
     count = 0

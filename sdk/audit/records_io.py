@@ -99,20 +99,39 @@ class RecordsWriter:
 
 
 def read_records(path: Path, format: str) -> Iterator[dict[str, Any]]:
-    """The rows of a records file, as dicts (CSV values are text)."""
+    """The rows of a records file, as dicts (CSV values are text).
+
+    A malformed file raises :class:`ValueError` naming the line (bad UTF-8, a line that is not a
+    JSON object, a CSV row with cells missing or extra).
+    """
     if format == "jsonl":
-        with open(path, encoding="utf-8") as lines:
-            for line in lines:
-                row = json.loads(line)
+        with open(path, "rb") as lines:
+            for number, raw in enumerate(lines, start=1):
+                try:
+                    row = json.loads(raw.decode("utf-8"))
+                except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are both
+                    raise ValueError(
+                        f"line {number}: not a JSON line ({type(exc).__name__})"
+                    ) from None
                 if not isinstance(row, dict):
-                    raise ValueError("a records line is not an object")
+                    raise ValueError(f"line {number}: not a JSON object")
                 yield row
     elif format == "csv":
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            if tuple(reader.fieldnames or ()) != COLUMNS:
-                raise ValueError("unexpected CSV header")
-            yield from reader
+            try:
+                if tuple(reader.fieldnames or ()) != COLUMNS:
+                    raise ValueError("line 1: unexpected CSV header")
+                for row in reader:
+                    if None in row:
+                        raise ValueError(f"line {reader.line_num}: more cells than columns")
+                    if any(value is None for value in row.values()):
+                        raise ValueError(f"line {reader.line_num}: cells missing")
+                    yield row
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise ValueError(
+                    f"line {reader.line_num + 1}: unreadable ({type(exc).__name__})"
+                ) from None
     else:
         _, pq = _pyarrow()
         parquet = pq.ParquetFile(str(path))

@@ -9,6 +9,7 @@ schema of :mod:`sdk._store.schema`; an older whylens file is migrated in place (
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -39,6 +40,8 @@ class Connection:
     def connect(cls, path: Path, durability: Durability) -> sqlite3.Connection:
         """Check (read-only), create or migrate the file at ``path``; the open raw connection."""
         is_new = not path.exists() or path.stat().st_size == 0
+        if is_new:
+            _create_private(path)
         version = None if is_new else check_database(path)["schema_version"]
         if version != str(SCHEMA_VERSION):
             migrate(path)
@@ -56,6 +59,7 @@ class Connection:
         except sqlite3.Error as exc:
             conn.close()
             raise StoreUnavailable(f"cannot initialise database {path.name!r}: {exc}") from exc
+        _make_private(path)
         return conn
 
     # -- access -------------------------------------------------------------------------------
@@ -139,6 +143,29 @@ class RawTx:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+
+def _create_private(path: Path) -> None:
+    # SQLite creates the file with 0644 & ~umask and gives -wal/-shm the main file's mode, so a
+    # file made 0600 first keeps the database, its WAL and shared memory private to the owner
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    except OSError:
+        return  # sqlite3.connect reports the folder problem with its own message
+    try:
+        os.fchmod(fd, 0o600)  # the umask can only remove bits; be explicit
+    finally:
+        os.close(fd)
+
+
+def _make_private(path: Path) -> None:
+    # -wal/-shm made by an older version (or another tool) under a permissive umask
+    for name in (f"{path}-wal", f"{path}-shm"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except OSError:
+            continue
 
 
 def _configure(conn: sqlite3.Connection, durability: Durability) -> None:

@@ -1,0 +1,158 @@
+"""Malformed export files give a failing report naming the file and line, never a traceback.
+
+The attacker here holds the signing key (or the verifier was given no pinned key), so the files
+are mutated and the manifest re-signed: the parsers themselves must hold.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from _exports import decide_some
+from typer.testing import CliRunner
+
+from sdk import Personalizer
+from sdk.audit import verify_export
+from sdk.audit.export import _signed_bytes
+from sdk.cli import app
+
+
+def _resign(folder: Path, p: Personalizer) -> None:
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["files"] = {
+        n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in manifest["files"]
+    }
+    manifest["signature"] = base64.b64encode(p.keyring.sign(_signed_bytes(manifest))).decode()
+    path.write_text(json.dumps(manifest))
+
+
+def _edit(path: Path, change: Callable[[bytes], bytes]) -> None:
+    path.write_bytes(change(path.read_bytes()))
+
+
+def _line(data: bytes, index: int, change: Callable[[bytes], bytes]) -> bytes:
+    lines = data.split(b"\n")
+    lines[index] = change(lines[index])
+    return b"\n".join(lines)
+
+
+def _csv_row(data: bytes, index: int, change: Callable[[bytes], bytes]) -> bytes:
+    lines = data.split(b"\r\n")
+    lines[index] = change(lines[index])
+    return b"\r\n".join(lines)
+
+
+CASES: dict[str, tuple[str, str, Callable[[bytes], bytes], str]] = {
+    # name: (format, file, mutation, what the problem must say)
+    "csv extra column": (
+        "csv",
+        "records.csv",
+        lambda d: _csv_row(d, 2, lambda r: r + b",x"),
+        "records.csv line 3: more cells than columns",
+    ),
+    "csv missing column": (
+        "csv",
+        "records.csv",
+        lambda d: _csv_row(d, 1, lambda r: r[r.find(b",") + 1 :]),
+        "records.csv line 2: cells missing",
+    ),
+    "csv non-utf8": (
+        "csv",
+        "records.csv",
+        lambda d: _csv_row(d, 3, lambda r: b"\xff\xfe" + r),
+        "records.csv line ",
+    ),
+    "csv truncated": ("csv", "records.csv", lambda d: d[: len(d) // 2], "records.csv "),
+    "csv header": (
+        "csv",
+        "records.csv",
+        lambda d: d.replace(b"seq", b"sequence", 1),
+        "records.csv line 1: unexpected CSV header",
+    ),
+    "jsonl garbage line": (
+        "jsonl",
+        "records.jsonl",
+        lambda d: _line(d, 1, lambda r: b"{garbage"),
+        "records.jsonl line 2: not a JSON line",
+    ),
+    "jsonl non-utf8": (
+        "jsonl",
+        "records.jsonl",
+        lambda d: _line(d, 2, lambda r: r + b"\xff"),
+        "records.jsonl line 3: not a JSON line",
+    ),
+    "jsonl truncated": (
+        "jsonl",
+        "records.jsonl",
+        lambda d: d[: len(d) // 2],
+        "records.jsonl line ",
+    ),
+    "jsonl not an object": (
+        "jsonl",
+        "records.jsonl",
+        lambda d: _line(d, 0, lambda r: b"[1, 2]"),
+        "records.jsonl line 1: not a JSON object",
+    ),
+    "ledger garbage line": (
+        "jsonl",
+        "ledger.jsonl",
+        lambda d: _line(d, 3, lambda r: b"\xff garbage"),
+        "ledger.jsonl line 4",
+    ),
+    "ledger truncated": ("jsonl", "ledger.jsonl", lambda d: d[: len(d) // 2], "ledger.jsonl line "),
+}
+
+
+@pytest.fixture
+def decided(p: Personalizer) -> Personalizer:
+    decide_some(p, 6)
+    return p
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_malformed_file_fails_naming_file_and_line(
+    decided: Personalizer, tmp_path: Path, case: str
+) -> None:
+    fmt, name, mutate, says = CASES[case]
+    folder = tmp_path / "export"
+    decided.audit.export(folder, format=fmt)
+    assert verify_export(folder).ok
+    _edit(folder / name, mutate)
+    _resign(folder, decided)
+    report = verify_export(folder)
+    assert not report.ok
+    assert report.problem is not None and says in report.problem, report.problem
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not json {", b"\xff\xfe\x00", b"", b"[]", b'{"signature": 1}'],
+    ids=["garbage", "non-utf8", "empty", "list", "wrong-types"],
+)
+def test_manifest_not_json_fails(decided: Personalizer, tmp_path: Path, content: bytes) -> None:
+    folder = tmp_path / "export"
+    decided.audit.export(folder, format="jsonl")
+    (folder / "manifest.json").write_bytes(content)
+    report = verify_export(folder)
+    assert not report.ok and report.problem is not None
+    assert report.problem.startswith("manifest")
+
+
+def test_cli_verify_malformed_exits_nonzero_one_line(decided: Personalizer, tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    decided.audit.export(folder, format="csv")
+    _edit(folder / "records.csv", lambda d: _csv_row(d, 2, lambda r: r + b",x"))
+    _resign(folder, decided)
+    result = CliRunner().invoke(app, ["audit", "verify", str(folder)])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "FAILED" in lines[0]
+    assert "records.csv line 3" in lines[0]
