@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from conftest import german_credit
+from conftest import feature_row, german_credit
 
 from sdk import Feature, FeatureSchema, Personalizer
 from sdk.demo.shop import candidates_for, generate_shop, ranking_frame
@@ -150,3 +150,22 @@ __all__ = [
     "descendants",
     "open_files",
 ]
+
+
+def assert_rows_equal_decide(
+    p: Personalizer, world: World, got: pd.DataFrame, rows: tuple[int, ...]
+) -> None:
+    """The engine's result rows for ``rows`` of ``world.credit`` equal ``p.decide`` and its
+    auditor explanation (the single-request path) within 1e-12."""
+    names = world.credit_schema.names
+    by_subject = got.set_index("subject")
+    for i in rows:
+        subject = world.credit["subject"].iloc[i]
+        d = p.decide(subject, feature_row(world.credit, world.credit_schema, i), model="credit")
+        mine = by_subject.loc[subject]
+        assert abs(mine["score"] - d.score) <= 1e-12
+        assert abs(mine["probability"] - d.probability) <= 1e-12
+        assert mine["outcome"] == d.automated_outcome
+        e = p.explain(d.decision_id, audience="auditor")
+        assert np.allclose([mine[f"phi.{n}"] for n in names],
+                           [e.contributions[n] for n in names], rtol=0, atol=1e-12)

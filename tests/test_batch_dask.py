@@ -8,10 +8,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from batch_world import assert_no_worker_opened, assert_same_results, build, descendants
-from conftest import feature_row
+from batch_world import (
+    assert_no_worker_opened,
+    assert_rows_equal_decide,
+    assert_same_results,
+    build,
+    descendants,
+)
 
 from sdk import Personalizer
 from sdk.batch import local, verify_row_proof
@@ -51,17 +55,7 @@ def test_dask_equals_single_requests(
         assert p.batch_jobs.get(result.job.job_id) == result.job
         assert result.job.consent_hash and result.job.consent_position > 0
         # the single-request path, for rows in every consent state
-        by_subject = got.set_index("subject")
-        for i in (0, 1, 2, 3, 120, 239):
-            subject = world.credit["subject"].iloc[i]
-            d = p.decide(subject, feature_row(world.credit, world.credit_schema, i),
-                         model="credit")
-            mine = by_subject.loc[subject]
-            assert mine["score"] == pytest.approx(d.score, rel=0, abs=1e-12)
-            assert mine["outcome"] == d.automated_outcome
-            e = p.explain(d.decision_id, audience="auditor")
-            assert np.allclose([mine[f"phi.{n}"] for n in names],
-                               [e.contributions[n] for n in names], rtol=0, atol=1e-12)
+        assert_rows_equal_decide(p, world, got, (0, 1, 2, 3, 120, 239))
         # a row proved from the frame the caller kept, checked offline against the record
         proof = p.batch_jobs.prove(result.job.job_id, 200, leaves=got)
         assert verify_row_proof(proof, merkle_root=result.job.merkle_root)
