@@ -250,11 +250,6 @@ def test_adult_fairness_equal_to_fairlearn(adult_run, attribute: str) -> None:
             assert ours[group].false_negative_rate == pytest.approx(row["fnr"], abs=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug found when merging the batch and categorical work: sdk.batch's "
-    "attributions on Adult category strings differ from decide's (to be fixed next)",
-)
 def test_adult_batch_takes_category_strings_like_decide(adult_run) -> None:
     p, model, test, _, ids = adult_run
     batch = test.iloc[:50].copy()
@@ -437,3 +432,18 @@ def test_recommend_takes_category_strings_and_reviewers_see_unknown_ones(
                                                  item_id="a").text
     assert "colour = missing" in p.explain(recs.decision_id, audience="reviewer",
                                            item_id="d").text
+
+
+def test_category_order_survives_canonical_json() -> None:
+    """The codes' order is the model's category index; RFC 8785 JSON sorts object keys, so the
+    stored form must not be an object (this was the batch-vs-decide bug on Adult)."""
+    from sdk._canonical import canonical_json, loads
+    from sdk.models.schema import Feature, FeatureSchema
+
+    schema = FeatureSchema([
+        Feature("housing", purpose="personalization", label="your housing", kind="categorical",
+                categories={"z_rent": "renting", "a_own": "owner", "m_free": "rent-free"}),
+    ])
+    again = FeatureSchema.from_json(loads(canonical_json(schema.to_json()).decode()))
+    assert again == schema
+    assert again.features[0].codes == ("z_rent", "a_own", "m_free")

@@ -209,7 +209,10 @@ def _category_codes(feature: Feature, column: pd.Series) -> tuple[np.ndarray, np
             f"(a pandas category or string column), got dtype {column.dtype}"
         )
     values = column.astype(object) if isinstance(column.dtype, pd.CategoricalDtype) else column
-    coded = pd.Categorical(values, categories=list(feature.codes))
+    codes_known = list(feature.codes)
+    # pandas deprecates building a Categorical from values outside its categories: unknown
+    # values become missing first (and are reported through ``unknown``)
+    coded = pd.Categorical(values.where(values.isin(codes_known)), categories=codes_known)
     codes = np.asarray(coded.codes, dtype=np.float64)
     absent = codes < 0
     codes[absent] = np.nan

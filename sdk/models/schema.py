@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..errors import SchemaError
 from ..types import Frozen
@@ -154,6 +154,17 @@ class Feature(Frozen):
             _untranslated(f"category {code!r} of feature {self.name!r}", english, locale)
             return english
         return found
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories_from_pairs(cls, value: Any) -> Any:
+        # the stored form is a list of [code, label] pairs: canonical JSON sorts object keys,
+        # and the order of the codes is the model's category index
+        if isinstance(value, (list, tuple)) and all(
+            isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in value
+        ):
+            return {code: label for code, label in value}
+        return value
 
     @model_validator(mode="after")
     def _default_concept(self) -> Feature:
@@ -399,6 +410,8 @@ def _feature_json(feature: Feature) -> dict[str, Any]:
     for key, default in _NEW_FIELDS.items():
         if out.get(key) == default:
             del out[key]
+    if out.get("categories") is not None:
+        out["categories"] = [[code, label] for code, label in out["categories"].items()]
     return out
 
 
