@@ -61,7 +61,9 @@ _MAX_TOPIC = 64
 class TriagePolicy(Frozen):
     """Which requests go to a person rather than the routine queue (all rules apply)."""
 
-    person_topics: tuple[str, ...] = ("complaint", "data_protection", "health", "legal", "payment")
+    person_topics: tuple[str, ...] = (
+        "complaint", "data_protection", "health", "human_intervention", "legal", "payment",
+    )
     sensitive_concepts: dict[str, tuple[str, ...]] = Field(
         default_factory=lambda: {
             "health": ("health", "ill", "sick", "disab", "pregnan", "medic", "allerg"),

@@ -8,6 +8,7 @@ redirects (303) to the page with a message saying what was done.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -29,6 +30,8 @@ _RECENT = 12
 _ITEMS = 5
 FormText = Annotated[str, Form(max_length=2000)]
 FormId = Annotated[str, Form(max_length=128)]
+HUMAN_INTERVENTION = "human_intervention"
+"""The contact topic of the page's "ask for a person": on the ``person`` route by default."""
 
 
 @dataclass
@@ -48,6 +51,14 @@ class ItemCard:
     why: str
     bars: list[Bar]
     concept: str | None
+
+
+@dataclass
+class RequestCard:
+    case_id: str
+    about: str
+    state: str
+    status: str
 
 
 @dataclass
@@ -126,6 +137,7 @@ def _render(request: Request, link: WhyLink, token: str, locale: str, done: str 
             "lists": lists,
             "purposes": purposes,
             "profiling": p.preferences.state(link.subject).profiling,
+            "requests": _requests(p, link, locale),
             "message": message,
         },
     )
@@ -215,9 +227,32 @@ def contest(token: str, request: Request, csrf: FormId, decision_id: FormId, mes
 
 
 @router.post("/why/{token}/person")
-def ask_person(token: str, request: Request, csrf: FormId, decision_id: FormId,
-               lang: FormId = "en") -> Response:
-    """Ask for a person: the decision goes to a human reviewer (GDPR Art. 22(3))."""
+def ask_person(token: str, request: Request, csrf: FormId, decision_id: FormId = "",
+               message: FormText = "", lang: FormId = "en") -> Response:
+    """Ask for a person (GDPR Art. 22(3)): a contact case on the ``person`` route, about one
+    decision or in general; the message is stored encrypted under the person's key."""
     p, link = _act(request, token, csrf, lang)
-    p.contest(_own(p, link, decision_id), message=texts(lang)["ask_person_note"])
-    return _back(request, token, lang, "person")
+    case = p.contact.request(
+        link.subject,
+        decision_id=_own(p, link, decision_id) if decision_id else None,
+        message=message.strip() or texts(lang)["ask_person_note"],
+        topic=HUMAN_INTERVENTION,
+    )
+    return _back(request, token, lang, "person", _day(case.due_at, lang))
+
+
+def _day(at: datetime, locale: str) -> str:
+    return at.strftime("%d.%m.%Y %H:%M UTC" if locale == "de" else "%Y-%m-%d %H:%M UTC")
+
+
+def _requests(p: Personalizer, link: WhyLink, locale: str) -> list[RequestCard]:
+    t = texts(locale)
+    out = []
+    for case in reversed(p.contact.of_subject(link.subject)[-_RECENT:]):
+        if case.status == "closed":
+            state = t["request_closed"].format(closed=_day(case.closed_at or case.due_at, locale))
+        else:
+            state = t[f"request_{case.status}"].format(due=_day(case.due_at, locale))
+        about = t["request_about_decision" if case.decision_id else "request_general"]
+        out.append(RequestCard(case.case_id, about, state, case.status))
+    return out

@@ -75,7 +75,38 @@ def test_ask_for_a_person_in_german(server: Server, store: Store) -> None:
     assert '<html lang="de">' in page.text and "Mit einem Menschen sprechen" in page.text
     fields = _form(page.text, "person")
     assert fields["decision_id"] == d["decision_id"]
+    fields["message"] = "Bitte rufen Sie mich an."
     r = httpx.post(f"{server.url}{link}/person", data=fields, follow_redirects=True)
-    assert "Wir haben einen Menschen gebeten" in r.text
+    assert "Wir haben einen Menschen gebeten" in r.text and "Antwort bis" in r.text
+    assert "Ihre Anfragen an einen Menschen" in r.text and 'data-status="open"' in r.text
+    # a contact case for staff on the person route, not a contest of the decision
+    with Personalizer.open(store.db, keyring=store.keyring) as p:
+        (case,) = p.contact.of_subject(who)
+        assert case.route == "person" and case.decision_id == d["decision_id"]
+        assert case.message == "Bitte rufen Sie mich an." and case.topic == "human_intervention"
     after = svc.get(f"/v1/decisions/{d['decision_id']}").json()
-    assert after["contested"] is True
+    assert after["contested"] is False
+
+
+def test_ask_for_a_person_in_general_and_not_for_another_subjects_decision(
+    server: Server, store: Store
+) -> None:
+    who, other = store.consenting[42], store.consenting[43]
+    svc = server.client(token=store.tokens["service"])
+    theirs = svc.post("/v1/decide", json={"subject": other, "model": CREDIT,
+                                          "features": store.credit_features(other)}).json()
+    link = svc.post("/v1/links", json={"subject": who}).json()["path"]
+    page = httpx.get(server.url + link).text
+    general = page.split('id="person"', 1)[1]
+    fields = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', general.split("</form>")[0]))
+    assert "decision_id" not in fields
+    r = httpx.post(f"{server.url}{link}/person", data=fields, follow_redirects=True)
+    assert r.status_code == 200 and "Done: we asked a person" in r.text
+    assert "General question" in r.text
+    # another person's decision id through this link: not found, and nothing filed for it
+    forged = dict(fields, decision_id=theirs["decision_id"])
+    r = httpx.post(f"{server.url}{link}/person", data=forged)
+    assert r.status_code == 404
+    with Personalizer.open(store.db, keyring=store.keyring) as p:
+        assert [c.decision_id for c in p.contact.of_subject(who)] == [None]
+        assert p.contact.of_subject(other) == []
