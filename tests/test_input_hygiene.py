@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import feature_row, german_credit, signed_classifier
 
@@ -193,3 +194,24 @@ def test_a_fully_translated_german_text_has_no_warning_and_no_english(tmp_path) 
                     assert word not in d.why
     finally:
         p.close()
+
+
+def test_nullable_pandas_number_columns_are_numbers_and_missing() -> None:
+    """pandas' nullable Int64 / Float64 / boolean columns (what read_parquet and convert_dtypes
+    give) were a TypeError from numpy; their <NA> is a missing value, as NaN is."""
+    from sdk.models.matrix import frame_matrix
+
+    schema = FeatureSchema([
+        Feature("visits", purpose="personalization", label="your visits"),
+        Feature("member", purpose="personalization", label="your membership"),
+        Feature("spend", purpose="personalization", label="your spending"),
+    ])
+    frame = pd.DataFrame({
+        "visits": pd.array([1, None, 3], dtype="Int64"),
+        "member": pd.array([True, None, False], dtype="boolean"),
+        "spend": pd.array([1.5, 2.0, None], dtype="Float64"),
+    })
+    matrix = frame_matrix(schema, frame)
+    np.testing.assert_array_equal(
+        matrix, [[1.0, 1.0, 1.5], [np.nan, np.nan, 2.0], [3.0, 0.0, np.nan]]
+    )

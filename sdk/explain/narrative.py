@@ -52,6 +52,13 @@ def percent(share: float, locale: str) -> str:
     return _t(locale)["percent"].format(round(share * 100))
 
 
+def _share(t: dict[str, str], key: str, share: float, locale: str) -> str:
+    # "explain 100%. Other factors explain the rest." contradicts itself: the whole is the whole
+    if round(share * 100) >= 100:
+        return t[f"{key}_all"]
+    return t[key].format(shown=percent(share, locale))
+
+
 def outcome_word(outcome: str, locale: str) -> str:
     """An outcome name in ``locale`` when whylens knows it (e.g. "approved" -> "genehmigt")."""
     return OUTCOMES.get(locale, {}).get(outcome, outcome)
@@ -74,7 +81,7 @@ def item_text(shown: ShownReasons, *, personalized: bool, locale: str = "en") ->
     t = _t(locale)
     parts = [item_why(shown, personalized=personalized, locale=locale)]
     if shown.reasons:
-        parts.append(t["item_share"].format(shown=percent(shown.shown_share, locale)))
+        parts.append(_share(t, "item_share", shown.shown_share, locale))
     parts.append(t["item_actions"] if personalized else t["item_actions_popular"])
     return " ".join(parts)
 
@@ -124,7 +131,7 @@ def decision_text(
             t["up" if r.contribution > 0 else "down"].format(label=r.label) for r in shown.reasons
         ]
         parts.append(t["main"].format(reasons=_join(labels, locale)))
-        parts.append(t["other"].format(shown=percent(shown.shown_share, locale)))
+        parts.append(_share(t, "other", shown.shown_share, locale))
     else:
         parts.append(t["only_other"])
     if masked:
@@ -170,7 +177,7 @@ def pair_text(shown: ShownReasons, *, locale: str = "en") -> str:
     return " ".join(
         [
             t["pair"].format(reasons=_join(labels, locale)),
-            t["pair_share"].format(shown=percent(shown.shown_share, locale)),
+            _share(t, "pair_share", shown.shown_share, locale),
         ]
     )
 

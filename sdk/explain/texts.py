@@ -28,6 +28,7 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "item_share": "These reasons explain {shown} of why we show it. Other factors explain "
         "the rest.",
+        "item_share_all": "These reasons explain why we show it.",
         "item_actions": (
             "You can ask to see fewer items like this. You can also stop us from using what you "
             "do in the shop to pick items for you."
@@ -37,6 +38,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "pair_up": "{label} (puts the first one higher)",
         "pair_down": "{label} (puts the second one higher)",
         "pair_share": "These explain {shown} of the gap. Other factors explain the rest.",
+        "pair_share_all": "These explain the whole gap.",
         "pair_other": "The two items are close. The factors we can show you do not explain the "
         "gap.",
         # decisions
@@ -51,6 +53,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "up": "{label} (for you)",
         "down": "{label} (against you)",
         "other": "These explain {shown} of the result. Other factors explain the rest.",
+        "other_all": "These explain the whole result.",
         "only_other": "The factors we can show you had little effect. Other factors decided it.",
         "masked": "We did not use data you have not agreed to share for this.",
         "consent_missing": "No automatic decision was made. For that we need your consent to "
@@ -85,7 +88,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "de": {
         "and": " und ",
         "percent": "{} %",
-        "because": "Wegen {reasons}.",
+        "because": "Ausschlaggebend: {reasons}.",
         "popular": "Gerade beliebt im Shop.",
         "popular_with": "Gerade beliebt im Shop ({reasons}).",
         "notice_personal": "Für Sie ausgewählt anhand Ihrer Aktivität im Shop.",
@@ -104,6 +107,7 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "item_share": "Diese Gründe erklären {shown} davon, warum wir ihn zeigen. Der Rest "
         "entfällt auf andere Faktoren.",
+        "item_share_all": "Diese Gründe erklären, warum wir ihn zeigen.",
         "item_actions": (
             "Sie können weniger Artikel wie diesen sehen. Sie können uns auch untersagen, Ihre "
             "Aktivität im Shop für die Auswahl zu nutzen."
@@ -114,6 +118,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "pair_down": "{label} (hebt den zweiten)",
         "pair_share": "Diese erklären {shown} des Abstands. Der Rest entfällt auf andere "
         "Faktoren.",
+        "pair_share_all": "Diese erklären den ganzen Abstand.",
         "pair_other": "Die beiden Artikel liegen nah beieinander. Die Faktoren, die wir zeigen "
         "können, erklären den Abstand nicht.",
         "outcome": "Ergebnis: {outcome}.",
@@ -128,6 +133,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "up": "{label} (zu Ihren Gunsten)",
         "down": "{label} (gegen Sie)",
         "other": "Das erklärt {shown} des Ergebnisses. Der Rest entfällt auf andere Faktoren.",
+        "other_all": "Das erklärt das ganze Ergebnis.",
         "only_other": "Die Faktoren, die wir zeigen können, hatten wenig Einfluss. Andere "
         "Faktoren waren entscheidend.",
         "masked": "Daten, deren Nutzung Sie hierfür nicht zugestimmt haben, wurden nicht "

@@ -109,7 +109,7 @@ def encode_frame(schema: FeatureSchema, frame: pd.DataFrame) -> Encoded:
         column = frame[feature.name]
         if feature.is_categorical:
             out[:, i], unknown[feature.name] = _category_codes(feature, column)
-        elif column.dtype == bool or np.issubdtype(column.dtype, np.number):
+        elif _is_number_column(column):
             values = column.to_numpy(dtype=np.float64, na_value=np.nan)
             if np.isinf(values).any():
                 raise FeatureError(
@@ -188,6 +188,13 @@ def lightgbm_frame(schema: FeatureSchema, matrix: np.ndarray) -> pd.DataFrame:
         else:
             columns[feature.name] = matrix[:, i]
     return pd.DataFrame(columns)
+
+
+def _is_number_column(column: pd.Series) -> bool:
+    # pandas' nullable Int64/Float64/boolean dtypes are not numpy dtypes (np.issubdtype raises)
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    return bool(is_numeric_dtype(column.dtype) or is_bool_dtype(column.dtype))
 
 
 def _is_textual(column: pd.Series) -> bool:
