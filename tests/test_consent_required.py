@@ -16,6 +16,7 @@ from conftest import feature_row, german_credit, signed_classifier
 
 from sdk import ModelCard, Personalizer, ReviewPolicy
 from sdk.errors import ConsentRequired, UnknownPurpose
+from sdk.types import HELD_OUTCOME
 
 
 @pytest.fixture
@@ -43,6 +44,7 @@ def test_without_consent_the_decision_waits_for_a_person(opened) -> None:  # typ
         assert decision.status == "pending_review", who
         assert decision.review_trigger == "consent_missing: profiling"
         assert decision.why.startswith("No automatic decision was made.")
+        assert decision.outcome == HELD_OUTCOME  # nothing an application could act on
         for word in ("approved", "declined", f"{decision.probability:.2f}"):
             assert word not in decision.why
         held[who] = decision.decision_id

@@ -179,6 +179,7 @@ OUTCOMES: dict[str, dict[str, str]] = {
         "denied": "verweigert",
         "yes": "ja",
         "no": "nein",
+        "pending": "offen",
     },
 }
 """Translations of common outcome names; others are shown as the model names them."""

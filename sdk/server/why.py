@@ -17,8 +17,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..access import WhyLink
 from ..errors import DecisionNotFound, WhylensError
+from ..explain.narrative import outcome_word
 from ..personalizer import Personalizer
-from ..types import Decision
+from ..types import HELD_OUTCOME, Decision
 from .auth import keys, link_of, personalizer
 from .charts import Bar, bars
 from .i18n import choose_locale, texts
@@ -42,6 +43,9 @@ class DecisionCard:
     bars: list[Bar]
     change: str | None
     highlighted: bool
+    outcome: str = ""
+    """The outcome in the page's language."""
+    when: str = ""
 
 
 @dataclass
@@ -84,14 +88,15 @@ def _decision_card(p: Personalizer, decision_id: str, link: WhyLink, locale: str
     d = p.decision(decision_id, locale=locale)
     ex = p.explain(decision_id, locale=locale)
     change = None
-    if d.status not in ("overridden",) and not d.contested:
+    if d.status not in ("overridden",) and not d.contested and d.outcome != HELD_OUTCOME:
         try:
             cf = p.counterfactual(decision_id, locale=locale)
             change = cf.text if cf.found else t["no_change"]
         except WhylensError:
             change = None
     return DecisionCard(d, _disclosure(d, t), ex.text, bars(ex.reasons), change,
-                        link.decision_id == decision_id)
+                        link.decision_id == decision_id,
+                        outcome=outcome_word(d.outcome, locale), when=_day(d.created_at, locale))
 
 
 def _list_card(p: Personalizer, decision_id: str, locale: str) -> ListCard:

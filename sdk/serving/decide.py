@@ -25,7 +25,7 @@ from ..models.matrix import encode_mapping
 from ..models.registry import Model
 from ..models.shadow import decision_shadow
 from ..telemetry import decision_counter, tracer
-from ..types import Decision, DecisionStatus, ReviewAction
+from ..types import HELD_OUTCOME, Decision, DecisionStatus, ReviewAction
 from .base import EngineBase
 
 
@@ -75,7 +75,11 @@ class Deciding(EngineBase):
             )
             status: DecisionStatus = "pending_review" if trigger else "automated"
             provisional = (policy.provisional_outcome if policy else None) or outcome
-            shown_outcome = provisional if trigger else outcome
+            # held for consent: the model ran on masked inputs, which decides nothing; the
+            # application must not act on an outcome until a person has given one
+            shown_outcome = (
+                HELD_OUTCOME if held_for_consent else provisional if trigger else outcome
+            )
             contributions = dict(zip(m.schema.names, attributions.phi[0].tolist(), strict=True))
             values = dict(zip(m.schema.names, matrix[0].tolist(), strict=True))
             shown = end_user_reasons(

@@ -17,7 +17,7 @@ from .base import (
     VerifyReport,
 )
 from .consent import ConsentEvent, ConsentReceipt, ConsentState, Notice
-from .decisions import Decision, Recommendations, RecommendedItem, ReviewAction
+from .decisions import HELD_OUTCOME, Decision, Recommendations, RecommendedItem, ReviewAction
 from .explanations import Change, Comparison, Counterfactual, Explanation, Reason
 from .human import (
     ContactCase,
@@ -33,6 +33,7 @@ from .models import ModelCard, ReviewPolicy
 from .rights import ErasureReceipt, ExportManifest, PersonalEvent, SubjectExport
 
 __all__ = [
+    "HELD_OUTCOME",
     "Audience",
     "Change",
     "Comparison",

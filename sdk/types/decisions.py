@@ -50,6 +50,12 @@ class ReviewAction(Frozen):
     reason: str | None = None
 
 
+HELD_OUTCOME = "pending"
+"""The ``outcome`` of a decision held because the consent it needs is missing: no outcome yet,
+a person gives one (``automated_outcome`` is what the model said on the masked inputs, for the
+reviewer only)."""
+
+
 class Decision(Frozen):
     """An automated decision and its effective state, derived from the audit chain."""
 
