@@ -1,4 +1,4 @@
-"""Erasure against an attacker who holds keys, backups or a reader: the key half of complete erasure.
+"""Erasure against an attacker who holds keys, backups or a reader (the key half of erasure).
 
 * (a) the keyring's pseudonym key recomputes the erased person's pseudonym from their id, which
   finds their ledger entries (open: see the design note in ``docs/erasure.md``);
@@ -137,7 +137,8 @@ def test_b_cli_rotate_applies_the_schedule(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["keys", "schedule", "--every-days", "30", "--retain-days", "0"])
     assert result.exit_code != 0  # --db is not optional for a setting stored in the database
-    result = runner.invoke(app, ["keys", "schedule", "--every-days", "30", "--retain-days", "0", *db])
+    schedule = ["keys", "schedule", "--every-days", "30", "--retain-days", "0"]
+    result = runner.invoke(app, [*schedule, *db])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["keys", "rotate", "--if-due", *db])
     assert result.exit_code == 0, result.output
@@ -264,6 +265,5 @@ def test_c_postgres_reader_snapshot_keeps_the_receipt_pending(
 
 
 def test_errors_stay_typed(db_path: Path) -> None:
-    with Personalizer.open(db_path) as p:
-        with pytest.raises(WhylensError):
-            p.keys.set_rotation_schedule(every=timedelta(days=-1), retain=timedelta(days=1))
+    with Personalizer.open(db_path) as p, pytest.raises(WhylensError):
+        p.keys.set_rotation_schedule(every=timedelta(days=-1), retain=timedelta(days=1))
