@@ -154,6 +154,7 @@ class Personalizer:
             disclosures=self.disclosures,
         )
         self.views.catch_up()
+        keys.warn_if_overdue()
         from .batch.jobs import BatchJobs
 
         self.batch_jobs = BatchJobs(self.ledger)
