@@ -227,42 +227,49 @@ class SubjectRights:
         Runs by itself after later writes of this process and when the Personalizer closes.
         """
         with self._finishing:
-            self._follower.catch_up()
-            pending = self._pending.entries()
-            if not pending:
-                return []
-            wait = self._patience if patience is None else patience
-            if not self._db.purge_freed(patience=wait):
-                logger.info(
-                    "%d erasures stay pending: another connection still pins the deleted "
-                    "rows' old pages; they complete on a later write or on close",
-                    len(pending),
-                )
-                return [self._receipt(receipt_fields(e, None)) for e in pending]
-            done = self._ledger.append_many(
-                [
-                    PendingEntry(STREAM, COMPLETED, {"erased_seq": e.seq}, subject=e.subject)
-                    for e in pending
-                ]
+            return self._finish(self._patience if patience is None else patience)
+
+    def _finish(self, wait: float) -> list[ErasureReceipt]:
+        # the caller holds self._finishing
+        self._follower.catch_up()
+        pending = self._pending.entries()
+        if not pending:
+            return []
+        if not self._db.purge_freed(patience=wait):
+            logger.info(
+                "%d erasures stay pending: another connection still pins the deleted rows' "
+                "old pages; they complete on a later write or on close",
+                len(pending),
             )
-            self._follower.appended(done)
-            self._db.purge_freed()  # best effort: fold the completion entries' own pages too
-            return [
-                self._receipt(receipt_fields(e, c)) for e, c in zip(pending, done, strict=True)
+            return [self._receipt(receipt_fields(e, None)) for e in pending]
+        done = self._ledger.append_many(
+            [
+                PendingEntry(STREAM, COMPLETED, {"erased_seq": e.seq}, subject=e.subject)
+                for e in pending
             ]
+        )
+        self._follower.appended(done)
+        self._db.purge_freed()  # best effort: fold the completion entries' own pages too
+        return [self._receipt(receipt_fields(e, c)) for e, c in zip(pending, done, strict=True)]
 
     def _after_write(self) -> None:
         # the store calls this after each committed write: cheap unless erasures pend
         if not self._pending:
             return
         now = time.monotonic()
-        if now - self._last_try < _RETRY_AFTER_WRITE or self._finishing.locked():
+        if now - self._last_try < _RETRY_AFTER_WRITE:
             return
-        self._last_try = now
+        # never wait for the lock here: the writer may hold the follower's lock, which a
+        # finishing thread needs (and a finish's own ledger append lands here too)
+        if not self._finishing.acquire(blocking=False):
+            return
         try:
-            self.finish_erasures(patience=0.0)
+            self._last_try = now
+            self._finish(0.0)
         except WhylensError as exc:  # the caller's write committed; never fail it for this
             logger.warning("could not complete pending erasures after a write: %s", exc)
+        finally:
+            self._finishing.release()
 
     def close(self) -> None:
         """Complete what erasures can be completed (the Personalizer calls it on close)."""

@@ -265,3 +265,59 @@ def test_c_postgres_reader_snapshot_keeps_the_receipt_pending(
 def test_errors_stay_typed(db_path: Path) -> None:
     with Personalizer.open(db_path) as p, pytest.raises(WhylensError):
         p.keys.set_rotation_schedule(every=timedelta(days=-1), retain=timedelta(days=1))
+
+
+_ROTATOR = textwrap.dedent(
+    """
+    import sys, time
+    from sdk.crypto.keyring import Keyring
+    keyring = Keyring.load(sys.argv[1])
+    while time.time() < float(sys.argv[2]):
+        time.sleep(0.001)
+    print(keyring.rotate_kek(), flush=True)
+    """
+)
+
+
+def test_two_processes_rotating_at_once_lose_no_kek(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from sdk.crypto.keyring import Keyring
+
+    path = tmp_path / "k.keyring.json"
+    Keyring.create(path)
+    start = str(time.time() + 1.5)  # both load the old file first, then rotate together
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _ROTATOR, str(path), start],
+            stdout=subprocess.PIPE, text=True, env=env,
+        )
+        for _ in range(2)
+    ]
+    made = sorted(int(p.communicate(timeout=60)[0]) for p in procs)
+    assert made == [2, 3]  # without the lock and re-read both made "2", one key was lost
+    assert Keyring.load(path).kek_versions == (1, 2, 3)
+
+
+def test_destroyed_kek_versions_in_the_file_are_checked(tmp_path: Path) -> None:
+    from sdk.crypto.keyring import Keyring
+    from sdk.errors import KeyringError
+
+    path = tmp_path / "k.keyring.json"
+    keyring = Keyring.create(path)
+    keyring.rotate_kek(now=datetime(2026, 1, 1, tzinfo=UTC))
+    keyring.destroy_keks([1])
+    fresh = Keyring.load(path)
+    assert fresh.kek_versions == (2,) and fresh.destroyed_kek_versions == (1,)
+    assert fresh.kek_created_at(2) == datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(KeyDestroyed):
+        fresh.kek(1)
+    with pytest.raises(KeyringError):
+        fresh.destroy_keks([2])  # never the current one
+    doc = json.loads(path.read_text())
+    doc["destroyed_keks"]["2"] = doc["destroyed_keks"]["1"]  # claims 2 destroyed, yet holds it
+    path.write_text(json.dumps(doc))
+    with pytest.raises(KeyringError, match="destroyed_keks"):
+        Keyring.load(path)
