@@ -321,3 +321,20 @@ def test_destroyed_kek_versions_in_the_file_are_checked(tmp_path: Path) -> None:
     path.write_text(json.dumps(doc))
     with pytest.raises(KeyringError, match="destroyed_keks"):
         Keyring.load(path)
+
+
+def test_an_erasure_made_before_pending_receipts_reads_as_complete(tmp_path: Path) -> None:
+    """The v1 store erased member-2 before receipts had a status: its receipt still verifies,
+    reads as complete, and nothing of it shows as pending."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "v1-store"
+    for name in ("v1.db", "v1.keyring.json"):
+        shutil.copyfile(fixture / name, tmp_path / name)
+    (tmp_path / "v1.keyring.json").chmod(0o600)
+    expected = json.loads((fixture / "expected.json").read_text())
+    with Personalizer.open(tmp_path / "v1.db", keyring=tmp_path / "v1.keyring.json") as p:
+        assert p.subjects.pending_erasures() == []
+        receipt = p.subjects.erase(expected["erased_subject"])
+        assert receipt.subject == expected["erased_pseudonym"]
+        assert receipt.status == "complete" and receipt.completed_seq is None
+        assert verify_erasure_receipt(receipt, public_key=receipt.public_key)
+        assert "status" not in receipt.model_dump(exclude_defaults=True)
