@@ -7,7 +7,7 @@ rewrapped under it; a superseded version is *destroyed* (its material deleted fr
 once it has been superseded for ``retain``. From then on no backup made under it can be read with
 the keyring, for the erased and the living alike: ``retain`` is how long a backup stays
 restorable, and an erased person's data in a backup is readable with the current keyring for at
-most ``every + retain`` after the backup was taken (see ``docs/erasure.md``).
+most ``every + retain`` after the backup was taken (see ``docs/reference/subjects.md``).
 
 The schedule is stored in the database (``whylens_meta``), so every process and the CLI job
 (``whylens keys rotate --if-due``, from cron or a systemd timer) apply the same one; opening a

@@ -1,7 +1,7 @@
 """Erasure against an attacker who holds keys, backups or a reader (the key half of erasure).
 
 * (a) the keyring's pseudonym key recomputes the erased person's pseudonym from their id, which
-  finds their ledger entries (open: see the design note in ``docs/erasure.md``);
+  finds their ledger entries (open: see the design note in ``docs/reference/subjects.md``);
 * (b) a copy of the database taken before the erasure (the "old backup") plus the *current*
   keyring unwraps the erased person's data key and decrypts their profile, until the KEK that
   wrapped it is destroyed by the rotation schedule (after the documented retention window);
@@ -71,7 +71,7 @@ def _decrypt_from_backup(backup: Path, keyring_path: Path, pseudo: str) -> str |
 @pytest.mark.xfail(
     strict=True,
     reason="open: ledger pseudonyms are HMAC(pseudonym_key, id); random pseudonyms behind a "
-    "deletable blind-index row are designed in docs/erasure.md, not built yet",
+    "deletable blind-index row are designed in docs/reference/subjects.md, not built yet",
 )
 def test_a_pseudonym_recomputed_from_the_id_finds_no_ledger_entries(
     store_url: str, keyring_path: Path

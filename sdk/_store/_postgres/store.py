@@ -158,7 +158,7 @@ class PgStore(_Aggregates):
         reports it as "dead but not yet removable" and this returns False (fail closed: a report
         it cannot read counts as not removed). VACUUM makes the space reusable but does not zero
         it, and WAL segments, replicas and base backups keep the bytes until they are recycled:
-        that part rests on crypto-shredding and on KEK rotation (``docs/erasure.md``).
+        that part rests on crypto-shredding and on KEK rotation (``docs/reference/subjects.md``).
         ``patience`` is accepted for the protocol; one VACUUM pass is made per call.
         """
         del patience
