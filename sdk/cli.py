@@ -149,6 +149,7 @@ EXAMPLES: dict[str, str] = {
     "subject export": "whylens subject export cust-1 --db shop.db > cust-1.json",
     "subject erase": "whylens subject erase cust-1 --db shop.db --yes",
     "keys rotate": "whylens keys rotate --db shop.db",
+    "keys schedule": "whylens keys schedule --every-days 30 --retain-days 35 --db shop.db",
     "keys rewrap": "whylens keys rewrap --db shop.db",
     "keys retire": "whylens keys retire --below 2 --db shop.db --yes",
     "keys public": "whylens keys public --db shop.db > shop-signing-key.txt",
@@ -429,16 +430,60 @@ def keys_rotate(
     rewrap: Annotated[
         bool, typer.Option(help="Rewrap every data key under the new KEK right away.")
     ] = True,
+    if_due: Annotated[
+        bool,
+        typer.Option(
+            "--if-due",
+            help="Run the rotation schedule (`whylens keys schedule`): rotate only when due, "
+            "destroy expired KEK versions. For cron or a systemd timer.",
+        ),
+    ] = False,
 ) -> None:
-    """Make a new key-encryption key version current (and rewrap the data keys under it)."""
+    """Make a new key-encryption key version current, rewrap the data keys under it, and
+    destroy KEK versions the schedule's retention window has passed."""
     with _open(db) as p:
-        version = p.keys.provider.rotate()
-        console.print(f"KEK version {version} is now current")
-        if rewrap:
-            report = p.keys.rewrap_all()
+        if if_due:
+            report = p.keys.rotate_if_due()
+            if report is None:
+                console.print("KEK rotation not due; nothing to destroy")
+                return
+        elif not rewrap:
+            version = p.keys.provider.rotate()
+            console.print(f"KEK version {version} is now current")
+            return
+        else:
+            report = p.keys.rotate()
+        if report.rotated:
+            console.print(f"KEK version {report.kek_version} is now current")
             console.print(
                 f"rewrapped {report.rewrapped} data keys; {report.remaining} left under older KEKs"
             )
+        if report.destroyed:
+            console.print(f"destroyed KEK versions {list(report.destroyed)}")
+
+
+@keys_app.command("schedule")
+def keys_schedule(
+    every_days: Annotated[float, typer.Option(help="Rotate the KEK this often (days).")],
+    retain_days: Annotated[
+        float,
+        typer.Option(
+            help="Destroy a superseded KEK this long after (days): the backup retention window."
+        ),
+    ],
+    db: DbOption = Path("whylens.db"),
+) -> None:
+    """Store the KEK rotation schedule in the database (applied by `keys rotate --if-due`)."""
+    from datetime import timedelta
+
+    with _open(db) as p:
+        p.keys.set_rotation_schedule(
+            every=timedelta(days=every_days), retain=timedelta(days=retain_days)
+        )
+    console.print(
+        f"KEKs rotate every {every_days:g} days; superseded ones are destroyed after "
+        f"{retain_days:g} days"
+    )
 
 
 @keys_app.command("rewrap")
@@ -500,6 +545,13 @@ def keys_status(db: DbOption = Path("whylens.db")) -> None:
             f"{provider.current_version}, minimum {provider.min_version}; {older} data keys "
             f"under older KEKs; minimum data-key version {p.keys.min_data_key_version}"
         )
+        schedule = p.keys.rotation_schedule
+        if schedule is not None:
+            due = "due now" if p.keys.rotation_due() else "not due"
+            console.print(
+                f"schedule: rotate every {schedule.every.total_seconds() / 86400:g} days, "
+                f"destroy after {schedule.retain.total_seconds() / 86400:g} days ({due})"
+            )
 
 
 @models_app.command("list")

@@ -99,6 +99,7 @@ __all__ = [
     "InvalidLink",
     "InvalidSubjectId",
     "InvalidTCString",
+    "KeyDestroyed",
     "KeyProviderError",
     "KeyRetired",
     "KeyringError",
@@ -226,6 +227,14 @@ class KeyRetired(CryptoError):
     decryption version: the key was retired on purpose."""
 
     code = "key_retired"
+
+
+class KeyDestroyed(KeyRetired):
+    """A wrapped key made under a key-encryption key version that the rotation schedule has
+    destroyed (its material is gone from the keyring): typically a backup older than the
+    retention window. Nothing can read it any more, by design."""
+
+    code = "key_destroyed"
 
 
 class KeyProviderError(CryptoError):

@@ -82,6 +82,7 @@ class Personalizer:
         key_provider: KeyProvider | None = None,
     ) -> None:
         self._db = db
+        self._closed = False
         self.keyring = keyring
         self.ledger = Ledger(
             db,
@@ -153,6 +154,7 @@ class Personalizer:
             disclosures=self.disclosures,
         )
         self.views.catch_up()
+        keys.warn_if_overdue()
         from .batch.jobs import BatchJobs
 
         self.batch_jobs = BatchJobs(self.ledger)
@@ -364,7 +366,10 @@ class Personalizer:
         return self._db.path if self._db.path is not None else Path(self._db.url)
 
     def close(self) -> None:
-        """Close the database. Idempotent."""
+        """Close the database (completing any pending erasure it can first). Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.subjects.close()
         self._db.close()
 
     def __enter__(self) -> Personalizer:

@@ -45,9 +45,11 @@ ledger), cheap enough to call before every serving call. Page reads (``entries``
 overwrites an existing row (a key made by another process, or a tombstone, wins).
 :meth:`KeyStorage.destroy` leaves a tombstone even for a subject that had no key.
 
-*Erasure.* After :meth:`Store.purge_freed` returns True, the bytes of deleted rows are gone from
-the store's files (SQLite: ``secure_delete`` plus a WAL checkpoint). False means some may remain
-until the backend's next housekeeping (the caller logs it).
+*Erasure.* After :meth:`Store.purge_freed` returns True, no old version of a deleted or
+overwritten row is left where the backend could read it back (SQLite: ``secure_delete`` plus a
+truncating WAL checkpoint; PostgreSQL: ``VACUUM`` removed every dead row version of the personal
+tables). False means another connection still pins them (an open read snapshot): the caller marks
+the erasure pending and tries again later (:meth:`Store.on_commit` runs its hook after writes).
 """
 
 from __future__ import annotations
@@ -550,8 +552,14 @@ class Store(Protocol):
         """A read-write transaction across aggregates (see the module docstring)."""
         ...
 
-    def purge_freed(self) -> bool:
-        """Make deleted rows' bytes leave the store's files; False if some may remain."""
+    def purge_freed(self, *, patience: float = 0.0) -> bool:
+        """Make deleted rows' bytes leave the store's files, retrying for up to ``patience``
+        seconds; False if some may remain (see the module docstring)."""
+        ...
+
+    def on_commit(self, hook: Callable[[], None] | None) -> None:
+        """Call ``hook`` after each committed write transaction of this process (``None``
+        removes it); the hook runs outside the store's locks and must be cheap when idle."""
         ...
 
     def close(self) -> None:

@@ -11,7 +11,10 @@ The keyring holds every secret the database needs and nothing else::
     }
 
 * ``keks`` are the key-encryption keys that wrap each subject's data key (see
-  :mod:`sdk.crypto.envelope`); ``current_kek`` is the version used for new wraps.
+  :mod:`sdk.crypto.envelope`); ``current_kek`` is the version used for new wraps. Files rotated
+  by this version also carry ``kek_created`` (version -> when it was made) and, once the
+  rotation schedule has destroyed old versions, ``destroyed_keks`` (version -> when): their
+  material is gone from the file, so a backup of the database wrapped under them stays sealed.
 * ``pseudonym_key`` turns subject ids into pseudonyms (:func:`sdk.crypto.field.pseudonym`).
 * ``mac_key`` is for keyed hashes (blind indexes); ``signing_key`` signs ledger checkpoints and
   export manifests.
@@ -25,11 +28,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import os
 import secrets
 import stat
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -37,7 +42,7 @@ from typing import Any, NoReturn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ..errors import KeyringError, KeyringMissing, KeyringPermissionError
+from ..errors import KeyDestroyed, KeyringError, KeyringMissing, KeyringPermissionError
 from ._files import replace_file as _replace_file
 from ._files import write_new_file as _write_new_file
 
@@ -53,6 +58,11 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _stamp(now: datetime | None = None) -> str:
+    when = now if now is not None else datetime.now(UTC)
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 class Keyring:
     """The secrets of one whylens database, loaded from (or created as) a local key file.
 
@@ -63,8 +73,10 @@ class Keyring:
     __slots__ = (
         "_created",
         "_current_kek",
+        "_destroyed",
         "_fingerprint",
         "_id",
+        "_kek_created",
         "_keks",
         "_mac_key",
         "_min_kek",
@@ -87,9 +99,13 @@ class Keyring:
         mac_key: bytes,
         signing_seed: bytes,
         min_kek: int = 1,
+        kek_created: dict[int, str] | None = None,
+        destroyed: dict[int, str] | None = None,
     ) -> None:
         """Build a keyring from already-validated parts; use :meth:`create` or :meth:`load`."""
         self._min_kek = min_kek
+        self._kek_created = dict(kek_created or {})
+        self._destroyed = dict(destroyed or {})
         self._seed = signing_seed
         self._path = path
         self._id = keyring_id
@@ -135,6 +151,7 @@ class Keyring:
             mac_key=secrets.token_bytes(_KEY_SIZE),
             signing_seed=seed,
         )
+        keyring._kek_created = {1: keyring._created}
         _write_new_file(path, keyring._to_json(seed))
         return keyring
 
@@ -215,6 +232,12 @@ class Keyring:
         min_kek = doc.get("min_kek", 1)
         if not isinstance(min_kek, int) or isinstance(min_kek, bool) or not 1 <= min_kek <= current:
             _malformed(path, '"min_kek" must be an integer from 1 to "current_kek"')
+        kek_created = _stamps(path, "kek_created", doc.get("kek_created", {}))
+        if not kek_created and set(keks) == {1}:
+            kek_created = {1: created}  # a never-rotated v1 file: KEK 1 is as old as the file
+        destroyed = _stamps(path, "destroyed_keks", doc.get("destroyed_keks", {}))
+        if set(destroyed) & set(keks):
+            _malformed(path, '"destroyed_keks" names a version that "keks" still holds')
         return cls(
             path=path,
             keyring_id=keyring_id,
@@ -225,6 +248,8 @@ class Keyring:
             mac_key=_key(path, "mac_key", doc.get("mac_key")),
             signing_seed=_key(path, "signing_key", doc.get("signing_key")),
             min_kek=min_kek,
+            kek_created=kek_created,
+            destroyed=destroyed,
         )
 
     def _to_json(self, seed: bytes) -> bytes:
@@ -241,6 +266,10 @@ class Keyring:
         }
         if self._min_kek > 1:  # written only once keys were retired, so v1 files stay as they were
             doc["min_kek"] = self._min_kek
+        if set(self._kek_created) != {1} or self._destroyed:  # likewise, once rotated
+            doc["kek_created"] = {str(v): t for v, t in sorted(self._kek_created.items())}
+        if self._destroyed:
+            doc["destroyed_keks"] = {str(v): t for v, t in sorted(self._destroyed.items())}
         return (json.dumps(doc, indent=2) + "\n").encode("ascii")
 
     # -- public surface ------------------------------------------------------------------------
@@ -280,17 +309,53 @@ class Keyring:
         """The lowest key-encryption key version still accepted for unwrapping (1 = all)."""
         return self._min_kek
 
-    def rotate_kek(self) -> int:
+    @property
+    def destroyed_kek_versions(self) -> tuple[int, ...]:
+        """KEK versions destroyed by the rotation schedule (their material is gone)."""
+        return tuple(sorted(self._destroyed))
+
+    def kek_created_at(self, version: int) -> datetime | None:
+        """When KEK ``version`` was made (None if a file from before this was recorded)."""
+        stamp = self._kek_created.get(version)
+        return None if stamp is None else datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+    def rotate_kek(self, *, now: datetime | None = None) -> int:
         """Add a new key-encryption key version, make it current, save the file; return it.
 
         Existing wrapped keys stay readable under their old versions until
-        :meth:`sdk.subjects.SubjectKeys.rewrap_all` moves them to the new one.
+        :meth:`sdk.subjects.SubjectKeys.rewrap_all` moves them to the new one. The file is
+        re-read under an exclusive lock first, so two processes rotating at once make two
+        versions instead of one overwriting the other's new key. ``now`` (default: the clock)
+        is recorded as the new version's creation time.
         """
-        version = max(self._keks) + 1
-        self._keks[version] = secrets.token_bytes(_KEY_SIZE)
-        self._current_kek = version
-        self._save()
+        with self._file_lock():
+            self.reload()
+            version = max([*self._keks, *self._destroyed]) + 1
+            self._keks[version] = secrets.token_bytes(_KEY_SIZE)
+            self._current_kek = version
+            stamp = _stamp(now)
+            for known in self._keks:  # versions made before times were recorded: from now on
+                self._kek_created.setdefault(known, stamp)
+            self._save()
         return version
+
+    def destroy_keks(self, versions: Iterable[int], *, now: datetime | None = None) -> None:
+        """Delete the material of KEK ``versions`` from the file for good (never the current).
+
+        Every data key wrapped under them becomes unreadable, in this database and in every
+        backup of it: run :meth:`sdk.keys.SubjectKeys.rewrap_all` first (the rotation schedule
+        does). Copies of the old keyring file itself (backups) still hold them.
+        """
+        doomed = sorted(set(versions))
+        with self._file_lock():
+            self.reload()
+            if self._current_kek in doomed:
+                raise KeyringError("the current key-encryption key cannot be destroyed")
+            stamp = _stamp(now)
+            for version in doomed:
+                if self._keks.pop(version, None) is not None:
+                    self._destroyed[version] = stamp
+            self._save()
 
     def retire_keks(self, below: int) -> None:
         """Refuse to unwrap with key-encryption keys older than ``below`` (saved in the file).
@@ -315,12 +380,40 @@ class Keyring:
         self._keks = dict(fresh._keks)
         self._current_kek = fresh._current_kek
         self._min_kek = fresh._min_kek
+        self._kek_created = {**fresh._kek_created, **{
+            v: t for v, t in self._kek_created.items() if v not in fresh._kek_created
+        }}
+        self._destroyed = dict(fresh._destroyed)
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        # one writer of the keyring file at a time, across processes (a 0600 lock file beside it)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: one process per keyring
+            yield
+            return
+        lock = self._path.with_name(f".{self._path.name}.lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _save(self) -> None:
         _replace_file(self._path, self._to_json(self._seed))
 
     def kek(self, version: int) -> bytes:
-        """The 32-byte key-encryption key ``version``; :class:`KeyringError` if unknown."""
+        """The 32-byte key-encryption key ``version``; :class:`KeyringError` if unknown and
+        :class:`~sdk.errors.KeyDestroyed` if the rotation schedule destroyed it."""
+        if version in self._destroyed:
+            raise KeyDestroyed(
+                f"key-encryption key version {version} was destroyed on "
+                f"{self._destroyed[version]} by the key rotation schedule: what was wrapped under "
+                "it (a backup older than the retention window, or an erased subject) cannot be "
+                "read any more"
+            )
         try:
             return self._keks[version]
         except (KeyError, TypeError):
@@ -372,6 +465,21 @@ def _malformed(path: Path, why: str) -> NoReturn:
 
 def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
+
+
+def _stamps(path: Path, name: str, value: Any) -> dict[int, str]:
+    if not isinstance(value, dict):
+        _malformed(path, f'"{name}" must be an object of version -> timestamp')
+    out: dict[int, str] = {}
+    for version, stamp in value.items():
+        if not (isinstance(version, str) and version.isdigit() and int(version) >= 1):
+            _malformed(path, f'"{name}" keys must be positive integers')
+        try:
+            datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        except ValueError:
+            _malformed(path, f'"{name}.{version}" is not an ISO 8601 timestamp')
+        out[int(version)] = str(stamp)
+    return out
 
 
 def _key(path: Path, name: str, value: Any) -> bytes:

@@ -20,7 +20,8 @@ import binascii
 import os
 import stat
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import (
@@ -81,7 +82,18 @@ class KeyProvider(ABC):
         :class:`KeyProviderError` when the provider itself fails.
         """
 
-    def rotate(self) -> int:
+    def created_at(self, version: int) -> datetime | None:
+        """When KEK ``version`` was made, if the provider knows (the rotation schedule needs it)."""
+        return None
+
+    def destroy(self, versions: Iterable[int], *, now: datetime | None = None) -> None:
+        """Destroy the material of KEK ``versions`` for good (not every provider can)."""
+        raise ConfigurationError(
+            f"the {self.name} key provider cannot destroy KEK versions itself; remove them where "
+            "its keys are kept (drop them from the secret; schedule the KMS key's deletion)"
+        )
+
+    def rotate(self, *, now: datetime | None = None) -> int:
         """Make a new KEK version current and return it (not every provider can)."""
         raise ConfigurationError(
             f"the {self.name} key provider cannot make new KEK versions itself; add the new "
@@ -129,11 +141,20 @@ class KeyringProvider(KeyProvider):
         if version not in self.keyring.kek_versions:
             # another process may have rotated the keyring since we loaded it
             self.keyring.reload()
+        if version in self.keyring.destroyed_kek_versions:
+            self.keyring.kek(version)  # raises KeyDestroyed, which says when and why
         self._check_version(version)
         return unwrap_key(self.keyring.kek(version), wrapped, context=context)
 
-    def rotate(self) -> int:
-        return self.keyring.rotate_kek()
+    def rotate(self, *, now: datetime | None = None) -> int:
+        return self.keyring.rotate_kek(now=now)
+
+    def created_at(self, version: int) -> datetime | None:
+        return self.keyring.kek_created_at(version)
+
+    def destroy(self, versions: Iterable[int], *, now: datetime | None = None) -> None:
+        """Delete KEK ``versions`` from the keyring file (see :meth:`Keyring.destroy_keks`)."""
+        self.keyring.destroy_keks(versions, now=now)
 
     def retire(self, below: int) -> None:
         """Retire KEK versions below ``below`` (see :meth:`Keyring.retire_keks`)."""

@@ -40,7 +40,8 @@ from ..errors import (
     UnknownSubject,
 )
 from .ids import validate_subject_id
-from .rotation import KeyRotation, RewrapReport
+from .rotation import RewrapReport
+from .schedule import KekSchedule
 
 if TYPE_CHECKING:
     from .._store.abc import Store, StoreTx
@@ -77,7 +78,7 @@ class _Entry:
     uses_left: int
 
 
-class SubjectKeys(KeyRotation):
+class SubjectKeys(KekSchedule):
     """The data keys of every subject in one database."""
 
     def __init__(

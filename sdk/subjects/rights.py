@@ -3,9 +3,12 @@
 Erasure destroys every wrapped data key of the subject (all versions), deletes their profile
 fields, behavioural events and blind-index entries, purges the unwrapped-key cache, appends a
 ``subject.erased`` entry to the ledger, folds the WAL back into the database file and truncates it
-(``secure_delete`` has zeroed the freed bytes), and returns a receipt signed with the keyring's
-Ed25519 key. The ledger's own entries about the subject stay: they are pseudonymous, their
-personal parts are ciphertexts under the destroyed key, and removing them would break the chain.
+(``secure_delete`` has zeroed the freed bytes; PostgreSQL: VACUUM), and returns a receipt signed
+with the keyring's Ed25519 key. The receipt is ``complete`` only once those bytes are gone; while
+another connection pins them it is ``pending`` (on the ledger, :mod:`.erasure_state`) and
+:meth:`SubjectRights.finish_erasures` — run after later writes and on close — completes it.
+The ledger's own entries about the subject stay: they are pseudonymous, their personal parts are
+ciphertexts under the destroyed key, and removing them would break the chain.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .._canonical import canonical_json
 from ..crypto.keyring import Keyring
-from ..errors import SubjectErased, UnknownSubject
+from ..errors import SubjectErased, UnknownSubject, WhylensError
 from ..keys import SubjectKeys
+from ..ledger.entry import PendingEntry
 from ..types import (
     ConsentEvent,
     ContactCase,
@@ -33,6 +39,14 @@ from ..types import (
     Explanation,
     Note,
     SubjectExport,
+)
+from .erasure_state import (
+    COMPLETED,
+    ERASED,
+    PURGE_MARK,
+    PendingErasures,
+    find_erasure,
+    receipt_fields,
 )
 from .events import Events
 from .profiles import Profiles
@@ -53,7 +67,10 @@ __all__ = [
 
 STREAM = "subjects"
 logger = logging.getLogger(__name__)
-_COUNTS = ("fields_destroyed", "keys_destroyed", "events_destroyed", "index_entries_purged")
+_RETRY_AFTER_WRITE = 1.0  # seconds between attempts made after writes while erasures pend
+# receipt fields added with pending receipts: left out of the signed bytes at their defaults, so
+# receipts signed before they existed still verify
+_LATER_FIELDS = {"status": "complete", "completed_seq": None, "completed_at": None}
 
 
 class ConsentHistory(Protocol):
@@ -100,10 +117,13 @@ class SubjectRights:
         keyring: Keyring | None = None,
         notes: Callable[[str], Sequence[Note]] | None = None,
         contact_cases: Callable[[str], Sequence[ContactCase]] | None = None,
+        erasure_patience: float = 1.0,
     ) -> None:
         """``data``: the personal data at rest; ``consent`` and ``decisions``: the records about
         the subject an export includes; ``keyring`` signs erasure receipts; ``notes`` and
-        ``contact_cases`` give a subject's notes to the shop and requests for a person."""
+        ``contact_cases`` give a subject's notes to the shop and requests for a person;
+        ``erasure_patience`` is how long (seconds) an erasure retries, with backoff, to get the
+        deleted bytes out of the store's files before its receipt says ``pending``."""
         self._db = data.db
         self._keys = data.keys
         self._profiles = data.profiles
@@ -115,6 +135,12 @@ class SubjectRights:
         self._keyring = keyring
         self._notes = notes
         self._contact_cases = contact_cases
+        self._patience = float(erasure_patience)
+        self._pending = PendingErasures()
+        self._finishing = threading.Lock()
+        self._last_try = 0.0
+        follower.register(self._pending, (STREAM,))
+        data.db.on_commit(self._after_write)
 
     def export(self, subject: str) -> SubjectExport:
         """Everything held about ``subject`` (GDPR Art. 15 / 20): consents with the notices shown,
@@ -159,12 +185,13 @@ class SubjectRights:
         """
         pseudo = self._keys.pseudonym(subject)
         self._follower.catch_up()
-        for entry in self._ledger.entries(stream=STREAM, subject=pseudo):
-            if entry.kind == "subject.erased":
-                counts = {k: int(entry.data.get(k, 0)) for k in _COUNTS}
-                return self._receipt(
-                    entry.subject or pseudo, entry.ts, entry.seq, entry.hash, counts
-                )
+        earlier = find_erasure(self._ledger, STREAM, pseudo)
+        if earlier is not None:
+            if earlier[1] is None and earlier[0].data.get(PURGE_MARK) == "pending":
+                self.finish_erasures()
+                earlier = find_erasure(self._ledger, STREAM, pseudo)
+                assert earlier is not None
+            return self._receipt(receipt_fields(*earlier))
         with self._db.transaction() as tx:
             purged = tx.blind_index.delete_subject(pseudo)
             counts = {
@@ -175,27 +202,88 @@ class SubjectRights:
                 "index_entries_purged": purged,
                 "keys_destroyed": self._keys.destroy(pseudo, tx),
             }
-        entry = self._ledger.append(STREAM, "subject.erased", counts, subject=pseudo)
-        # SQLite: fold the WAL (which still holds the pre-erasure pages) into the file
-        if not self._db.purge_freed():
-            logger.warning(
-                "the erased rows' old pages could not be purged yet (another connection is "
-                "reading); they leave the store at its next checkpoint"
-            )
-        return self._receipt(pseudo, entry.ts, entry.seq, entry.hash, counts)
-
-    def _receipt(
-        self, pseudo: str, at: datetime, seq: int, entry_hash: str, counts: dict[str, int]
-    ) -> ErasureReceipt:
-        unsigned = ErasureReceipt.model_validate(
-            {
-                "subject": pseudo,
-                "erased_at": at,
-                "ledger_seq": seq,
-                "entry_hash": entry_hash,
-                **counts,
-            }
+        entry = self._ledger.append(
+            STREAM, ERASED, {**counts, PURGE_MARK: "pending"}, subject=pseudo
         )
+        self._follower.appended(entry)
+        for receipt in self.finish_erasures(patience=self._patience):
+            if receipt.ledger_seq == entry.seq:
+                return receipt
+        found = find_erasure(self._ledger, STREAM, pseudo)  # another process completed it
+        return self._receipt(receipt_fields(*found) if found else receipt_fields(entry, None))
+
+    def pending_erasures(self) -> list[ErasureReceipt]:
+        """The signed ``pending`` receipts of every erasure (by any process) whose deleted bytes
+        are not yet confirmed gone from the store's files, oldest first."""
+        self._follower.catch_up()
+        return [self._receipt(receipt_fields(e, None)) for e in self._pending.entries()]
+
+    def finish_erasures(self, *, patience: float | None = None) -> list[ErasureReceipt]:
+        """Try to complete every pending erasure (any process's); their receipts, oldest first.
+
+        Purges the store's freed bytes (retrying for up to ``patience`` seconds, default the
+        ``erasure_patience`` of this object); on success appends ``subject.erasure_completed``
+        for each and returns the final ``complete`` receipts, else the ``pending`` ones again.
+        Runs by itself after later writes of this process and when the Personalizer closes.
+        """
+        with self._finishing:
+            return self._finish(self._patience if patience is None else patience)
+
+    def _finish(self, wait: float) -> list[ErasureReceipt]:
+        # the caller holds self._finishing
+        self._follower.catch_up()
+        pending = self._pending.entries()
+        if not pending:
+            return []
+        if not self._db.purge_freed(patience=wait):
+            logger.info(
+                "%d erasures stay pending: another connection still pins the deleted rows' "
+                "old pages; they complete on a later write or on close",
+                len(pending),
+            )
+            return [self._receipt(receipt_fields(e, None)) for e in pending]
+        done = self._ledger.append_many(
+            [
+                PendingEntry(STREAM, COMPLETED, {"erased_seq": e.seq}, subject=e.subject)
+                for e in pending
+            ]
+        )
+        self._follower.appended(done)
+        self._db.purge_freed()  # best effort: fold the completion entries' own pages too
+        return [self._receipt(receipt_fields(e, c)) for e, c in zip(pending, done, strict=True)]
+
+    def _after_write(self) -> None:
+        # the store calls this after each committed write: cheap unless erasures pend
+        if not self._pending:
+            return
+        now = time.monotonic()
+        if now - self._last_try < _RETRY_AFTER_WRITE:
+            return
+        # never wait for the lock here: the writer may hold the follower's lock, which a
+        # finishing thread needs (and a finish's own ledger append lands here too)
+        if not self._finishing.acquire(blocking=False):
+            return
+        try:
+            self._last_try = now
+            self._finish(0.0)
+        except WhylensError as exc:  # the caller's write committed; never fail it for this
+            logger.warning("could not complete pending erasures after a write: %s", exc)
+        finally:
+            self._finishing.release()
+
+    def close(self) -> None:
+        """Complete what erasures can be completed (the Personalizer calls it on close)."""
+        try:
+            self._follower.catch_up()
+            if self._pending:
+                self.finish_erasures()
+        except WhylensError as exc:
+            logger.warning("could not complete pending erasures on close: %s", exc)
+        finally:
+            self._db.on_commit(None)
+
+    def _receipt(self, fields: dict[str, object]) -> ErasureReceipt:
+        unsigned = ErasureReceipt.model_validate(fields)
         if self._keyring is None:
             return unsigned
         signed = unsigned.model_copy(
@@ -209,7 +297,11 @@ class SubjectRights:
 
 
 def _signed_bytes(receipt: ErasureReceipt) -> bytes:
-    return canonical_json(receipt.model_dump(mode="json", exclude={"signature"}))
+    body = receipt.model_dump(mode="json", exclude={"signature"})
+    for name, default in _LATER_FIELDS.items():
+        if body.get(name) == default:
+            del body[name]
+    return canonical_json(body)
 
 
 def verify_erasure_receipt(receipt: ErasureReceipt, *, public_key: str | None = None) -> bool:

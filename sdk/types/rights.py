@@ -76,6 +76,13 @@ class ErasureReceipt(Frozen):
 
     ``signature`` is Ed25519 (by the keyring's signing key, ``public_key``) over the canonical
     JSON of every other field; :func:`sdk.subjects.verify_erasure_receipt` checks it offline.
+
+    ``status`` is ``"complete"`` only once the destroyed key's bytes have left the store's files
+    (``completed_seq`` is then the ledger entry that says so); ``"pending"`` means another
+    connection still pinned them when the receipt was made, and
+    :meth:`sdk.subjects.SubjectRights.finish_erasures` (run on later writes and on close) issues
+    the complete receipt later. A receipt from before this field existed has neither and reads
+    as complete.
     """
 
     subject: str
@@ -86,6 +93,9 @@ class ErasureReceipt(Frozen):
     keys_destroyed: int = 0
     events_destroyed: int = 0
     index_entries_purged: int = 0
+    status: Literal["complete", "pending"] = "complete"
+    completed_seq: int | None = None
+    completed_at: datetime | None = None
     public_key: str = ""
     key_fingerprint: str = ""
     signature: str = ""

@@ -8,7 +8,8 @@ on an advisory lock (:mod:`.ledger`); the store's multi-statement transactions o
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,17 @@ from .schema_setup import bring_up, read_meta
 __all__ = ["PgStore", "PgStoreTx", "inspect"]
 
 logger = logging.getLogger(__name__)
+
+# tables that hold a subject's bytes; subject_keys first: its old row version holds the wrapped key
+_PURGED_TABLES = (
+    "subject_keys",
+    "subject_old_keys",
+    "profile_fields",
+    "personal_events",
+    "blind_index",
+    "protected_attributes",
+)
+_DEAD = re.compile(r"(\d+) are dead but not yet removable")
 
 
 class _Aggregates:
@@ -93,6 +105,7 @@ class PgStore(_Aggregates):
         self.db = db
         self._durability = durability
         self._ledger = PgLedger(db, durable=durability is Durability.FULL)
+        self._after_commit: Callable[[], None] | None = None
 
     @classmethod
     def open(cls, url: str, *, durability: Durability = Durability.FULL) -> PgStore:
@@ -129,18 +142,46 @@ class PgStore(_Aggregates):
         """A read-write transaction across aggregates, holding the store's write lock."""
         with locked_transaction(self.db) as conn:
             yield PgStoreTx(conn)
+        hook = self._after_commit
+        if hook is not None:
+            hook()
 
-    def purge_freed(self) -> bool:
-        """Ask the server to reclaim the space of deleted rows (``VACUUM``).
+    def on_commit(self, hook: Callable[[], None] | None) -> None:
+        """Call ``hook`` after every committed :meth:`transaction` of this process."""
+        self._after_commit = hook
 
-        Returns False: VACUUM makes the space reusable but does not overwrite it, and WAL
-        segments and backups keep the bytes until they are recycled. Erasure on PostgreSQL
-        rests on crypto-shredding (the subject's key is destroyed), not on the bytes going.
+    def purge_freed(self, *, patience: float = 0.0) -> bool:
+        """``VACUUM`` the personal tables; True if no dead row version is left in them.
+
+        An open snapshot in any session (a long report, a ``REPEATABLE READ`` transaction)
+        keeps VACUUM from removing the old version of an erased subject's key row; VACUUM then
+        reports it as "dead but not yet removable" and this returns False (fail closed: a report
+        it cannot read counts as not removed). VACUUM makes the space reusable but does not zero
+        it, and WAL segments, replicas and base backups keep the bytes until they are recycled:
+        that part rests on crypto-shredding and on KEK rotation (``docs/reference/subjects.md``).
+        ``patience`` is accepted for the protocol; one VACUUM pass is made per call.
         """
+        del patience
+        unremovable = 0
+        reports = 0
+        messages: list[str] = []
+
+        def collect(diag: Any) -> None:
+            messages.append(str(diag.message_primary or ""))
+
         with self.db.connection() as conn:
-            for table in ("profile_fields", "personal_events", "subject_old_keys", "blind_index"):
-                conn.execute(f"VACUUM {table}")
-        return False
+            conn.add_notice_handler(collect)
+            try:
+                for table in _PURGED_TABLES:
+                    conn.execute(f"VACUUM (VERBOSE) {table}")
+            finally:
+                conn.remove_notice_handler(collect)
+        for message in messages:
+            for found in _DEAD.finditer(message):
+                reports += 1
+                unremovable += int(found.group(1))
+        # every table (and its TOAST table) reports; fewer reports means another wording
+        return reports >= len(_PURGED_TABLES) and unremovable == 0
 
     def close(self) -> None:
         """Close every pooled connection. Idempotent."""

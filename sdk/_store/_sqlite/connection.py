@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ class Connection:
         self._conn = conn
         self._lock = threading.RLock()
         self._closed = False
+        self._after_commit: Callable[[], None] | None = None
 
     @classmethod
     def connect(cls, path: Path, durability: Durability) -> sqlite3.Connection:
@@ -64,9 +65,22 @@ class Connection:
 
     # -- access -------------------------------------------------------------------------------
 
+    def on_commit(self, hook: Callable[[], None] | None) -> None:
+        """Call ``hook`` after every committed write transaction of this connection (outside
+        the lock; the hook must be cheap when it has nothing to do)."""
+        self._after_commit = hook
+
     @contextmanager
     def raw_transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``): commits on success, rolls back on error."""
+        with self._transaction() as conn:
+            yield conn
+        hook = self._after_commit
+        if hook is not None:
+            hook()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._ensure_open()
             try:
@@ -106,12 +120,37 @@ class Connection:
             self._ensure_open()
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def purge_freed(self) -> bool:
-        """Checkpoint the WAL (``secure_delete`` already zeroed freed pages); False if the WAL
-        could not be truncated (another connection is reading)."""
-        self.checkpoint()
-        wal = Path(f"{self.path}-wal")
-        return not (wal.exists() and wal.stat().st_size > 0)
+    def purge_freed(self, *, patience: float = 0.0) -> bool:
+        """Fold the WAL into the file and truncate it (``secure_delete`` already zeroed the
+        freed cells and pages there); retried with backoff for up to ``patience`` seconds.
+
+        False if another connection (any process) kept the checkpoint from finishing: a reader
+        whose snapshot predates the deletions pins the old pages in the WAL, so the deleted
+        bytes are still on disk. Never waits on the 10 s busy timeout of ordinary writes.
+        """
+        deadline = time.monotonic() + max(0.0, patience)
+        delay = 0.005
+        while True:
+            if self._truncate_wal():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def _truncate_wal(self) -> bool:
+        with self._lock:
+            self._ensure_open()
+            self._conn.execute("PRAGMA busy_timeout=0")
+            try:
+                row = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.OperationalError:
+                row = None  # a writer holds the lock right now
+            finally:
+                self._conn.execute("PRAGMA busy_timeout=10000")
+        # (busy, frames in the WAL, frames checkpointed): TRUNCATE reports (0, 0, 0) only once
+        # every frame is in the file and the WAL was reset to zero bytes
+        return row is not None and tuple(row) == (0, 0, 0)
 
     def close(self) -> None:
         """Close the connection. Idempotent."""
