@@ -7,6 +7,7 @@ actions of other processes are found; the ledger stays the only truth.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["STREAM", "AuditTrail"]
 
 STREAM = "audit"
+
+_DECISION_ID = re.compile(r"dec_[0-9a-f]{32}")
 
 
 class AuditTrail:
@@ -121,9 +124,16 @@ class AuditTrail:
         with self._lock:
             state = self._index.get(decision_id) if isinstance(decision_id, str) else None
         if state is None:
-            shown = decision_id if isinstance(decision_id, str) and len(decision_id) <= 40 else "?"
+            # echo only what has the shape of a decision id: anything else may be personal data
+            # sent by mistake (an e-mail address in the id's place)
+            shown = (
+                f" {decision_id!r}"
+                if isinstance(decision_id, str) and _DECISION_ID.fullmatch(decision_id)
+                else ""
+            )
             raise DecisionNotFound(
-                f"no decision {shown!r} in this database; decision ids look like dec_0193..."
+                f"no decision{shown} in this database; decision ids look like dec_0193... "
+                "(dec_ and 32 hex digits)"
             )
         return state
 

@@ -157,9 +157,13 @@ def pending(p: P, _: Staff) -> list[Decision]:
 
 
 @router.post("/reviews/{decision_id}/approve", tags=["review"])
-def approve(decision_id: str, body: ApproveRequest, p: P, caller: Reviewer) -> Decision:
-    """Confirm a held decision (the reviewer is the token's name)."""
-    return p.reviews.approve(decision_id, reviewer=caller.name, note=body.note)
+def approve(
+    decision_id: str, p: P, caller: Reviewer, body: ApproveRequest | None = None
+) -> Decision:
+    """Confirm a held decision (the reviewer is the token's name); the body is optional."""
+    return p.reviews.approve(
+        decision_id, reviewer=caller.name, note=body.note if body is not None else None
+    )
 
 
 @router.post("/reviews/{decision_id}/override", tags=["review"])

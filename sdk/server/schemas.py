@@ -61,7 +61,8 @@ class RecommendRequest(Frozen):
 class DecideRequest(Frozen):
     subject: Name
     model: Name
-    features: Annotated[dict[str, float | int | None], Field(max_length=1000)]
+    features: Annotated[dict[str, float | int | str | None], Field(max_length=1000)]
+    """Numbers, ``null`` for missing, and a categorical feature's category code as a string."""
     locale: Locale = "en"
 
 

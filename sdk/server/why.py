@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..access import WhyLink
-from ..errors import DecisionNotFound, WhylensError
+from ..errors import ConfigurationError, DecisionNotFound, WhylensError
 from ..explain.narrative import outcome_word
 from ..personalizer import Personalizer
 from ..types import HELD_OUTCOME, Decision
@@ -194,6 +194,11 @@ def _own(p: Personalizer, link: WhyLink, decision_id: str) -> str:
 def withdraw(token: str, request: Request, csrf: FormId, purpose: FormId,
              lang: FormId = "en") -> Response:
     p, link = _act(request, token, csrf, lang)
+    state = p.consent.state(link.subject).purposes.get(purpose)
+    if state not in ("given", "renewed"):
+        # the page offers withdrawal only of a purpose given; anything else would say "done"
+        # about nothing
+        raise ConfigurationError("that purpose has no consent of yours to withdraw")
     p.consent.withdraw(link.subject, purpose, source="why-page")
     return _back(request, token, lang, "withdraw", p.consent.purposes.get(purpose).name)
 
@@ -202,6 +207,8 @@ def withdraw(token: str, request: Request, csrf: FormId, purpose: FormId,
 def fewer(token: str, request: Request, csrf: FormId, concept: FormId,
           lang: FormId = "en") -> Response:
     p, link = _act(request, token, csrf, lang)
+    if concept not in _concepts(p):
+        raise ConfigurationError("no recommendation here is made because of that")
     p.preferences.see_fewer(link.subject, concept)
     return _back(request, token, lang, "fewer", concept)
 
@@ -215,8 +222,8 @@ def not_interested(token: str, request: Request, csrf: FormId, item_id: FormId,
 
 
 @router.post("/why/{token}/profiling")
-def profiling(token: str, request: Request, csrf: FormId, enabled: FormId,
-              lang: FormId = "en") -> Response:
+def profiling(token: str, request: Request, csrf: FormId,
+              enabled: Annotated[Literal["on", "off"], Form()], lang: FormId = "en") -> Response:
     p, link = _act(request, token, csrf, lang)
     on = enabled == "on"
     p.preferences.set_profiling(link.subject, on)
@@ -244,6 +251,15 @@ def ask_person(token: str, request: Request, csrf: FormId, decision_id: FormId =
         topic=HUMAN_INTERVENTION,
     )
     return _back(request, token, lang, "person", _day(case.due_at, lang))
+
+
+def _concepts(p: Personalizer) -> set[str]:
+    """The concepts of the rankers being served: what "see fewer" can name."""
+    out: set[str] = set()
+    for card in p.models.list():
+        if card.kind == "ranker":
+            out.update(c.name for c in p.models.get(card.name, card.version).schema.concepts)
+    return out
 
 
 def _day(at: datetime, locale: str) -> str:

@@ -110,3 +110,32 @@ def test_ask_for_a_person_in_general_and_not_for_another_subjects_decision(
     with Personalizer.open(store.db, keyring=store.keyring) as p:
         assert [c.decision_id for c in p.contact.of_subject(who)] == [None]
         assert p.contact.of_subject(other) == []
+
+
+def test_controls_that_would_do_nothing_say_so_instead_of_done(server: Server, store: Store
+                                                              ) -> None:
+    who = store.consenting[44]
+    _recommend(server, store, who)
+    link = server.client(token=store.tokens["service"]).post(
+        "/v1/links", json={"subject": who}).json()["path"]
+    page = httpx.get(server.url + link).text
+    csrf = _form(page, "profiling")["csrf"]
+    base = {"csrf": csrf, "lang": "en"}
+    # a purpose that needs no consent, or was never given: nothing to withdraw
+    for purpose in ("service", "no-such-purpose"):
+        r = httpx.post(f"{server.url}{link}/withdraw", data={**base, "purpose": purpose})
+        assert r.status_code in (400, 404) and "Done" not in r.text, purpose
+    r = httpx.post(f"{server.url}{link}/fewer", data={**base, "concept": "nonexistent"})
+    assert r.status_code == 400 and "Done" not in r.text
+    r = httpx.post(f"{server.url}{link}/profiling", data={**base, "enabled": "maybe"})
+    assert r.status_code == 422
+    with Personalizer.open(store.db, keyring=store.keyring) as p:
+        state = p.preferences.state(who)
+        assert "nonexistent" not in state.concept_weights and state.profiling is True
+
+
+def test_an_id_that_is_not_a_decision_id_is_not_echoed(server: Server, store: Store) -> None:
+    svc = server.client(token=store.tokens["service"])
+    r = svc.get("/v1/decisions/jane.canary@example.com")
+    assert r.status_code == 404 and "jane.canary" not in r.text
+    assert r.json()["code"] == "decision_not_found"
