@@ -91,6 +91,7 @@ __all__ = [
     "DecisionNotFound",
     "DecryptionError",
     "ExplanationError",
+    "ExportNotFound",
     "ExportVerificationError",
     "FeatureError",
     "Forbidden",
@@ -428,6 +429,12 @@ class DecisionNotFound(AuditError):
     """No decision with this id."""
 
     code = "decision_not_found"
+
+
+class ExportNotFound(AuditError):
+    """No audit export with this id (on the server's export folder)."""
+
+    code = "export_not_found"
 
 
 class ReviewStateError(AuditError):

@@ -14,20 +14,24 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ..access import AccessToken
-from ..errors import ConfigurationError, DecisionNotFound, Forbidden
+from ..errors import ConfigurationError, ExportNotFound, Forbidden, WhylensError
 from ..personalizer import Personalizer
 from ..types import Audience, ConsentState, Decision, Explanation, Recommendations
 from .auth import personalizer, role
+from .problems import PROBLEM_RESPONSES
 from .schemas import (
     ApproveRequest,
     ConsentChange,
     ConsentResult,
     ContestRequest,
     DecideRequest,
+    ExportRequest,
     ExportResult,
+    FeatureInfo,
     LinkRequest,
     LinkResult,
     Locale,
+    ModelInfo,
     OverrideRequest,
     RecommendRequest,
     VerifyResult,
@@ -35,7 +39,7 @@ from .schemas import (
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 P = Annotated[Personalizer, Depends(personalizer)]
 Service = Annotated[AccessToken, Depends(role("service"))]
 Reviewer = Annotated[AccessToken, Depends(role("reviewer"))]
@@ -96,6 +100,33 @@ def consent_state(subject: str, p: P, _: Service, sec_gpc: GpcHeader = None) -> 
     if sec_gpc is not None:
         p.consent.apply_gpc(subject, sec_gpc)
     return p.consent.state(subject)
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+@router.get("/models", tags=["models"])
+def models(p: P, _: Anyone) -> list[ModelInfo]:
+    """Every model version, with the features its requests take (newest version first)."""
+    out = []
+    for card in sorted(p.models.list(), key=lambda c: (c.name, -c.version)):
+        schema = p.models.get(card.name, card.version).schema
+        try:
+            serving = p.models.serving(card.name).version == card.version
+        except WhylensError:
+            serving = False
+        out.append(ModelInfo(
+            name=card.name, version=card.version, kind=card.kind,
+            signed_off=p.models.sign_off_of(card.name, card.version) is not None,
+            serving=serving,
+            outcomes=tuple(card.outcomes) if card.outcomes is not None else None,
+            features=tuple(
+                FeatureInfo(name=f.name, kind=f.kind, purpose=f.purpose,
+                            categories=f.codes if f.is_categorical else None)
+                for f in schema
+            ),
+        ))
+    return out
 
 
 # -- the decision path --------------------------------------------------------------------------
@@ -188,26 +219,34 @@ def export_root(request: Request) -> Path:
     return root
 
 
-def make_export(p: Personalizer, root: Path) -> ExportResult:
+def make_export(p: Personalizer, root: Path, request: ExportRequest | None = None
+                ) -> ExportResult:
     """Write a signed export into a fresh folder under ``root``."""
+    what = request or ExportRequest()
     export_id = f"exp_{secrets.token_hex(12)}"
-    manifest = p.audit.export(root / export_id, format="jsonl")
+    manifest = p.audit.export(
+        root / export_id, format=what.format, since=what.since, until=what.until,
+        model=what.model,
+    )
     return ExportResult(
         export_id=export_id, download=f"/v1/audit/exports/{export_id}", manifest=manifest
     )
 
 
 @router.post("/audit/exports", tags=["audit"], status_code=201)
-def create_export(request: Request, p: P, _: Compliance) -> ExportResult:
-    """Export the ledger with a signed manifest (verifiable offline); download it as a zip."""
-    return make_export(p, export_root(request))
+def create_export(
+    request: Request, p: P, _: Compliance, body: ExportRequest | None = None
+) -> ExportResult:
+    """Export the ledger with a signed manifest (verifiable offline); download it as a zip.
+    The body is optional: ``format``, ``since``/``until`` and ``model`` narrow it."""
+    return make_export(p, export_root(request), body)
 
 
 def export_zip(root: Path, export_id: str) -> StreamingResponse:
     """A made export as a zip download."""
     folder = root / export_id
     if not _EXPORT_ID.match(export_id) or not folder.is_dir():
-        raise DecisionNotFound("no export with that id")
+        raise ExportNotFound("no export with that id")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         for f in sorted(folder.iterdir()):

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,10 +45,22 @@ def _page_error(request: Request, status: int, code: str) -> Response:
     locale = choose_locale(request.query_params.get("lang"),
                            request.headers.get("accept-language"))
     templates: Jinja2Templates = request.app.state.templates
+    t = texts(locale)
     return templates.TemplateResponse(
-        request, "error.html", {"t": texts(locale), "locale": locale, "status": status,
-                                "code": code, "caller": None}, status_code=status,
+        request, "error.html", {"t": t, "locale": locale, "status": status, "code": code,
+                                "caller": None, "explain": t.get(f"err_{status}", t["err_other"]),
+                                "back": _back_to(request.url.path)}, status_code=status,
     )
+
+
+def _back_to(path: str) -> str | None:
+    """Where the error page's "back" goes: the why page a form was posted from, or the console."""
+    parts = path.split("/")
+    if len(parts) >= 3 and parts[1] == "why" and parts[2]:
+        return f"/why/{parts[2]}"
+    if parts[1:2] == ["console"]:
+        return "/console"
+    return None
 
 
 def _handlers(app: FastAPI) -> None:
@@ -137,6 +150,14 @@ def build_app(settings: ServerSettings | None = None) -> FastAPI:
         return RedirectResponse("/console", status_code=303)
 
     app.include_router(api.router)
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.problem_media_type(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(why.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")

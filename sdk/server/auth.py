@@ -14,9 +14,10 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .._canonical import canonical_json, loads
 from ..access import AccessToken, WhyLink
@@ -84,10 +85,17 @@ def bearer_caller(request: Request) -> AccessToken:
     return personalizer(request).tokens.authenticate(token.strip())
 
 
-def role(*roles: str) -> Callable[[Request], AccessToken]:
+# declares the scheme in OpenAPI (the Authorize button of /docs); the check is ours, so a
+# missing or malformed header is our problem+json 401, not FastAPI's 403
+_BEARER = HTTPBearer(auto_error=False, description="A token from `whylens tokens create`.")
+
+
+def role(*roles: str) -> Callable[..., AccessToken]:
     """A dependency admitting bearer tokens of ``roles`` only."""
 
-    def check(request: Request) -> AccessToken:
+    def check(
+        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
+    ) -> AccessToken:
         caller = bearer_caller(request)
         if caller.role not in roles:
             raise Forbidden(f"this route is for the {' or '.join(roles)} role")

@@ -67,6 +67,18 @@ _EN = {
     "expired": "expired", "refused": "refused", "invalidated": "invalidated", "stale": "stale",
     "objected": "objected", "not_required": "not needed",
     "error": "Something went wrong",
+    "back_to_page": "Back to the page",
+    "err_400": "We could not do that: it does not apply here. Nothing was changed.",
+    "err_403": "This form has expired or was not sent from this page. Go back, reload the "
+    "page and try again. Nothing was changed.",
+    "err_404": "This link or item does not exist, or it is not yours. Check the link you were "
+    "sent.",
+    "err_409": "That cannot be done in the state this is in now. Nothing was changed.",
+    "err_410": "This link has expired, or the data it was about has been erased. Ask the shop "
+    "for a new link.",
+    "err_422": "What was sent could not be accepted (for example, a message longer than 2000 "
+    "characters). Go back and try again.",
+    "err_other": "Please try again later.",
     "back": "Back",
     "item": "Item",
 }
@@ -138,6 +150,18 @@ _DE = {
     "invalidated": "ungültig", "stale": "veraltet", "objected": "widersprochen",
     "not_required": "nicht nötig",
     "error": "Etwas ist schiefgegangen",
+    "back_to_page": "Zurück zur Seite",
+    "err_400": "Das ging nicht: Es trifft hier nicht zu. Es wurde nichts geändert.",
+    "err_403": "Dieses Formular ist abgelaufen oder kam nicht von dieser Seite. Gehen Sie "
+    "zurück, laden Sie die Seite neu und versuchen Sie es noch einmal. Es wurde nichts geändert.",
+    "err_404": "Diesen Link oder Eintrag gibt es nicht, oder er gehört nicht Ihnen. Prüfen Sie "
+    "den Link, den Sie bekommen haben.",
+    "err_409": "Das geht im jetzigen Zustand nicht. Es wurde nichts geändert.",
+    "err_410": "Dieser Link ist abgelaufen, oder die Daten, um die es ging, wurden gelöscht. "
+    "Bitten Sie den Shop um einen neuen Link.",
+    "err_422": "Das Gesendete konnte nicht angenommen werden (zum Beispiel eine Nachricht mit "
+    "mehr als 2000 Zeichen). Gehen Sie zurück und versuchen Sie es noch einmal.",
+    "err_other": "Bitte versuchen Sie es später noch einmal.",
     "back": "Zurück",
     "item": "Artikel",
 }

@@ -14,11 +14,12 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors as e
 
-__all__ = ["STATUS", "problem", "status_of"]
+__all__ = ["PROBLEM_RESPONSES", "STATUS", "Problem", "problem", "problem_media_type", "status_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ STATUS: dict[type[e.WhylensError], int] = {
     e.InvalidLink: 404,
     e.LinkExpired: 410,
     e.DecisionNotFound: 404,
+    e.ExportNotFound: 404,
     e.ModelNotFound: 404,
     e.UnknownSubject: 404,
     e.SubjectErased: 410,
@@ -122,3 +124,42 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # the type only: an exception's text may hold data it was raised about
     logger.error("unexpected %s while serving a request", type(exc).__name__)
     return problem(500, "internal_error")
+
+
+class ProblemIssue(BaseModel):
+    """One schema violation of a 422: where, and what (never the value sent)."""
+
+    loc: list[str]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details body (media type ``application/problem+json``)."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    """The error's stable code (``sdk.errors``): what a client switches on."""
+    detail: str | None = None
+    errors: list[ProblemIssue] | None = None
+    """For ``invalid_request`` (422): up to 20 schema violations."""
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": _TITLES[status]}
+    for status in (400, 401, 403, 404, 409, 410, 422)
+}
+"""The error responses every ``/v1`` route documents (FastAPI ``responses=``)."""
+
+
+def problem_media_type(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with every 4xx/5xx body as ``application/problem+json`` (FastAPI
+    writes ``application/json`` for documented responses)."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content")
+                if str(status)[0] in "45" and content and "application/json" in content:
+                    content["application/problem+json"] = content.pop("application/json")
+    return schema

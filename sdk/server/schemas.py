@@ -90,6 +90,38 @@ class LinkResult(Frozen):
     expires_at: datetime
 
 
+class FeatureInfo(Frozen):
+    """One model input as a client sends it."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    purpose: str
+    categories: tuple[str, ...] | None = None
+    """A categorical feature's codes, sent as strings."""
+
+
+class ModelInfo(Frozen):
+    """A model version: what it is and what ``/v1/decide`` or ``/v1/recommend`` take."""
+
+    name: str
+    version: int
+    kind: Literal["ranker", "classifier"]
+    signed_off: bool
+    serving: bool
+    outcomes: tuple[str, ...] | None = None
+    features: tuple[FeatureInfo, ...]
+
+
+class ExportRequest(Frozen):
+    """Which stretch of the ledger to export, and how (all optional: everything, as JSONL)."""
+
+    format: Literal["jsonl", "csv", "parquet"] = "jsonl"
+    since: datetime | None = None
+    until: datetime | None = None
+    model: Name | None = None
+    """Only this model's decisions and recommendations (consent entries stay, for the chain)."""
+
+
 class ExportResult(Frozen):
     export_id: str
     download: str

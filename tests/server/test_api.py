@@ -157,6 +157,18 @@ def test_link_expiry_and_default_ttl(server: Server, store: Store) -> None:
 def test_security_headers_and_openapi(server: Server, store: Store) -> None:
     spec = httpx.get(f"{server.url}/openapi.json").json()
     assert spec["openapi"].startswith("3.1")
+    # a client generated from the spec knows the auth scheme and parses our errors
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    decide = spec["paths"]["/v1/decide"]["post"]
+    assert decide["security"] == [{"HTTPBearer": []}]
+    for status in ("400", "401", "403", "404", "409", "410", "422"):
+        content = decide["responses"][status]["content"]
+        assert list(content) == ["application/problem+json"], status
+        assert content["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
+    bad = server.client(token=store.tokens["service"]).post("/v1/decide", json={})
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert set(bad.json()) <= set(spec["components"]["schemas"]["Problem"]["properties"])
     assert httpx.get(f"{server.url}/docs").status_code == 200
     assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
     link = server.client(token=store.tokens["service"]).post(
@@ -184,3 +196,20 @@ def test_recommend_k_of_many_and_decide_round_trip(server: Server, store: Store,
     assert ex["locale"] == locale and ex["audience"] == "end_user"
     again = svc.get(f"/v1/decisions/{d['decision_id']}").json()
     assert again["decision_id"] == d["decision_id"] and again["status"] == "pending_review"
+
+
+def test_models_list_what_requests_take_and_exports_can_be_narrowed(server: Server,
+                                                                     store: Store) -> None:
+    svc = server.client(token=store.tokens["service"])
+    models = {m["name"]: m for m in svc.get("/v1/models").json()}
+    credit = models[CREDIT]
+    assert credit["kind"] == "classifier" and credit["signed_off"] and credit["serving"]
+    names = [f["name"] for f in credit["features"]]
+    assert set(names) == set(store.credit_features(store.consenting[0]))
+    compliance = server.client(token=store.tokens["compliance"])
+    made = compliance.post("/v1/audit/exports", json={"format": "csv", "model": CREDIT})
+    assert made.status_code == 201 and made.json()["manifest"]["format"] == "csv"
+    bad = compliance.post("/v1/audit/exports", json={"format": "xml"})
+    assert bad.status_code == 422
+    missing = compliance.get("/v1/audit/exports/exp_" + "0" * 24)
+    assert missing.status_code == 404 and missing.json()["code"] == "export_not_found"

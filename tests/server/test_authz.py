@@ -17,6 +17,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/consent/{subject}/grant"): {"service"},
     ("POST", "/v1/consent/{subject}/withdraw"): {"service"},
     ("GET", "/v1/consent/{subject}"): {"service"},
+    ("GET", "/v1/models"): {"service", "reviewer", "compliance"},
     ("POST", "/v1/recommend"): {"service"},
     ("POST", "/v1/decide"): {"service"},
     ("GET", "/v1/decisions/{decision_id}"): {"service", "reviewer", "compliance"},
@@ -52,6 +53,7 @@ def _requests(server: Server, store: Store) -> dict[tuple[str, str], dict[str, A
         ("POST", "/v1/consent/{subject}/withdraw"): {
             "url": f"/v1/consent/{who}/withdraw", "json": {"purposes": ["analytics"]}},
         ("GET", "/v1/consent/{subject}"): {"url": f"/v1/consent/{who}"},
+        ("GET", "/v1/models"): {"url": "/v1/models"},
         ("POST", "/v1/recommend"): {"url": "/v1/recommend", "json": {
             "subject": who, "model": RANKER, "candidates": store.candidates(who, 10), "k": 3}},
         ("POST", "/v1/decide"): {"url": "/v1/decide", "json": {

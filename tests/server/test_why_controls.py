@@ -127,6 +127,8 @@ def test_controls_that_would_do_nothing_say_so_instead_of_done(server: Server, s
         assert r.status_code in (400, 404) and "Done" not in r.text, purpose
     r = httpx.post(f"{server.url}{link}/fewer", data={**base, "concept": "nonexistent"})
     assert r.status_code == 400 and "Done" not in r.text
+    # the error page says what happened in words, and leads back
+    assert "Nothing was changed." in r.text and f'href="{link}"' in r.text
     r = httpx.post(f"{server.url}{link}/profiling", data={**base, "enabled": "maybe"})
     assert r.status_code == 422
     with Personalizer.open(store.db, keyring=store.keyring) as p:
