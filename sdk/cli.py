@@ -633,14 +633,18 @@ def tokens_revoke(token_id: str, db: DbOption = Path("whylens.db")) -> None:
 
 @app.command()
 def serve(
-    db: DbOption = Path("whylens.db"),
+    db: Annotated[
+        str,
+        typer.Option("--db", envvar="WHYLENS_DB",
+                     help="The store: a SQLite file or a postgresql:// URL (then --keyring)."),
+    ] = "whylens.db",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (each opens the store).")] = 1,
     keyring: Annotated[Path | None, typer.Option(help="Keyring file (default: beside --db).")]
     = None,
 ) -> None:
-    """Serve the HTTP API, the why page and the review console (needs whylens[server])."""
+    """Serve the HTTP API, the why page and the review console (needs whylens\\[server])."""
     import os
 
     try:
@@ -649,8 +653,13 @@ def serve(
         from .server.run import serve as run_server
     except ImportError:
         raise WhylensError("whylens serve needs its extra: pip install 'whylens[server]'") from None
-    if not db.exists():
-        raise typer.BadParameter(f"no database at {db}", param_hint="--db")
+    if db.startswith(("postgresql://", "postgres://")):
+        if keyring is None:
+            raise typer.BadParameter("a PostgreSQL store needs --keyring", param_hint="--keyring")
+    elif not Path(db).exists():
+        raise typer.BadParameter(
+            f"no database at {db} (create one with: whylens init --db {db})", param_hint="--db"
+        )
     # the workers read their settings from the environment (WHYLENS_*), so each opens the store
     os.environ["WHYLENS_DB"] = str(db)
     if keyring is not None:

@@ -108,10 +108,15 @@ def build_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.p = p
     app.state.keys = Keys(p.keyring.mac_key)
-    db_path = Path(settings.db)
-    app.state.export_dir = Path(settings.export_dir) if settings.export_dir else (
-        db_path.with_name(db_path.name + ".exports")
-    )
+    if settings.export_dir:
+        app.state.export_dir = Path(settings.export_dir)
+    elif "://" in settings.db:
+        # a server store has no folder of its own: beside the keyring, which is local
+        ring = Path(settings.keyring or "whylens.keyring")
+        app.state.export_dir = ring.with_name(ring.name + ".exports")
+    else:
+        db_path = Path(settings.db)
+        app.state.export_dir = db_path.with_name(db_path.name + ".exports")
     app.state.templates = Jinja2Templates(directory=str(_HERE / "templates"))
     _handlers(app)
 

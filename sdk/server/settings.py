@@ -17,7 +17,7 @@ class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WHYLENS_", extra="ignore", frozen=True)
 
     db: str = "whylens.db"
-    """The store: a SQLite path (or a URL, once the store supports it)."""
+    """The store: a SQLite path or a ``postgresql://`` URL (then set ``keyring`` too)."""
     keyring: str | None = None
     """The keyring file (default: beside the database)."""
     require_sign_off: bool = True
