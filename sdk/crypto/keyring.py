@@ -85,6 +85,7 @@ class Keyring:
         "_public_raw",
         "_seed",
         "_signing_key",
+        "_stamp",
     )
 
     def __init__(
@@ -103,6 +104,8 @@ class Keyring:
         destroyed: dict[int, str] | None = None,
     ) -> None:
         """Build a keyring from already-validated parts; use :meth:`create` or :meth:`load`."""
+        # the file as last read or written (see refresh)
+        self._stamp: tuple[int, int, int] | None = None
         self._min_kek = min_kek
         self._kek_created = dict(kek_created or {})
         self._destroyed = dict(destroyed or {})
@@ -364,17 +367,35 @@ class Keyring:
         unwrapping under a retired version raises :class:`sdk.errors.KeyRetired`.
         """
         ok = isinstance(below, int) and not isinstance(below, bool)
-        if not ok or not 1 <= below <= self._current_kek:
-            raise KeyringError(
-                f"the minimum KEK version must be from 1 to the current version "
-                f"{self._current_kek}, got {below!r}"
-            )
-        self._min_kek = below
-        self._save()
+        # under the file lock and on a fresh read: saving this process's view of the KEKs would
+        # otherwise write back a file from before another process's rotation (losing its KEK)
+        with self._file_lock():
+            self.reload()
+            if not ok or not 1 <= below <= self._current_kek:
+                raise KeyringError(
+                    f"the minimum KEK version must be from 1 to the current version "
+                    f"{self._current_kek}, got {below!r}"
+                )
+            self._min_kek = below
+            self._save()
+
+    def refresh(self) -> None:
+        """:meth:`reload` if the file changed since this process last read or wrote it (one
+        ``stat``): a process opened before another one rotated must not go on wrapping new
+        data keys under a KEK that the rotation schedule will destroy."""
+        try:
+            seen = _file_stamp(self._path)
+        except OSError:
+            return
+        if seen != self._stamp:
+            with self._file_lock():
+                self.reload()
 
     def reload(self) -> None:
         """Re-read KEK versions from the file (another process may have rotated them)."""
+        stamp = _file_stamp(self._path)
         fresh = Keyring.load(self._path)
+        self._stamp = stamp
         if fresh.fingerprint != self._fingerprint:
             raise KeyringError("the keyring file now holds another keyring; reopen the database")
         self._keks = dict(fresh._keks)
@@ -403,6 +424,7 @@ class Keyring:
 
     def _save(self) -> None:
         _replace_file(self._path, self._to_json(self._seed))
+        self._stamp = _file_stamp(self._path)
 
     def kek(self, version: int) -> bytes:
         """The 32-byte key-encryption key ``version``; :class:`KeyringError` if unknown and
@@ -492,3 +514,8 @@ def _key(path: Path, name: str, value: Any) -> bytes:
     if len(key) != _KEY_SIZE:
         _malformed(path, f'"{name}" must decode to {_KEY_SIZE} bytes, not {len(key)}')
     return key
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return (st.st_ino, st.st_mtime_ns, st.st_size)

@@ -123,6 +123,8 @@ class KeyringProvider(KeyProvider):
 
     @property
     def current_version(self) -> int:
+        # new wraps follow a rotation made by another process (see Keyring.refresh)
+        self.keyring.refresh()
         return self.keyring.current_kek_version
 
     @property
