@@ -58,7 +58,14 @@ class ConsentView:
             else:
                 events = events_of(entry)
                 if events:
-                    self._events.setdefault(entry.subject or "", []).extend(events)
+                    mine = self._events.setdefault(entry.subject or "", [])
+                    late = bool(mine) and events[0].at < mine[-1].at
+                    mine.extend(events)
+                    if late:
+                        # an event dated before one already folded (an import with at=, or
+                        # two processes racing past check_at): keep effective-time order, so
+                        # a back-dated grant cannot land after, and undo, a withdrawal
+                        mine.sort(key=_effective_order)
                     self.current.pop(entry.subject or "", None)
 
     def reset(self) -> None:
@@ -123,3 +130,11 @@ class ConsentView:
         """Pseudonyms of every subject with consent events."""
         with self._lock:
             return sorted(self._events)
+
+
+_ENDING = frozenset({"withdraw", "refuse", "invalidate", "object"})
+
+
+def _effective_order(event: ConsentEvent) -> tuple[datetime, bool, int]:
+    # at the same instant an ending wins (folded last), whatever order the ledger has them in
+    return (event.at, event.action in _ENDING, event.seq)
