@@ -4,6 +4,7 @@ validation before anything is recorded, and the codec's typed errors."""
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -155,3 +156,23 @@ def test_strict_checks_name_each_problem() -> None:
 def test_decode_errors_say_where(mangle, field: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidTCString, match=field):
         decode_tc_string(mangle(tc()))
+
+
+def test_a_cmp_resending_its_old_string_does_not_undo_a_withdrawal(p: Personalizer) -> None:
+    """A CMP re-sends its stored string on every page view; after the person withdrew elsewhere
+    (the why page), that string is not a new choice (found by an attacker review)."""
+    text = tc()
+    p.consent.apply_tcf("carol", text, VENDOR)
+    p.consent.withdraw("carol", "personalization", source="why-page")
+    again = p.consent.apply_tcf("carol", text, VENDOR)
+    assert "personalization" in again.unchanged and "personalization" not in again.granted
+    assert p.consent.state("carol").purposes["personalization"] == "withdrawn"
+    # an older string the person's withdrawal supersedes is not a new choice either
+    older = tc(last_updated=WHEN.replace(day=1), created=WHEN.replace(day=1))
+    p.consent.apply_tcf("carol", older, VENDOR)
+    assert p.consent.state("carol").purposes["personalization"] == "withdrawn"
+    # a string the person updated in the CMP after withdrawing is
+    time.sleep(1.1)  # TC strings count time in deciseconds and may not lie in the future
+    newer = datetime.now(UTC).replace(microsecond=0)
+    p.consent.apply_tcf("carol", tc(last_updated=newer, created=WHEN), VENDOR)
+    assert p.consent.state("carol").purposes["personalization"] == "given"

@@ -93,11 +93,21 @@ def apply_tcf(
     mapping = {p.id: p.tcf_purposes for p in consent.purposes if p.tcf_purposes and p.needs_consent}
     decisions = tcf_decisions(model, vendor_id, mapping)
 
-    latest = {e.purpose: e for e in consent.history(subject)}
+    history = consent.history(subject)
+    latest = {e.purpose: e for e in history}
+    applied = {e.purpose for e in history if e.source == recorded}
+    # a CMP re-sends its stored string on every page: a string already applied for a purpose,
+    # or one last updated before the purpose's latest event, is not a new choice of the
+    # person's, so it cannot undo what they did since (a withdrawal on the why page)
     unchanged = tuple(
         p
         for p, ok in decisions.items()
-        if p in latest and latest[p].source == recorded and (latest[p].action == "grant") == ok
+        if p in latest
+        and (
+            (latest[p].source == recorded and (latest[p].action == "grant") == ok)
+            or p in applied
+            or (not _from_tcf(latest[p].source) and model.last_updated < latest[p].at)
+        )
     )
     status = consent.state(subject).purposes
     to_grant = [p for p, ok in decisions.items() if ok and p not in unchanged]
@@ -134,3 +144,11 @@ def apply_tcf(
         held_by_gpc=held,
         receipts=tuple(receipts),
     )
+
+
+_TCF_SOURCE = re.compile(r":vendor=\d+:sha256=[0-9a-f]{64}$")
+
+
+def _from_tcf(source: str | None) -> bool:
+    """Whether an event was recorded from a TC string (its source names the string's hash)."""
+    return source is not None and _TCF_SOURCE.search(source) is not None
