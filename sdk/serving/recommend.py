@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._canonical import sha256_hex, sha256_of
+from .._canonical import canonical_json, sha256_hex
 from ..audit.entries import ItemRecord, ModelRef, RecommendationRecord
 from ..audit.records import (
     encrypt_inputs,
@@ -242,7 +242,10 @@ class Recommending(EngineBase):
                 candidates=len(all_items),
                 scored=len(items),
                 k=k,
-                context_sha256=sha256_of(dict(context)) if context else None,
+                # keyed like the why hashes: a request context has little entropy
+                context_sha256=keyed_hash(mac_key, canonical_json(dict(context)))
+                if context
+                else None,
                 rules=outcome.records,
                 preferences={
                     "events": prefs.events,
