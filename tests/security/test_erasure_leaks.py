@@ -284,3 +284,45 @@ def test_nothing_linkable_in_any_output_after_erasure(
         assert not [s for s in spellings if s in blob], f"contributions in {where}"
     # the feature hash is still there (chains and proofs unchanged) but keyed by a key that is gone
     assert len(mac) == 64 and np.all([c in "0123456789abcdef" for c in mac])
+
+
+# -- records of the previous release ----------------------------------------------------------
+
+V1 = Path(__file__).parent.parent / "fixtures" / "v1-store"
+
+
+def test_records_of_the_previous_release_still_read(tmp_path: Path) -> None:
+    """Entries written before record version 2 (no ``version``, contributions and reasons in
+    clear, global-key hashes) read as before: explanations, history, a personal export."""
+    import shutil
+
+    db, ring = tmp_path / "v1.db", tmp_path / "v1.keyring.json"
+    shutil.copyfile(V1 / "v1.db", db)
+    shutil.copyfile(V1 / "v1.keyring.json", ring)
+    ring.chmod(0o600)
+    expected = json.loads((V1 / "expected.json").read_text())
+    with Personalizer.open(db, keyring=ring) as p:
+        overridden = expected["overridden"]
+        entry, actions = p.audit.entries_of(overridden)
+        assert "version" not in entry.data and "sealed" not in entry.data
+        stored = entry.data["explanation"]["contributions"]
+        auditor = p.explain(overridden, audience="auditor")
+        assert list(auditor.contributions.values()) == stored
+        reason = next(a.data["reason"] for a in actions if a.kind == "review.override")
+        assert reason in [a.reason for a in p.decision(overridden).history]
+        p.audit.export(tmp_path / "export", personal=True)
+        assert verify_export(tmp_path / "export", public_key=p.keyring.public_key_bytes()).ok
+        rows = [
+            json.loads(line)
+            for line in (tmp_path / "export" / "personal.jsonl").read_text().splitlines()
+        ]
+        mine = {r["kind"]: r for r in rows if r["decision_id"] == overridden}
+        assert mine["decision"]["fields"]["contributions"] == stored
+        assert mine["review.override"]["fields"]["reason"] == reason
+        # new decisions on the upgraded store are version 2, beside the old ones
+        p.consent.grant("member-new", ["profiling"])
+        decision = p.decide(
+            "member-new", {"tenure_months": 12.0, "late_payments": 0.0}, model="credit"
+        )
+        assert p.audit.entries_of(decision.decision_id)[0].data["version"] == 2
+        assert p.audit.verify().ok
