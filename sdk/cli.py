@@ -386,6 +386,10 @@ def audit_export(
     since: Annotated[str | None, typer.Option(help="ISO time with zone, inclusive")] = None,
     until: Annotated[str | None, typer.Option(help="ISO time with zone, inclusive")] = None,
     model: Annotated[str | None, typer.Option(help="Only this model's records")] = None,
+    personal: Annotated[
+        bool,
+        typer.Option(help="Add personal.jsonl: personal fields decrypted (erased: marked)"),
+    ] = False,
 ) -> None:
     """Export the ledger and audit records with a signed manifest."""
     from datetime import datetime
@@ -396,7 +400,9 @@ def audit_export(
     except ValueError:
         raise typer.BadParameter("use ISO 8601 times such as 2026-11-01T00:00:00+00:00") from None
     with _open(db) as p:
-        manifest = p.audit.export(path, format=format, since=start, until=end, model=model)
+        manifest = p.audit.export(
+            path, format=format, since=start, until=end, model=model, personal=personal
+        )
     console.print(
         f"{manifest.records} ledger entries and {manifest.selected} audit records written to "
         f"{path} (signed by key {manifest.key_fingerprint[:16]}...)"

@@ -114,6 +114,7 @@ class Personalizer:
             models=self.models,
             protected=ProtectedAttributes(db, keys, self.models),
             follower=self.views,
+            keys=keys,
         )
         # the human touch: what each response discloses, notes, curation, oversight, contact
         self.disclosures = Disclosures()

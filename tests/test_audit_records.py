@@ -9,6 +9,7 @@ from conftest import feature_row, german_credit, tamper
 
 from sdk import Personalizer, ReviewPolicy
 from sdk.audit.policy import in_sample
+from sdk.audit.sealing import keyed_hash, record_mac_key
 from sdk.errors import ReviewStateError
 
 
@@ -59,11 +60,20 @@ def test_decision_record_carries_purpose_consent_notice_model_and_hashes(granted
     grant = p.ledger.get(consent["authorised_by"])
     assert grant.kind == "consent.grant" and "profiling" in grant.data["purposes"]
     assert consent["notice"]["notice_id"] == "privacy-2026-11"
-    assert data["shown_text_sha256"] == hashlib.sha256(decision.why.encode()).hexdigest()
+    # version 2: the text hash is keyed by the subject's own key (a plain hash of so little
+    # text could be reversed), and goes with it on erasure
+    assert data["version"] == 2
+    key = record_mac_key(p.keys.cipher(entry.subject, create=False))
+    assert data["shown_text_sha256"] == keyed_hash(key, decision.why.encode())
+    assert data["shown_text_sha256"] != hashlib.sha256(decision.why.encode()).hexdigest()
     assert len(data["feature_mac"]) == 64
     assert set(data["inputs"]) == set(schema.names)
     assert data["output"]["outcome"] == decision.automated_outcome
-    assert len(data["explanation"]["contributions"]) == len(schema.names)
+    assert data["explanation"]["contributions"] == []  # sealed under the subject's key
+    assert isinstance(data["sealed"], str)
+    assert len(p.explain(decision.decision_id, audience="auditor").contributions) == len(
+        schema.names
+    )
     assert (
         decision.decision_id
         < p.decide(subject, feature_row(frame, schema, 8), model="credit").decision_id

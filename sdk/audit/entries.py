@@ -6,7 +6,10 @@ review actions are :class:`ReviewRecord` entries naming the decision. Readers va
 JSON as it is (:func:`decision_record`, :func:`recommendation_record`, :func:`review_record`), so
 entries written before a field existed still read: every field added later has a default.
 Nothing here is personal in clear: inputs and contest messages are ciphertexts (base64) bound to
-the subject, the record and the field.
+the subject, the record and the field. Since record version 2 (``version``), so are the exact
+contributions and the reviewers' notes and reasons (``sealed``, see :mod:`sdk.audit.sealing`), and
+the hashes of inputs and texts are keyed by the subject's own key; version 1 entries (no
+``version`` field) still read, with those parts in clear.
 """
 
 from __future__ import annotations
@@ -85,7 +88,10 @@ class DecisionOutput(_Record):
 
 
 class DecisionExplanation(_Record):
-    """Exact attributions of the decision: ``sum(contributions) + base_value == score``."""
+    """Exact attributions of the decision: ``sum(contributions) + base_value == score``.
+
+    From record version 2 ``contributions`` is empty here: they are sealed in the record's
+    ``sealed`` part under the subject's key."""
 
     contributions: list[float]
     base_value: float
@@ -95,21 +101,27 @@ class DecisionExplanation(_Record):
 class DecisionRecord(_Record):
     """A ``decision`` entry."""
 
+    version: int = 1
+    """Record version: 1 (no field) for entries of earlier releases, 2 with sealed parts."""
     decision_id: str
     purpose: str = "profiling"
     model: ModelRef
     consent: ConsentRecord
     inputs: dict[str, str]
     feature_mac: str
+    """HMAC-SHA256 of the exact feature vector; version 2 under the subject's record key."""
     output: DecisionOutput
     shadow: dict[str, Any] | None = None
     explanation_method: str | None = None
     explanation: DecisionExplanation
     shown_text_sha256: str
+    """Hash of the text shown; version 2: HMAC-SHA256 under the subject's record key."""
     locale: str = "en"
     unknown_categories: tuple[str, ...] = ()
     """Categorical features whose value was not one of their categories (scored as missing);
     names only, never the value."""
+    sealed: str | None = None
+    """Version 2: ``{"contributions": [...]}`` under the subject's key (base64)."""
 
 
 class PickRef(_Record):
@@ -146,6 +158,8 @@ class ItemRecord(_Record):
 class RecommendationRecord(_Record):
     """A ``recommendation`` entry."""
 
+    version: int = 1
+    """Record version (see :class:`DecisionRecord`)."""
     decision_id: str
     purpose: str = "personalization"
     model: ModelRef
@@ -166,6 +180,9 @@ class RecommendationRecord(_Record):
     items: list[ItemRecord]
     notice_sha256: str
     locale: str = "en"
+    sealed: str | None = None
+    """Version 2: ``{"items": [[contributions], ...]}`` in item order, under the subject's key;
+    the items' own ``contributions`` are then empty and ``why_sha256`` is keyed."""
 
     def item(self, item_id: str | None) -> ItemRecord | None:
         """The served item ``item_id`` (the first one for ``None``), or None."""
@@ -175,6 +192,8 @@ class RecommendationRecord(_Record):
 class ReviewRecord(_Record):
     """A ``review.*`` entry (assess, approve, override, contest) or an ``outcome.actual``."""
 
+    version: int = 1
+    """Record version (see :class:`DecisionRecord`); version 2 seals ``note`` and ``reason``."""
     decision_id: str
     model: str
     reviewer: str | None = None
@@ -184,6 +203,8 @@ class ReviewRecord(_Record):
     message: str | None = None
     """The person's contest message, encrypted under their key."""
     actual: str | None = None
+    sealed: str | None = None
+    """Version 2: ``{"note": ..., "reason": ...}`` under the subject's key (base64)."""
 
 
 class RecordHead(BaseModel):

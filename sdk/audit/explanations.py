@@ -9,7 +9,7 @@ ledger first, so records written by another process are explained too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,10 +21,12 @@ from ..types import Audience, Comparison, Counterfactual, Decision, Explanation
 from .entries import decision_record, recommendation_record
 from .records import decrypt_inputs, input_aad_id, try_cipher
 from .reviews import ReviewQueue
+from .sealing import Opened, open_entries
 from .trail import AuditTrail
 from .views import explanation_view, model_of
 
 if TYPE_CHECKING:
+    from ..crypto.field import FieldCipher
     from ..ledger import LedgerEntry
     from .records import DecisionState
 
@@ -61,10 +63,11 @@ class Explanations:
         entry, _ = self._trail.entries_of(decision_id)
         model = model_of(self._models, entry)
         change = self._counterfactual(state, entry, locale) if counterfactual else None
+        cipher = try_cipher(self._keys.cipher, state.subject)
         # an end-user text of a decision names the person's categories: it needs the inputs too
         named = entry.kind == "decision" and bool(model.schema.categorical)
         wanted = audience == "reviewer" or named
-        values = self._reviewer_values(state, entry, item_id) if wanted else None
+        values = self._reviewer_values(state, entry, item_id, cipher) if wanted else None
         return explanation_view(
             state,
             entry,
@@ -72,6 +75,7 @@ class Explanations:
             audience=audience,
             locale=locale,
             values=values,
+            opened=open_entries(cipher, state.subject, entry, ()),
             item_id=item_id,
             counterfactual=change,
             disclosures=self._disclosures,
@@ -95,20 +99,33 @@ class Explanations:
         """Why ``item_a`` ranks above (or below) ``item_b`` in one recommendation."""
         from ..explain.compare import compare_items
 
-        self._trail.state(decision_id)
+        state = self._trail.state(decision_id)
         entry, _ = self._trail.entries_of(decision_id)
         if entry.kind != "recommendation":
             raise ExplanationError("explain_pair compares two items of one recommendation")
         model = model_of(self._models, entry)
-        return compare_items(entry.data, model, item_a, item_b, audience=audience, locale=locale)
+        opened = open_entries(
+            try_cipher(self._keys.cipher, state.subject), state.subject, entry, ()
+        )
+        return compare_items(
+            _with_contributions(entry.data, opened),
+            model,
+            item_a,
+            item_b,
+            audience=audience,
+            locale=locale,
+        )
 
     # -- stages ---------------------------------------------------------------------------------
 
     def _reviewer_values(
-        self, state: DecisionState, entry: LedgerEntry, item_id: str | None
+        self,
+        state: DecisionState,
+        entry: LedgerEntry,
+        item_id: str | None,
+        cipher: FieldCipher | None,
     ) -> dict[str, float | None] | None:
         """The decrypted inputs of the decision, or of the item a reviewer looks at."""
-        cipher = try_cipher(self._keys.cipher, state.subject)
         if entry.kind == "decision":
             record = decision_record(entry)
             return decrypt_inputs(cipher, state.subject, record.decision_id, record.inputs)
@@ -146,6 +163,20 @@ class Explanations:
             decision_id=decision_id,
             locale=locale,
         )
+
+
+def _with_contributions(data: dict[str, Any], opened: Opened) -> dict[str, Any]:
+    """A recommendation entry's data with each item's opened contributions in place."""
+    if opened.items is None:
+        raise ExplanationError(
+            "the attributions of this recommendation can no longer be read (the subject was "
+            "erased)"
+        )
+    items = [
+        {**item, "contributions": phi}
+        for item, phi in zip(data["items"], opened.items, strict=True)
+    ]
+    return {**data, "items": items}
 
 
 class SubjectDecisions:

@@ -39,6 +39,7 @@ from ..errors import ConfigurationError, ExportVerificationError, ProofError
 from ..ledger import InclusionProof, Ledger, open_checkpoint, verify_inclusion_proof
 from ..types import ExportManifest, VerifyReport
 from .columns import COLUMNS, Selector, cell, record_row
+from .personal_export import PERSONAL_FILE, PersonalFields
 from .records_io import RecordsWriter, read_records
 
 __all__ = ["FORMATS", "verify_export", "write_export"]
@@ -76,8 +77,12 @@ def write_export(
     until: datetime | None,
     *,
     model: str | None = None,
+    personal: PersonalFields | None = None,
 ) -> ExportManifest:
-    """Write the segment with ``since <= ts <= until``, its selected records and the manifest."""
+    """Write the segment with ``since <= ts <= until``, its selected records and the manifest.
+
+    ``personal`` (writing ``personal.jsonl`` in ``folder``) gets every selected audit record,
+    to add its decrypted personal fields; the file is listed in the manifest."""
     if format not in FORMATS:
         raise ConfigurationError(
             f"unknown export format {format!r}; supported: {', '.join(FORMATS)}"
@@ -118,9 +123,14 @@ def write_export(
                     parsed = json.loads(entry.body)
                     if selector.take(parsed):
                         writer.add(record_row(entry.seq, entry.hash, entry.body.decode(), parsed))
+                        if personal is not None:
+                            personal.add(entry.seq, parsed)
     finally:
         selected = writer.close()
+        if personal is not None:
+            personal.close()
     rec_name = records_file(format)
+    extra = [PERSONAL_FILE] if personal is not None else []
     manifest: dict[str, Any] = {
         "format": format,
         "created_at": datetime.now(UTC).isoformat(),
@@ -136,6 +146,7 @@ def write_export(
         "files": {
             LEDGER_FILE: digest.hexdigest(),
             rec_name: hashlib.sha256((folder / rec_name).read_bytes()).hexdigest(),
+            **{n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in extra},
         },
         "ledger_size": size,
         "ledger_head": ledger.get(size).hash if size else _ZERO,
@@ -149,7 +160,7 @@ def write_export(
     }
     manifest["signature"] = base64.b64encode(keyring.sign(_signed_bytes(manifest))).decode()
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
-    for name in (LEDGER_FILE, rec_name, MANIFEST_FILE):
+    for name in (LEDGER_FILE, rec_name, MANIFEST_FILE, *extra):
         os.chmod(folder / name, 0o600)
     return ExportManifest.model_validate(manifest, strict=False)
 

@@ -180,8 +180,14 @@ def fold_actions(state: DecisionState, kind: str, seq: int, record: ReviewRecord
         state.assessed_by.clear()
 
 
-def review_action(entry: LedgerEntry) -> ReviewAction:
-    """A ledger entry about a decision, as the decision's history shows it."""
+def review_action(
+    entry: LedgerEntry, texts: Mapping[int, str | None] | None = None
+) -> ReviewAction:
+    """A ledger entry about a decision, as the decision's history shows it.
+
+    ``texts`` (seq -> note or reason, see :func:`sdk.audit.sealing.open_entries`) gives the
+    opened text of an action whose note or reason is sealed; without it only a version 1
+    entry's clear text shows."""
     if entry.kind in DECISION_KINDS:
         head = record_head(entry)
         return ReviewAction(
@@ -199,7 +205,7 @@ def review_action(entry: LedgerEntry) -> ReviewAction:
         at=entry.ts,
         actor="subject" if action == "contested" else str(record.reviewer),
         outcome=record.outcome,
-        reason=record.reason or record.note,
+        reason=texts.get(entry.seq) if texts is not None else (record.reason or record.note),
     )
 
 

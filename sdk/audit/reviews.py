@@ -21,6 +21,7 @@ from ..types import Decision, Frozen
 from .entries import ReviewRecord, decision_record
 from .policy import check_contest_window
 from .records import decrypt_inputs, decrypt_text, encrypt_text, try_cipher
+from .sealing import RECORD_VERSION, open_entries, review_text_id, seal_part
 from .trail import AuditTrail
 from .views import decision_view, model_of
 
@@ -74,15 +75,16 @@ class ReviewQueue:
         entry, actions = self._trail.entries_of(decision_id)
         model = model_of(self._models, entry)
         values = None
+        cipher = try_cipher(self._keys.cipher, state.subject)
         if entry.kind == "decision" and model.schema.categorical:
             # the text names the person's categories, as the decision's own text did
-            cipher = try_cipher(self._keys.cipher, state.subject)
             values = decrypt_inputs(cipher, state.subject, decision_id, entry.data["inputs"])
         return decision_view(
             state,
             entry,
             actions,
             model,
+            opened=open_entries(cipher, state.subject, entry, actions),
             locale=locale,
             values=values,
             disclosures=self._disclosures,
@@ -192,8 +194,8 @@ class ReviewQueue:
     def override(self, decision_id: str, *, outcome: str, reviewer: str, reason: str) -> Decision:
         """Replace a decision's outcome; the reason is required and recorded.
 
-        Reviewer ids and reasons are the reviewer's accountability record and are stored as
-        written: they must not contain the person's personal data.
+        Reviewer ids are stored as written; the reason (like any note) is sealed under the
+        person's key, so reviewers see it while the person exists and it goes on erasure.
         """
         state = self._trail.state(decision_id)
         self._require_decision(state.kind)
@@ -231,6 +233,15 @@ class ReviewQueue:
         return self.get(decision_id)
 
     def _append(self, kind: str, subject: str, record: ReviewRecord) -> None:
+        # a note or reason is about the person: sealed under their key, so it goes with it
+        texts = {"note": record.note, "reason": record.reason}
+        if any(v is not None for v in texts.values()):
+            cipher = self._keys.cipher(subject, create=False)  # SubjectErased once erased
+            sealed = seal_part(
+                cipher, subject, review_text_id(record.decision_id, kind), "text", texts
+            )
+            record = record.model_copy(update={"note": None, "reason": None, "sealed": sealed})
+        record = record.model_copy(update={"version": RECORD_VERSION})
         # only the fields an action has go on the ledger (an approval has no outcome)
         self._trail.append(kind, subject, record.model_dump(mode="json", exclude_none=True))
 

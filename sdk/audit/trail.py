@@ -25,6 +25,7 @@ from .protected import ProtectedAttributes
 from .records import ACTION_KINDS, DECISION_KINDS, OUTCOME_KIND, DecisionState, fold_actions
 
 if TYPE_CHECKING:
+    from ..keys import SubjectKeys
     from .fairness import FairnessReport
     from .proofs import AuditProof, ConsistencyEvidence
 
@@ -46,9 +47,11 @@ class AuditTrail:
         models: ModelRegistry,
         protected: ProtectedAttributes,
         follower: LedgerFollower,
+        keys: SubjectKeys | None = None,
     ) -> None:
         self._ledger = ledger
         self._keyring = keyring
+        self._keys = keys
         self._models = models
         self._follower = follower
         # taken by apply() under the follower's lock and by readers; never held while calling it
@@ -280,15 +283,34 @@ class AuditTrail:
         since: datetime | None = None,
         until: datetime | None = None,
         model: str | None = None,
+        personal: bool = False,
     ) -> ExportManifest:
         """Write the ledger entries in ``[since, until]`` to folder ``path`` with a signed manifest.
 
         The export holds every entry of that stretch of the chain (consent and audit alike, so the
-        chain can be checked offline) exactly as stored: subjects as pseudonyms, personal inputs
-        encrypted. :func:`sdk.audit.verify_export` checks it without a database or keyring.
+        chain can be checked offline) exactly as stored: subjects as pseudonyms, personal inputs,
+        contributions, notes and reasons encrypted under each person's key.
+        :func:`sdk.audit.verify_export` checks it without a database or keyring.
+
+        ``personal=True`` (for compliance) adds ``personal.jsonl``: each selected record's
+        personal fields decrypted while the person's key exists, ``"erased": true`` once not.
         """
         from .export import write_export
+        from .personal_export import PERSONAL_FILE, PersonalFields
 
+        folder = Path(path)
+        fields = None
+        if personal:
+            if self._keys is None:
+                raise AuditError("a personal export needs the subject keys")
+            fields = PersonalFields(self._keys, folder / PERSONAL_FILE)
         return write_export(
-            self._ledger, self._keyring, Path(path), format, since, until, model=model
+            self._ledger,
+            self._keyring,
+            folder,
+            format,
+            since,
+            until,
+            model=model,
+            personal=fields,
         )

@@ -26,6 +26,7 @@ from .entries import (
     record_head,
 )
 from .records import DecisionState, review_action
+from .sealing import Opened
 
 __all__ = ["contest_sentence", "decision_view", "explanation_view", "model_of"]
 
@@ -64,21 +65,23 @@ def decision_view(
     actions: list[LedgerEntry],
     model: Model,
     *,
+    opened: Opened,
     locale: str = "en",
     values: dict[str, float | None] | None = None,
     disclosures: Disclosures | None = None,
 ) -> Decision:
     """The effective decision: the model's output folded with every review action after it.
 
-    ``values`` (the decrypted inputs) let the text name the person's categories, as the
-    decision's own text did."""
+    ``opened`` holds the record's sealed parts, decrypted (or marked erased: then the text has
+    no reasons and the history no notes). ``values`` (the decrypted inputs) let the text name
+    the person's categories, as the decision's own text did."""
     if entry.kind != "decision":
         raise WrongModelKind(
             "this id names a recommendation, not a decision; use explain() for its reasons"
         )
     record = decision_record(entry)
     output = record.output
-    contributions = _contributions(model, record.explanation.contributions)
+    contributions = _contributions(model, opened.contributions)
     masked = record.consent.masked
     shown = end_user_reasons(
         model.schema, contributions, masked=masked, locale=locale, values=values
@@ -109,7 +112,7 @@ def decision_view(
         review_trigger=output.trigger,
         why=why,
         created_at=entry.ts,
-        history=tuple(review_action(e) for e in [entry, *actions]),
+        history=tuple(review_action(e, opened.texts) for e in [entry, *actions]),
         contest_result=None if state.contested else state.contest_result,
         disclosure=(disclosures or _DEFAULT).for_decision(
             state.status, locale, person_decided=state.person_decided
@@ -117,7 +120,9 @@ def decision_view(
     )
 
 
-def _contributions(model: Model, values: list[float]) -> dict[str, float]:
+def _contributions(model: Model, values: list[float] | None) -> dict[str, float]:
+    if values is None:  # erased: no attribution can be read, so no reason is given
+        return dict.fromkeys(model.schema.names, 0.0)
     if len(values) != len(model.schema):
         raise AuditError("record's attribution vector does not match the model's features")
     return dict(zip(model.schema.names, (float(v) for v in values), strict=True))
@@ -132,10 +137,14 @@ def explanation_view(
     locale: str,
     values: dict[str, float | None] | None,
     item_id: str | None,
+    opened: Opened,
     counterfactual: Counterfactual | None = None,
     disclosures: Disclosures | None = None,
 ) -> Explanation:
     """One record's explanation for ``audience``.
+
+    ``opened`` holds the record's sealed contributions, decrypted; once the subject was erased
+    they are gone, and the explanation has no reasons and no contributions.
 
     ``values`` (decrypted inputs) are needed for reviewers, and for decisions with categorical
     features (the text names the person's category); ``None`` entries mean the subject was
@@ -150,13 +159,16 @@ def explanation_view(
         part: DecisionExplanation | ItemRecord = record.explanation
         score, trigger = record.output.score, record.output.trigger
         unknown = record.unknown_categories
+        phi = opened.contributions
     else:
         record = recommendation_record(entry)
         part = _item(record, item_id)
         item_id, score, source = part.item_id, part.score, part.source
         unknown = part.unknown_categories
+        phi = None if opened.items is None else opened.items[record.items.index(part)]
     masked = record.consent.masked
-    contributions = _contributions(model, part.contributions)
+    contributions = _contributions(model, phi)
+    erased = phi is None
     base = part.base_value
     shown = end_user_reasons(
         model.schema,
@@ -215,6 +227,8 @@ def explanation_view(
                 pick=part.pick.model_dump() if part.pick is not None else None,
             )
         visible = {n: v for n, v in contributions.items() if n not in shown.suppressed}
+        if erased:
+            visible = {}
         return Explanation(
             **common,
             text=text,
@@ -227,7 +241,7 @@ def explanation_view(
     if audience == "reviewer":
         text = reviewer_text(
             schema=model.schema,
-            reasons=reviewer_reasons(model.schema, contributions),
+            reasons=() if erased else reviewer_reasons(model.schema, contributions),
             values=values or {},
             base_value=base,
             score=score,
@@ -238,10 +252,10 @@ def explanation_view(
             counterfactual=_reviewer_counterfactual(counterfactual, model),
             unknown=unknown,
         )
-        reasons = reviewer_reasons(model.schema, contributions)
+        reasons = () if erased else reviewer_reasons(model.schema, contributions)
     elif audience == "auditor":
         text = auditor_text(
-            contributions=contributions,
+            contributions={} if erased else contributions,
             base_value=base,
             score=score,
             model=model.name,
@@ -250,14 +264,14 @@ def explanation_view(
             explainer=record.explanation_method or "",
             residual=residual,
         )
-        reasons = reviewer_reasons(model.schema, contributions)
+        reasons = () if erased else reviewer_reasons(model.schema, contributions)
     else:
         raise AuditError(f"unknown audience {audience!r}; use end_user, reviewer or auditor")
     return Explanation(
         **common,
         text=text,
         reasons=reasons,
-        contributions=contributions,
+        contributions={} if erased else contributions,
         other_share=0.0,
         suppressed=shown.suppressed,
         model_hash=model.content_hash,

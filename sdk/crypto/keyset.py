@@ -151,6 +151,16 @@ class SubjectCipher(FieldCipher):
         """AES-SIV under the current key version (see :class:`DeterministicCipher`)."""
         return self._siv(self._key_version).encrypt(plaintext, aad=aad)
 
+    def derive_key(self, info: bytes, *, version: int | None = None) -> bytes:
+        """A 32-byte key for another use (``info`` names it), derived with HKDF-SHA256 from the
+        data key of ``version`` (the current one by default): it goes when the data key goes."""
+        if not isinstance(info, bytes) or not info:
+            raise CryptoError("a derived key needs a non-empty info label")
+        key = self._keys.get(self._key_version if version is None else version)
+        if key is None:
+            raise DecryptionError(f"this subject has no data-key version {version}")
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
+
     def key_version_of(self, ciphertext: bytes) -> int:
         """The key version in a ciphertext's header (validates the header only)."""
         return parse_header(ciphertext)[2]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._canonical import sha256_hex
 from ..audit.entries import DecisionExplanation, DecisionOutput, DecisionRecord, ModelRef
 from ..audit.policy import consent_purposes, consent_trigger, review_trigger
 from ..audit.protected import check_not_protected
@@ -16,6 +15,7 @@ from ..audit.records import (
     model_ref,
     new_decision_id,
 )
+from ..audit.sealing import RECORD_VERSION, keyed_hash, record_mac_key, seal_part
 from ..errors import ConsentRequired
 from ..explain.concepts import end_user_reasons
 from ..explain.narrative import decision_text
@@ -113,13 +113,18 @@ class Deciding(EngineBase):
                     self.consent.history_of_pseudonym(pseudo), state.based_on, "profiling"
                 ),
             )
+            # the person's parts: the contributions sealed under their key (one AEAD), the
+            # hashes keyed by it, so both go with the key on erasure
+            mac_key = record_mac_key(cipher)
+            phi = attributions.phi[0].tolist()
             record = DecisionRecord(
+                version=RECORD_VERSION,
                 decision_id=decision_id,
                 purpose="profiling",
                 model=ModelRef(**model_ref(m)),
                 consent=consent_record,
                 inputs=encrypt_inputs(cipher, pseudo, decision_id, m.schema.names, matrix[0]),
-                feature_mac=feature_mac(self.mac_key, m.schema.names, matrix[0]),
+                feature_mac=feature_mac(mac_key, m.schema.names, matrix[0]),
                 output=DecisionOutput(
                     score=score,
                     probability=probability,
@@ -131,13 +136,16 @@ class Deciding(EngineBase):
                 shadow=shadow,
                 explanation_method=EXPLAINER,
                 explanation=DecisionExplanation(
-                    contributions=attributions.phi[0].tolist(),
+                    contributions=[],
                     base_value=float(attributions.base[0]),
                     residual=float(attributions.residual[0]),
                 ),
-                shown_text_sha256=sha256_hex(why.encode()),
+                shown_text_sha256=keyed_hash(mac_key, why.encode()),
                 locale=locale,
                 unknown_categories=encoded.unknown,
+                sealed=seal_part(
+                    cipher, pseudo, decision_id, "explanation", {"contributions": phi}
+                ),
             )
             entry = self.trail.append("decision", pseudo, record.model_dump(mode="json"))
             span.set_attributes(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._canonical import sha256_hex, sha256_of
+from .._canonical import canonical_json, sha256_hex
 from ..audit.entries import ItemRecord, ModelRef, RecommendationRecord
 from ..audit.records import (
     encrypt_inputs,
@@ -15,6 +15,7 @@ from ..audit.records import (
     model_ref,
     new_decision_id,
 )
+from ..audit.sealing import RECORD_VERSION, keyed_hash, record_mac_key, seal_part
 from ..errors import ConfigurationError, FeatureError
 from ..explain.concepts import end_user_reasons
 from ..explain.narrative import recommendation_notice
@@ -160,6 +161,7 @@ class Recommending(EngineBase):
                 )
                 phi, base = attributions.phi, attributions.base
             cipher = self.keys.cipher(pseudo, create=True)
+            mac_key = record_mac_key(cipher)  # the why hashes go with the person's key
             plain: ItemSource = "personal" if personalized else "popular"
             served: list[RecommendedItem] = []
             records: list[ItemRecord] = []
@@ -213,10 +215,10 @@ class Recommending(EngineBase):
                             m.schema.names,
                             matrix[row],
                         ),
-                        contributions=phi[rank].tolist(),
+                        contributions=[],  # sealed below with the others
                         base_value=float(base[rank]),
                         residual=abs(float(phi[rank].sum() + base[rank]) - score),
-                        why_sha256=sha256_hex(why.encode()),
+                        why_sha256=keyed_hash(mac_key, why.encode()),
                         unknown_categories=encoded.unknown_in(row),
                         **curation_record(pick, is_featured),
                     )
@@ -230,6 +232,7 @@ class Recommending(EngineBase):
                 )
             shadow = self._shadow(m, frame, state, non_profiling, personal, scored.model_scores, k)
             record = RecommendationRecord(
+                version=RECORD_VERSION,
                 decision_id=decision_id,
                 purpose="personalization",
                 model=ModelRef(**model_ref(m)),
@@ -239,7 +242,10 @@ class Recommending(EngineBase):
                 candidates=len(all_items),
                 scored=len(items),
                 k=k,
-                context_sha256=sha256_of(dict(context)) if context else None,
+                # keyed like the why hashes: a request context has little entropy
+                context_sha256=keyed_hash(mac_key, canonical_json(dict(context)))
+                if context
+                else None,
                 rules=outcome.records,
                 preferences={
                     "events": prefs.events,
@@ -257,6 +263,14 @@ class Recommending(EngineBase):
                 items=records,
                 notice_sha256=sha256_hex(notice.encode()),
                 locale=locale,
+                # every item's exact attributions, in one AEAD under the person's key
+                sealed=seal_part(
+                    cipher,
+                    pseudo,
+                    decision_id,
+                    "explanation",
+                    {"items": [phi[r].tolist() for r in range(len(records))]},
+                ),
             )
             self.trail.append("recommendation", pseudo, record.model_dump(mode="json"))
             span.set_attributes(
