@@ -109,6 +109,7 @@ __all__ = [
     "KeyringPermissionError",
     "LedgerError",
     "LedgerIntegrityError",
+    "LedgerRollback",
     "LinkExpired",
     "ListReviewError",
     "ModelError",
@@ -132,6 +133,8 @@ __all__ = [
     "UnknownPurpose",
     "UnknownSubject",
     "WhylensError",
+    "WitnessConflict",
+    "WitnessError",
     "WrongModelKind",
 ]
 
@@ -268,6 +271,28 @@ class ProofError(LedgerIntegrityError):
     not verify (altered, truncated, rolled back, or signed by another key)."""
 
     code = "proof_error"
+
+
+class LedgerRollback(LedgerIntegrityError):
+    """The store holds fewer (or other) entries than a checkpoint anchored outside it: a wipe,
+    a truncation or an old backup put back. The message names the anchored size, the present
+    size and the entries lost."""
+
+    code = "ledger_rollback"
+
+
+class WitnessError(WhylensError):
+    """A witness sink (the checkpoint log outside the store, a directory, an HTTP witness)
+    could not be read or written, or answered something malformed."""
+
+    code = "witness_error"
+
+
+class WitnessConflict(WitnessError):
+    """A witness holds a checkpoint the ledger's is not consistent with (a fork: the same size
+    with another root, or a consistency proof that does not verify)."""
+
+    code = "witness_conflict"
 
 
 class ConsentError(WhylensError):
