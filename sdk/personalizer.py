@@ -31,6 +31,7 @@ from .explain.narrative import LOCALES
 from .keys import SubjectKeys
 from .ledger import Ledger
 from .ledger.follow import LedgerFollower
+from .ledger.witness_file import FileWitness, default_witness_path
 from .models.curation import Curation
 from .models.preferences import Preferences
 from .models.registry import Model, ModelRegistry
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from ._store.abc import Store
     from .crypto.providers import KeyProvider
     from .explain.card import LogicCard
+    from .ledger.witness import WitnessSink
     from .models.rerank import RerankPolicy
     from .models.rules import Rule
 
@@ -80,6 +82,8 @@ class Personalizer:
         *,
         require_sign_off: bool = True,
         key_provider: KeyProvider | None = None,
+        witnesses: Sequence[WitnessSink] = (),
+        genesis: bool = False,
     ) -> None:
         self._db = db
         self._closed = False
@@ -89,7 +93,11 @@ class Personalizer:
             mac_key=keyring.mac_key,
             signer=keyring,
             origin=f"whylens.local/ledger/{keyring.id}",
+            witnesses=witnesses,
+            genesis=genesis,
         )
+        # a wipe, a cut tail or an old backup put back fails here, before anything reads it
+        self.ledger.check_anchors()
         # ONE catch-up for every ledger-derived view: each call that serves or decides first
         # folds what any process appended (sdk/ledger/follow.py)
         self.views = LedgerFollower(self.ledger)
@@ -169,6 +177,7 @@ class Personalizer:
         durability: Durability | str = Durability.FULL,
         require_sign_off: bool = True,
         key_provider: KeyProvider | None = None,
+        witness: WitnessSink | Sequence[WitnessSink] | None = None,
     ) -> Personalizer:
         """Open (or create) the database at ``path`` and its keyring.
 
@@ -182,6 +191,14 @@ class Personalizer:
 
         ``require_sign_off`` (default on): a model version serves only after a person signed it
         off (``models.sign_off``); ``False`` is the application's explicit opt-out.
+
+        ``witness``: where every ledger checkpoint is also anchored, outside the database
+        (:mod:`sdk.ledger.witness`). Default: an append-only ``0600`` checkpoint log beside the
+        keyring, ``<keyring name>.witness.log``; pass a
+        :class:`~sdk.ledger.witness_file.DirectoryWitness` on another volume or an
+        :class:`~sdk.ledger.witness_http.HttpWitness` (or several) to survive an attacker who
+        holds the keyring's folder too. On open the store must hold everything anchored:
+        otherwise :class:`~sdk.errors.LedgerRollback` names what was lost.
         """
         target: str | Path
         if is_postgres_url(path):
@@ -226,8 +243,21 @@ class Personalizer:
                 db.close()
                 raise
         logger.debug("opened whylens database (keyring %s)", ring.fingerprint[:16])
+        if witness is None:
+            sinks: tuple[WitnessSink, ...] = (FileWitness(default_witness_path(key_path)),)
+        elif isinstance(witness, Sequence):
+            sinks = tuple(witness)
+        else:
+            sinks = (witness,)
         try:
-            return cls(db, ring, require_sign_off=require_sign_off, key_provider=key_provider)
+            return cls(
+                db,
+                ring,
+                require_sign_off=require_sign_off,
+                key_provider=key_provider,
+                witnesses=sinks,
+                genesis=claim,
+            )
         except BaseException:
             db.close()
             raise

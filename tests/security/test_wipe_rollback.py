@@ -142,8 +142,6 @@ def test_rewrite_and_resign_with_the_keyring(store_url: str, keyring_path: Path)
     last = bytes(tamper(store_url, "SELECT hash FROM ledger WHERE seq = ?", (kept,))[0][0])  # type: ignore[arg-type]
     leaves = [bytes(r[0]) for r in tamper(store_url, "SELECT leaf FROM ledger_leaves ORDER BY seq")]  # type: ignore[arg-type]
     cp = sign_checkpoint(origin, kept, MerkleTree(leaves).root(), ring)
-    _restore_meta(
-        store_url,
-        [("ledger_head", encode_head(ring.mac_key, kept, last.hex())), ("ledger_checkpoint", cp.note)],
-    )
+    head = encode_head(ring.mac_key, kept, last.hex())
+    _restore_meta(store_url, [("ledger_head", head), ("ledger_checkpoint", cp.note)])
     _open_is_refused(store_url, keyring_path, f"entries {kept + 1}..{size}")
