@@ -44,7 +44,8 @@ class Anchor:
     """What a witness holds for one log: the size, and the root and note when it shows them."""
 
     witness: str
-    """The sink's name, for messages (a file path, a URL)."""
+    """The sink's name, for messages: ``the witness log <path>``, ``the witness <name> (<url>)``,
+    ``the trusted checkpoint``."""
     size: int
     root: bytes | None = None
     """The Merkle root of the first ``size`` entries (None: the witness only told its size)."""
@@ -107,13 +108,13 @@ def rollback_problem(
     if anchor.size > present:
         lost = f"entries {present + 1}..{anchor.size}"
         return present + 1, (
-            f"the store holds {present} ledger entries but the checkpoint anchored in "
-            f"{anchor.witness} covers {anchor.size} entries: {lost} were lost (a wipe, a "
-            "truncation, or an old backup put back)"
+            f"the store holds {present} ledger entries but {anchor.witness} holds a checkpoint "
+            f"of {anchor.size} entries: {lost} were lost (a wipe, a truncation, or an old "
+            "backup put back)"
         )
     if anchor.root is not None and anchor.size > 0 and root_at(anchor.size) != anchor.root:
         return None, (
-            f"the first {anchor.size} ledger entries differ from the checkpoint anchored in "
-            f"{anchor.witness}: history was rewritten (a fork, or another store put in place)"
+            f"the first {anchor.size} ledger entries differ from the checkpoint {anchor.witness} "
+            "holds: history was rewritten (a fork, or another store put in place)"
         )
     return None

@@ -52,11 +52,11 @@ class FileWitness:
 
     @property
     def name(self) -> str:
-        """The file path."""
-        return str(self._path)
+        """``the witness log <path>``, for messages."""
+        return f"the witness log {self._path}"
 
     def __repr__(self) -> str:
-        return f"FileWitness({self.name!r})"
+        return f"FileWitness({str(self._path)!r})"
 
     def latest(self, origin: str) -> Anchor | None:
         """The last checkpoint in the file (None if there is none yet)."""
@@ -65,7 +65,7 @@ class FileWitness:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise WitnessError(f"cannot read the witness log {self.name!r}: {exc}") from None
+            raise WitnessError(f"cannot read {self.name}: {exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             return self._last(fd, origin)[0]
@@ -85,7 +85,7 @@ class FileWitness:
                     if last.size == checkpoint.size:
                         if last.root != checkpoint.root:
                             raise WitnessConflict(
-                                f"the witness log {self.name!r} holds another root for "
+                                f"{self.name} holds another root for "
                                 f"{last.size} entries: the ledger was rewritten (a fork)"
                             )
                         return last
@@ -97,7 +97,7 @@ class FileWitness:
                         ):
                             raise WitnessConflict(
                                 f"the ledger of {checkpoint.size} entries does not extend the "
-                                f"{last.size} anchored in {self.name!r}: entries were rewritten"
+                                f"{last.size} anchored in {self.name}: entries were rewritten"
                             )
                 if end is not None:
                     os.ftruncate(fd, end)  # a torn last line, never acknowledged
@@ -106,7 +106,7 @@ class FileWitness:
                 os.fsync(fd)
                 return Anchor(self.name, checkpoint.size, checkpoint.root, checkpoint.note)
             except OSError as exc:
-                msg = f"cannot append to the witness log {self.name!r}: {exc}"
+                msg = f"cannot append to {self.name}: {exc}"
                 raise WitnessError(msg) from None
             finally:
                 os.close(fd)
@@ -116,7 +116,7 @@ class FileWitness:
         try:
             fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise WitnessError(f"cannot open the witness log {self.name!r}: {exc}") from None
+            raise WitnessError(f"cannot open {self.name}: {exc}") from None
         if created:
             os.fchmod(fd, 0o600)  # whatever the umask
             dir_fd = os.open(self._path.parent, os.O_RDONLY)
@@ -140,19 +140,19 @@ class FileWitness:
         record = lines[-2] if len(lines) >= 2 else b""
         if not record:
             if total > _TAIL:
-                raise WitnessError(f"the witness log {self.name!r} is malformed")
+                raise WitnessError(f"{self.name} is malformed")
             return None, cut
         try:
             note = json.loads(record)["note"]
             if not isinstance(note, str):
                 raise TypeError
         except (ValueError, TypeError, KeyError):
-            msg = f"the last record of the witness log {self.name!r} is malformed"
+            msg = f"the last record of {self.name} is malformed"
             raise WitnessError(msg) from None
         name, size, root = checkpoint_fields(note)
         if name != origin:
             raise WitnessConflict(
-                f"the witness log {self.name!r} belongs to another ledger (origin {name!r})"
+                f"{self.name} belongs to another ledger (origin {name!r})"
             )
         return Anchor(self.name, size, root, note), cut
 
@@ -170,11 +170,11 @@ class DirectoryWitness:
 
     @property
     def name(self) -> str:
-        """The folder."""
-        return str(self._dir)
+        """``the witness folder <path>``, for messages."""
+        return f"the witness folder {self._dir}"
 
     def __repr__(self) -> str:
-        return f"DirectoryWitness({self.name!r})"
+        return f"DirectoryWitness({str(self._dir)!r})"
 
     def _file(self, origin: str) -> FileWitness:
         with self._lock:
