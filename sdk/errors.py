@@ -123,6 +123,7 @@ __all__ = [
     "ProofError",
     "ReviewStateError",
     "SchemaError",
+    "SigningKeyMismatch",
     "StoreError",
     "StoreUnavailable",
     "SubjectErased",
@@ -192,6 +193,13 @@ class KeyringMismatch(KeyringError):
     """The keyring does not belong to this database."""
 
     code = "keyring_mismatch"
+
+
+class SigningKeyMismatch(KeyringError):
+    """The signing key given is not the one this store's checkpoints are signed with (or the
+    store was set up with a separate signing key and none was given)."""
+
+    code = "signing_key_mismatch"
 
 
 class CryptoError(WhylensError):

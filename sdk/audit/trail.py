@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..crypto.keyring import Keyring
+from ..crypto.signing import Signer
 from ..errors import AuditError, DecisionNotFound, ReviewStateError
 from ..ledger import Ledger, LedgerEntry
 from ..ledger.follow import LedgerFollower
@@ -41,7 +41,7 @@ class AuditTrail:
     def __init__(
         self,
         ledger: Ledger,
-        keyring: Keyring,
+        keyring: Signer,
         *,
         models: ModelRegistry,
         protected: ProtectedAttributes,
