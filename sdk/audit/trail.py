@@ -248,9 +248,11 @@ class AuditTrail:
 
     # -- integrity ----------------------------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
-        """Check the ledger's hash chain (decisions and consent share one chain) end to end."""
-        return self._ledger.verify()
+    def verify(self, *, trusted_checkpoint: str | None = None) -> VerifyReport:
+        """Check the ledger's hash chain (decisions and consent share one chain) end to end, and
+        that the store holds every entry its witnesses (and ``trusted_checkpoint``, a note an
+        auditor kept) anchored."""
+        return self._ledger.verify(trusted_checkpoint=trusted_checkpoint)
 
     def prove(self, decision_id: str) -> AuditProof:
         """Inclusion proofs, against the latest signed checkpoint, for the decision's record,
