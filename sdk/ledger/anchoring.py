@@ -150,6 +150,16 @@ class AnchorsMixin:
             held.append(anchor)
         return held
 
+    def _nothing_anchored(self) -> bool:
+        """No witness shows a checkpoint of this log (an unreadable one counts as showing)."""
+        for sink in self._witnesses:
+            try:
+                if sink.latest(self.origin) is not None:
+                    return False
+            except WitnessError:
+                return False
+        return True
+
     def _write_genesis(self) -> None:
         """The signed head and checkpoint of the empty ledger, written once and anchored."""
         made: list[Checkpoint] = []

@@ -119,8 +119,11 @@ class Ledger(AnchorsMixin, ProofsMixin):
         self._leading = False
         self.stats = LedgerStats()
         self._state = self._read_state(db.ledger)
-        if genesis and self._state.size == 0 and self._state.head_text is None:
-            self._write_genesis()
+        if self._state.size == 0 and self._state.head_text is None:
+            # a store created a moment ago; or an empty one from before genesis heads, which
+            # no witness has seen (a wipe that a witness saw is caught by check_anchors)
+            if genesis or (self._witnesses and self._nothing_anchored()):
+                self._write_genesis()
 
     # -- writing ------------------------------------------------------------------------------
 
