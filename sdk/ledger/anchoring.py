@@ -71,8 +71,11 @@ def anchor_all(
         try:
             held.append(sink.anchor(cp, prove))
             stats.anchors += 1
-        except WitnessConflict:
-            raise
+        except WitnessConflict as exc:
+            # the commit is stored; the store's history is not the one the witness saw
+            raise WitnessConflict(
+                f"{exc}. The entries of this commit are stored; run verify()"
+            ) from None
         except WitnessError as exc:
             stats.anchor_failures += 1
             logger.warning("could not anchor checkpoint %d in %s: %s", cp.size, sink.name, exc)

@@ -119,11 +119,11 @@ class Ledger(AnchorsMixin, ProofsMixin):
         self._leading = False
         self.stats = LedgerStats()
         self._state = self._read_state(db.ledger)
-        if self._state.size == 0 and self._state.head_text is None:
-            # a store created a moment ago; or an empty one from before genesis heads, which
-            # no witness has seen (a wipe that a witness saw is caught by check_anchors)
-            if genesis or (self._witnesses and self._nothing_anchored()):
-                self._write_genesis()
+        # a store created a moment ago; or an empty one from before genesis heads, which no
+        # witness has seen (a wipe that a witness saw is caught by check_anchors)
+        empty = self._state.size == 0 and self._state.head_text is None
+        if empty and (genesis or (self._witnesses and self._nothing_anchored())):
+            self._write_genesis()
 
     # -- writing ------------------------------------------------------------------------------
 
