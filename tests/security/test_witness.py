@@ -284,3 +284,24 @@ def test_http_witness_refuses_a_fork(
     with pytest.raises(WitnessConflict, match="fork"):
         w.client().anchor(forged, lambda old: [])
     assert w.size() == size
+
+
+def test_one_anchor_per_group_commit(store_url: str, keyring_path: Path) -> None:
+    """The cadence: the leader of each group commit anchors once for its whole batch."""
+    import threading
+
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        base = p.ledger.stats.anchors
+        def work() -> None:
+            for i in range(25):
+                p.ledger.append("tests", "tick", {"n": i})
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        stats = p.ledger.stats
+        assert stats.appends == 200
+        assert stats.anchors - base == stats.commits  # one sink, one anchor per commit
+        assert _size(_records(default_witness_path(keyring_path))[-1]) == p.ledger.size
