@@ -305,3 +305,30 @@ def test_one_anchor_per_group_commit(store_url: str, keyring_path: Path) -> None
         assert stats.appends == 200
         assert stats.anchors - base == stats.commits  # one sink, one anchor per commit
         assert _size(_records(default_witness_path(keyring_path))[-1]) == p.ledger.size
+
+
+def test_an_unreachable_witness_is_the_rollback_window(
+    store_url: str, keyring_path: Path
+) -> None:
+    """Appends go on when a witness cannot be reached (the entries are committed), but each
+    failure is counted and logged: those entries are inside the window until an anchor works."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    dead = HttpWitness(f"http://127.0.0.1:{port}", name="w", public_key=b"\x01" * 32, timeout=2)
+    sinks = [FileWitness(default_witness_path(keyring_path)), dead]
+    with Personalizer.open(store_url, keyring=keyring_path, witness=sinks) as p:
+        p.consent.grant("cust-1", "personalization")
+        assert p.ledger.stats.anchor_failures >= 1
+        assert _size(_records(default_witness_path(keyring_path))[-1]) == p.ledger.size
+        assert p.audit.verify().ok
+
+
+def test_a_damaged_witness_log_fails_verify(store_url: str, keyring_path: Path) -> None:
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        p.consent.grant("cust-1", "personalization")
+        default_witness_path(keyring_path).write_text('{"note": "not a checkpoint"}\n')
+        report = p.audit.verify()
+    assert not report.ok and "witness log" in (report.problem or "")
