@@ -145,3 +145,16 @@ def test_rewrite_and_resign_with_the_keyring(store_url: str, keyring_path: Path)
     head = encode_head(ring.mac_key, kept, last.hex())
     _restore_meta(store_url, [("ledger_head", head), ("ledger_checkpoint", cp.note)])
     _open_is_refused(store_url, keyring_path, f"entries {kept + 1}..{size}")
+
+
+def test_a_gap_in_the_middle_opens_and_verify_names_it(store_url: str, keyring_path: Path) -> None:
+    """A deleted middle entry leaves the tail (and so the anchored size) in place: the store
+    still opens, so tools can read it, and ``verify()`` names the missing entry."""
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        _history(p)
+    tamper(store_url, "DELETE FROM ledger WHERE seq = 2")
+    tamper(store_url, "DELETE FROM ledger_leaves WHERE seq = 2")
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        report = p.audit.verify()
+    assert not report.ok and report.first_bad == 2
+    assert "entry 2 is missing" in (report.problem or "")
