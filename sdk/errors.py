@@ -109,6 +109,7 @@ __all__ = [
     "KeyringPermissionError",
     "LedgerError",
     "LedgerIntegrityError",
+    "LedgerRollback",
     "LinkExpired",
     "ListReviewError",
     "ModelError",
@@ -122,6 +123,7 @@ __all__ = [
     "ProofError",
     "ReviewStateError",
     "SchemaError",
+    "SigningKeyMismatch",
     "StoreError",
     "StoreUnavailable",
     "SubjectErased",
@@ -132,6 +134,8 @@ __all__ = [
     "UnknownPurpose",
     "UnknownSubject",
     "WhylensError",
+    "WitnessConflict",
+    "WitnessError",
     "WrongModelKind",
 ]
 
@@ -189,6 +193,13 @@ class KeyringMismatch(KeyringError):
     """The keyring does not belong to this database."""
 
     code = "keyring_mismatch"
+
+
+class SigningKeyMismatch(KeyringError):
+    """The signing key given is not the one this store's checkpoints are signed with (or the
+    store was set up with a separate signing key and none was given)."""
+
+    code = "signing_key_mismatch"
 
 
 class CryptoError(WhylensError):
@@ -268,6 +279,28 @@ class ProofError(LedgerIntegrityError):
     not verify (altered, truncated, rolled back, or signed by another key)."""
 
     code = "proof_error"
+
+
+class LedgerRollback(LedgerIntegrityError):
+    """The store holds fewer (or other) entries than a checkpoint anchored outside it: a wipe,
+    a truncation or an old backup put back. The message names the anchored size, the present
+    size and the entries lost."""
+
+    code = "ledger_rollback"
+
+
+class WitnessError(WhylensError):
+    """A witness sink (the checkpoint log outside the store, a directory, an HTTP witness)
+    could not be read or written, or answered something malformed."""
+
+    code = "witness_error"
+
+
+class WitnessConflict(WitnessError):
+    """A witness holds a checkpoint the ledger's is not consistent with (a fork: the same size
+    with another root, or a consistency proof that does not verify)."""
+
+    code = "witness_conflict"
 
 
 class ConsentError(WhylensError):

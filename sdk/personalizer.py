@@ -25,12 +25,14 @@ from .audit.reviews import ReviewQueue
 from .audit.trail import AuditTrail
 from .consent import ConsentLedger, PurposeCatalog
 from .crypto.keyring import Keyring
-from .errors import ConfigurationError, KeyringMismatch, KeyringMissing
+from .crypto.signing import FileSigner, Signer
+from .errors import ConfigurationError, KeyringMismatch, KeyringMissing, SigningKeyMismatch
 from .explain.disclosure import Disclosures
 from .explain.narrative import LOCALES
 from .keys import SubjectKeys
 from .ledger import Ledger
 from .ledger.follow import LedgerFollower
+from .ledger.witness_file import FileWitness, default_witness_path
 from .models.curation import Curation
 from .models.preferences import Preferences
 from .models.registry import Model, ModelRegistry
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from ._store.abc import Store
     from .crypto.providers import KeyProvider
     from .explain.card import LogicCard
+    from .ledger.witness import WitnessSink
     from .models.rerank import RerankPolicy
     from .models.rules import Rule
 
@@ -80,16 +83,26 @@ class Personalizer:
         *,
         require_sign_off: bool = True,
         key_provider: KeyProvider | None = None,
+        witnesses: Sequence[WitnessSink] = (),
+        genesis: bool = False,
+        signer: Signer | None = None,
     ) -> None:
         self._db = db
         self._closed = False
         self.keyring = keyring
+        signer = keyring if signer is None else signer
+        self.signer = signer
+        """What signs checkpoints, exports and receipts: the keyring, or the separate key."""
         self.ledger = Ledger(
             db,
             mac_key=keyring.mac_key,
-            signer=keyring,
+            signer=signer,
             origin=f"whylens.local/ledger/{keyring.id}",
+            witnesses=witnesses,
+            genesis=genesis,
         )
+        # a wipe, a cut tail or an old backup put back fails here, before anything reads it
+        self.ledger.check_anchors()
         # ONE catch-up for every ledger-derived view: each call that serves or decides first
         # folds what any process appended (sdk/ledger/follow.py)
         self.views = LedgerFollower(self.ledger)
@@ -110,7 +123,7 @@ class Personalizer:
         self.preferences = Preferences(self.ledger, keys, self.views)
         self.audit = AuditTrail(
             self.ledger,
-            keyring,
+            signer,
             models=self.models,
             protected=ProtectedAttributes(db, keys, self.models),
             follower=self.views,
@@ -134,7 +147,7 @@ class Personalizer:
             follower=self.views,
             consent=self.consent,
             decisions=SubjectDecisions(self.audit, self.reviews, self._explanations),
-            keyring=keyring,
+            keyring=signer,
             notes=self.notes.of_subject,
             contact_cases=self.contact.of_subject,
         )
@@ -170,6 +183,8 @@ class Personalizer:
         durability: Durability | str = Durability.FULL,
         require_sign_off: bool = True,
         key_provider: KeyProvider | None = None,
+        witness: WitnessSink | Sequence[WitnessSink] | None = None,
+        signing_key: str | Path | Signer | None = None,
     ) -> Personalizer:
         """Open (or create) the database at ``path`` and its keyring.
 
@@ -183,6 +198,21 @@ class Personalizer:
 
         ``require_sign_off`` (default on): a model version serves only after a person signed it
         off (``models.sign_off``); ``False`` is the application's explicit opt-out.
+
+        ``witness``: where every ledger checkpoint is also anchored, outside the database
+        (:mod:`sdk.ledger.witness`). Default: an append-only ``0600`` checkpoint log beside the
+        keyring, ``<keyring name>.witness.log``; pass a
+        :class:`~sdk.ledger.witness_file.DirectoryWitness` on another volume or an
+        :class:`~sdk.ledger.witness_http.HttpWitness` (or several) to survive an attacker who
+        holds the keyring's folder too. On open the store must hold everything anchored:
+        otherwise :class:`~sdk.errors.LedgerRollback` names what was lost.
+
+        ``signing_key``: the key that signs checkpoints, exports and receipts, apart from the
+        keyring (recommended): a path to its own ``0600`` key file (created if missing, see
+        :class:`~sdk.crypto.signing.FileSigner`) or any :class:`~sdk.crypto.signing.Signer`
+        (a KMS adapter). Then the keyring alone cannot re-sign a rewritten history. Default:
+        the keyring's key (backwards compatible). A store remembers which key signs it and
+        refuses another (:class:`~sdk.errors.SigningKeyMismatch`).
         """
         target: str | Path
         if is_postgres_url(path):
@@ -228,7 +258,27 @@ class Personalizer:
                 raise
         logger.debug("opened whylens database (keyring %s)", ring.fingerprint[:16])
         try:
-            return cls(db, ring, require_sign_off=require_sign_off, key_provider=key_provider)
+            signer = _signer_of(signing_key, ring)
+            _check_signer(db, signer, ring, fresh=claim)
+        except BaseException:
+            db.close()
+            raise
+        if witness is None:
+            sinks: tuple[WitnessSink, ...] = (FileWitness(default_witness_path(key_path)),)
+        elif isinstance(witness, Sequence):
+            sinks = tuple(witness)
+        else:
+            sinks = (witness,)
+        try:
+            return cls(
+                db,
+                ring,
+                require_sign_off=require_sign_off,
+                key_provider=key_provider,
+                witnesses=sinks,
+                genesis=claim,
+                signer=signer,
+            )
         except BaseException:
             db.close()
             raise
@@ -391,6 +441,35 @@ def _check_fingerprint(stored: str | None, ring: Keyring, key_path: Path) -> Non
         raise KeyringMismatch(
             f"keyring {key_path.name!r} belongs to another database (fingerprint "
             f"{ring.fingerprint[:16]}..., this database expects {stored[:16]}...)"
+        )
+
+
+_SIGNING = "signing_key_fingerprint"
+
+
+def _signer_of(signing_key: str | Path | Signer | None, ring: Keyring) -> Signer:
+    if signing_key is None:
+        return ring
+    if isinstance(signing_key, str | Path):
+        return FileSigner.open(signing_key)
+    if not isinstance(signing_key, Signer):
+        raise ConfigurationError("signing_key is a key file path or a Signer (sign, public key)")
+    return signing_key
+
+
+def _check_signer(db: Store, signer: Signer, ring: Keyring, *, fresh: bool) -> None:
+    """A store keeps the fingerprint of the key that signs it; another key is refused (its
+    checkpoints would not verify, and appends would stop)."""
+    stored = db.meta.get(_SIGNING)
+    if stored is None:
+        # a new store takes the key given; one from before separate keys was signed by the
+        # keyring until now
+        db.meta.set_default(_SIGNING, signer.fingerprint if fresh else ring.fingerprint)
+        stored = db.meta.get(_SIGNING)
+    if stored != signer.fingerprint:
+        raise SigningKeyMismatch(
+            f"this store's checkpoints are signed by key {str(stored)[:16]}..., not by "
+            f"{signer.fingerprint[:16]}...: open it with the signing_key it was set up with"
         )
 
 

@@ -12,7 +12,7 @@ from conftest import feature_row, german_credit, signed_classifier
 from sdk import Personalizer
 from sdk.audit import verify_consistency, verify_export, verify_proof
 from sdk.audit.proofs import ConsistencyEvidence
-from sdk.errors import AuditError
+from sdk.errors import AuditError, LedgerRollback
 
 
 def _setup(p: Personalizer):
@@ -98,7 +98,11 @@ def test_rollback_and_fork_are_caught_by_consistency(db_path: Path, tmp_path: Pa
         extra = Path(str(db_path) + suffix)
         if extra.exists() and not (backup / extra.name).exists():
             extra.unlink()
-    with Personalizer.open(db_path) as p:
+    # the witness log beside the keyring saw the newer checkpoint: open refuses the backup
+    with pytest.raises(LedgerRollback):
+        Personalizer.open(db_path)
+    # without a witness (an attacker who also rolled it back), the auditor's checkpoint does
+    with Personalizer.open(db_path, witness=[]) as p:
         with pytest.raises(AuditError, match="rolled back"):
             p.audit.prove_consistency(seen)
         # and once it has grown past the old size again, it is a fork

@@ -34,7 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .._canonical import canonical_json
-from ..crypto.keyring import Keyring
+from ..crypto.signing import Signer
 from ..errors import ConfigurationError, ExportVerificationError, ProofError
 from ..ledger import InclusionProof, Ledger, open_checkpoint, verify_inclusion_proof
 from ..types import ExportManifest, VerifyReport
@@ -70,7 +70,7 @@ def _line(seq: int, digest: str, body: bytes) -> bytes:
 
 def write_export(
     ledger: Ledger,
-    keyring: Keyring,
+    keyring: Signer,
     folder: Path,
     format: str,
     since: datetime | None,

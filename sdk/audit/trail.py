@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..crypto.keyring import Keyring
+from ..crypto.signing import Signer
 from ..errors import AuditError, DecisionNotFound, ReviewStateError
 from ..ledger import Ledger, LedgerEntry
 from ..ledger.follow import LedgerFollower
@@ -42,7 +42,7 @@ class AuditTrail:
     def __init__(
         self,
         ledger: Ledger,
-        keyring: Keyring,
+        keyring: Signer,
         *,
         models: ModelRegistry,
         protected: ProtectedAttributes,
@@ -251,9 +251,11 @@ class AuditTrail:
 
     # -- integrity ----------------------------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
-        """Check the ledger's hash chain (decisions and consent share one chain) end to end."""
-        return self._ledger.verify()
+    def verify(self, *, trusted_checkpoint: str | None = None) -> VerifyReport:
+        """Check the ledger's hash chain (decisions and consent share one chain) end to end, and
+        that the store holds every entry its witnesses (and ``trusted_checkpoint``, a note an
+        auditor kept) anchored."""
+        return self._ledger.verify(trusted_checkpoint=trusted_checkpoint)
 
     def prove(self, decision_id: str) -> AuditProof:
         """Inclusion proofs, against the latest signed checkpoint, for the decision's record,

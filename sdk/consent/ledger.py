@@ -323,10 +323,12 @@ class ConsentLedger:
         self._follower.catch_up()
         return self._view.subjects()
 
-    def verify(self) -> VerifyReport:
-        """Check the whole ledger the consent records are part of: hash chain, Merkle leaves and
-        signed checkpoint. ``first_bad`` names the first entry that fails."""
-        return self._ledger.verify()
+    def verify(self, *, trusted_checkpoint: str | None = None) -> VerifyReport:
+        """Check the whole ledger the consent records are part of: hash chain, Merkle leaves,
+        signed checkpoint, and the checkpoints anchored outside the store (plus
+        ``trusted_checkpoint``, a note an auditor kept). ``first_bad`` names the first entry
+        that fails."""
+        return self._ledger.verify(trusted_checkpoint=trusted_checkpoint)
 
     # -- receipts -----------------------------------------------------------------------------
 

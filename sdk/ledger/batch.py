@@ -14,17 +14,22 @@ __all__ = ["LedgerStats", "Waiter", "result_of"]
 class LedgerStats:
     """Counters for tests and benchmarks: entries written, transactions committed, largest batch."""
 
-    __slots__ = ("appends", "commits", "largest_batch")
+    __slots__ = ("anchor_failures", "anchors", "appends", "commits", "largest_batch")
 
     def __init__(self) -> None:
         self.appends = 0
         self.commits = 0
         self.largest_batch = 0
+        self.anchors = 0
+        """Checkpoints handed to the witness sinks (one per commit and sink)."""
+        self.anchor_failures = 0
+        """Anchors that failed because a sink could not be reached (logged; the entries stay
+        committed and inside the rollback window until a later anchor succeeds)."""
 
     def __repr__(self) -> str:
         return (
             f"LedgerStats(appends={self.appends}, commits={self.commits}, "
-            f"largest_batch={self.largest_batch})"
+            f"largest_batch={self.largest_batch}, anchors={self.anchors})"
         )
 
 

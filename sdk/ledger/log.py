@@ -23,11 +23,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .._store.abc import LedgerBatch
-from ..errors import ConfigurationError, LedgerError, LedgerIntegrityError
+from ..errors import ConfigurationError, LedgerError, LedgerIntegrityError, ProofError
 from ..types import VerifyReport
 
 if TYPE_CHECKING:
     from .._store.abc import LedgerReads, LedgerRow, LedgerTail, Store
+    from .witness import WitnessSink
+from .anchoring import AnchorsMixin, anchor_all, anchors_of, trusted_anchor
 from .batch import LedgerStats, Waiter, result_of
 from .checkpoint import (
     Checkpoint,
@@ -68,7 +70,7 @@ class _State:
     problem: str | None
 
 
-class Ledger(ProofsMixin):
+class Ledger(AnchorsMixin, ProofsMixin):
     """The one append-only, hash-chained log of a whylens database (consent, audit, subjects...).
 
     ``mac_key`` signs the head (the size and last hash) after every commit. Opening a ledger whose
@@ -80,6 +82,12 @@ class Ledger(ProofsMixin):
     ``signer`` (the keyring), every commit stores an Ed25519-signed checkpoint of the tree
     (:mod:`sdk.ledger.checkpoint`, C2SP signed-note format, key name = ``origin``), and
     :meth:`prove` / :meth:`prove_consistency` give proofs anyone can check offline.
+
+    ``witnesses`` (:mod:`sdk.ledger.witness`; they need a ``signer``): every commit's checkpoint
+    is also anchored outside the database, :meth:`check_anchors` (run by
+    ``Personalizer.open``) and :meth:`verify` compare the store with the latest anchor, and a
+    missing head is tampering, never an empty ledger. ``genesis=True`` (a store created a moment
+    ago) writes and anchors the signed genesis head and checkpoint of size 0.
     """
 
     def __init__(
@@ -89,9 +97,14 @@ class Ledger(ProofsMixin):
         mac_key: bytes,
         signer: Signer | None = None,
         origin: str = "whylens.local/ledger",
+        witnesses: Sequence[WitnessSink] = (),
+        genesis: bool = False,
     ) -> None:
         if not isinstance(mac_key, bytes | bytearray) or len(mac_key) < 16:
             raise ConfigurationError("the ledger mac_key must be at least 16 bytes")
+        if witnesses and signer is None:
+            raise ConfigurationError("a ledger with witnesses needs a signer for its checkpoints")
+        self._witnesses = tuple(witnesses)
         self._db = db
         self._rows = db.ledger
         self._key = bytes(mac_key)
@@ -106,6 +119,11 @@ class Ledger(ProofsMixin):
         self._leading = False
         self.stats = LedgerStats()
         self._state = self._read_state(db.ledger)
+        # a store created a moment ago; or an empty one from before genesis heads, which no
+        # witness has seen (a wipe that a witness saw is caught by check_anchors)
+        empty = self._state.size == 0 and self._state.head_text is None
+        if empty and (genesis or (self._witnesses and self._nothing_anchored())):
+            self._write_genesis()
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -200,6 +218,10 @@ class Ledger(ProofsMixin):
         st.appends += len(rows)
         st.commits += 1
         st.largest_batch = max(st.largest_batch, len(rows))
+        if self._witnesses and cp[0] is not None:
+            # after the commit, by the leader: one anchor covers the whole batch; anchoring
+            # before it could leave a witness ahead of a store whose commit then failed
+            anchor_all(self._witnesses, cp[0], self._prover(cp[0].size), st)
 
     def _write(
         self,
@@ -276,12 +298,17 @@ class Ledger(ProofsMixin):
         self._state = self._state_from(tail, head_text)
         return self._state
 
+    def _refresh_state(self) -> None:
+        self._state = self._read_state(self._rows)
+
     def _read_state(self, read: LedgerReads) -> _State:
         return self._state_from(read.tail(), read.meta(HEAD_KEY))
 
     def _state_from(self, tail: LedgerTail | None, head_text: str | None) -> _State:
         size, last_hash, ts_text = _tail_of(tail)
         problem = check_tail(head_text, size, last_hash, self._key)
+        if problem is None and head_text is None and self._witnesses:
+            problem = _HEAD_MISSING
         last_ts = _EPOCH
         if ts_text is not None:
             try:
@@ -378,11 +405,42 @@ class Ledger(ProofsMixin):
                 return
             last = rows[-1][0]
 
-    def verify(self) -> VerifyReport:
-        """Check the whole chain, its signed head, every entry's Merkle leaf, and the signed
-        checkpoint's root (see :mod:`sdk.ledger.verify`)."""
+    def verify(self, *, trusted_checkpoint: str | Checkpoint | None = None) -> VerifyReport:
+        """Check the whole chain, its signed head, every entry's Merkle leaf, the signed
+        checkpoint's root (see :mod:`sdk.ledger.verify`), and that the store holds everything
+        the witnesses anchored.
+
+        ``trusted_checkpoint``: a checkpoint note an auditor kept (from :meth:`checkpoint`); the
+        report fails if the store no longer holds those entries, or holds other ones.
+        """
         public = self._signer.public_key_bytes() if self._signer is not None else None
-        return verify_ledger(self._rows, self._key, public_key=public, origin=self.origin)
+        anchors = anchors_of(self._witnesses, self.origin, public)
+        if trusted_checkpoint is not None:
+            if public is None:
+                raise LedgerError("checking a trusted checkpoint needs the ledger's signer")
+            try:
+                anchors.append(trusted_anchor(trusted_checkpoint, public, self.origin))
+            except ProofError as exc:
+                return VerifyReport(
+                    ok=False,
+                    checked=0,
+                    problem=f"the trusted checkpoint does not verify: {exc}",
+                    head_hash=None,
+                )
+        return verify_ledger(
+            self._rows,
+            self._key,
+            public_key=public,
+            origin=self.origin,
+            anchors=anchors,
+            require_head=bool(self._witnesses),
+        )
+
+
+_HEAD_MISSING = (
+    "the signed ledger head is missing: the ledger was wiped or its head deleted (a store "
+    "anchored to a witness starts with a signed genesis head, so this is never an empty ledger)"
+)
 
 
 def _tail_of(tail: LedgerTail | None) -> tuple[int, str, str | None]:

@@ -42,9 +42,11 @@ from .entry import (
 )
 from .merkle import MerkleTree
 from .tree import CHECKPOINT_KEY, tree_problem
+from .witness import rollback_problem
 
 if TYPE_CHECKING:
     from .._store.abc import LedgerStorage
+    from .witness import Anchor
 
 __all__ = ["HEAD_KEY", "Head", "check_tail", "decode_head", "encode_head", "verify_ledger"]
 
@@ -311,9 +313,18 @@ def verify_ledger(
     *,
     public_key: bytes | None = None,
     origin: str | None = None,
+    anchors: Sequence[Anchor | str] = (),
+    require_head: bool = False,
 ) -> VerifyReport:
     """Verify every entry of the ledger in ``db``, its signed head and, with ``public_key``, its
     signed checkpoint (see the module docstring).
+
+    ``anchors`` are checkpoints held outside the store (read before the walk, so entries
+    appended meanwhile never look lost; a string is a witness that could not be read): the store
+    must hold at least as many entries and the same root for that prefix
+    (:func:`~sdk.ledger.anchoring.rollback_problem`). ``require_head``: a missing head (and
+    checkpoint) is tampering, not an empty ledger (a store with witnesses starts with a signed
+    genesis head).
 
     Safe to run while other threads append: rows committed during the walk are walked too.
     """
@@ -321,10 +332,29 @@ def verify_ledger(
     bad = walker.walk(db)
     if bad is not None:
         return bad
+    for anchor in anchors:
+        if isinstance(anchor, str):
+            return _fail_head(walker.size, anchor)
+        lost = rollback_problem(anchor, walker.size, walker.tree.root)
+        if lost is not None:
+            first_bad, problem = lost
+            return VerifyReport(
+                ok=False, checked=walker.size, first_bad=first_bad, problem=problem, head_hash=None
+            )
+    if require_head and db.meta(HEAD_KEY) is None:
+        return _fail_head(walker.size, _HEAD_MISSING)
     report = _verify_head(db, mac_key, walker)
     if not report.ok or public_key is None:
         return report
+    if require_head and db.meta(CHECKPOINT_KEY) is None:
+        return _fail_head(walker.size, "the signed checkpoint is missing (it was deleted)")
     return _verify_checkpoint(db, walker, report, public_key, origin)
+
+
+_HEAD_MISSING = (
+    "the signed ledger head is missing: the ledger was wiped or its head deleted (a store "
+    "anchored to a witness starts with a signed genesis head, so this is never an empty ledger)"
+)
 
 
 def _verify_checkpoint(

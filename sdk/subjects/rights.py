@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .._canonical import canonical_json
-from ..crypto.keyring import Keyring
+from ..crypto.signing import Signer
 from ..errors import SubjectErased, UnknownSubject, WhylensError
 from ..keys import SubjectKeys
 from ..ledger.entry import PendingEntry
@@ -114,7 +114,7 @@ class SubjectRights:
         follower: LedgerFollower,
         consent: ConsentHistory,
         decisions: DecisionHistory,
-        keyring: Keyring | None = None,
+        keyring: Signer | None = None,
         notes: Callable[[str], Sequence[Note]] | None = None,
         contact_cases: Callable[[str], Sequence[ContactCase]] | None = None,
         erasure_patience: float = 1.0,

@@ -1,0 +1,193 @@
+"""Witness sinks on a file system: the default checkpoint log, and a directory of logs.
+
+:class:`FileWitness` is one append-only file of checkpoint notes, one JSON line each
+(``{"note": "..."}``), created ``0600``. Every append takes an exclusive ``flock`` on the file,
+reads the last record, checks that the new checkpoint extends it (same root at the same size, or
+a verifying RFC 9162 consistency proof from its size) and only then appends and ``fsync``\\ s, so
+two processes racing never make the log go back to a smaller size: the late one is ignored. A
+torn last line (a crash mid-write, never acknowledged) is cut off before the next append.
+
+By default (:func:`default_witness_path`) the log sits beside the keyring: it stops an attacker
+who holds the database (or an old copy of it) but not one who also holds the keyring's folder.
+:class:`DirectoryWitness` keeps the log in another folder -- another volume, a mount only the
+application can append to -- one file per ledger origin.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+from ..errors import WitnessConflict, WitnessError
+from .checkpoint import Checkpoint
+from .merkle import verify_consistency
+from .witness import Anchor, ProveFn, checkpoint_fields
+
+__all__ = ["DirectoryWitness", "FileWitness", "default_witness_path"]
+
+_TAIL = 16 * 1024  # a record is a few hundred bytes; the last one is always inside this
+
+
+def default_witness_path(keyring_path: Path) -> Path:
+    """``shop.keyring.json`` -> ``shop.keyring.witness.log`` in the same folder."""
+    name = keyring_path.name.removesuffix(".json")
+    return keyring_path.with_name(name + ".witness.log")
+
+
+class FileWitness:
+    """An append-only, fsynced, ``0600`` checkpoint log in one file (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+        self._lock = threading.Lock()  # flock is per open file; threads share the process's
+
+    @property
+    def path(self) -> Path:
+        """The log file."""
+        return self._path
+
+    @property
+    def name(self) -> str:
+        """``the witness log <path>``, for messages."""
+        return f"the witness log {self._path}"
+
+    def __repr__(self) -> str:
+        return f"FileWitness({str(self._path)!r})"
+
+    def latest(self, origin: str) -> Anchor | None:
+        """The last checkpoint in the file (None if there is none yet)."""
+        try:
+            fd = os.open(self._path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise WitnessError(f"cannot read {self.name}: {exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            return self._last(fd, origin)[0]
+        finally:
+            os.close(fd)
+
+    def anchor(self, checkpoint: Checkpoint, prove: ProveFn) -> Anchor:
+        """Append ``checkpoint`` if it extends the last one (see the module docstring)."""
+        with self._lock:
+            fd = self._open_for_append()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                last, end = self._last(fd, checkpoint.origin)
+                if last is not None:
+                    if last.size > checkpoint.size:
+                        return last  # seen more already (another writer, or entries lost)
+                    if last.size == checkpoint.size:
+                        if last.root != checkpoint.root:
+                            raise WitnessConflict(
+                                f"{self.name} holds another root for "
+                                f"{last.size} entries: the ledger was rewritten (a fork)"
+                            )
+                        return last
+                    if last.size > 0:
+                        path = prove(last.size)
+                        assert last.root is not None
+                        if not verify_consistency(
+                            last.size, checkpoint.size, last.root, checkpoint.root, path
+                        ):
+                            raise WitnessConflict(
+                                f"the ledger of {checkpoint.size} entries does not extend the "
+                                f"{last.size} anchored in {self.name}: entries were rewritten"
+                            )
+                if end is not None:
+                    os.ftruncate(fd, end)  # a torn last line, never acknowledged
+                line = json.dumps({"note": checkpoint.note}, separators=(",", ":")) + "\n"
+                os.write(fd, line.encode())
+                os.fsync(fd)
+                return Anchor(self.name, checkpoint.size, checkpoint.root, checkpoint.note)
+            except OSError as exc:
+                msg = f"cannot append to {self.name}: {exc}"
+                raise WitnessError(msg) from None
+            finally:
+                os.close(fd)
+
+    def _open_for_append(self) -> int:
+        created = not self._path.exists()
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise WitnessError(f"cannot open {self.name}: {exc}") from None
+        if created:
+            os.fchmod(fd, 0o600)  # whatever the umask
+            dir_fd = os.open(self._path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # the new name survives a crash too
+            finally:
+                os.close(dir_fd)
+        return fd
+
+    def _last(self, fd: int, origin: str) -> tuple[Anchor | None, int | None]:
+        """The last complete record, and where to cut a torn last line (None: nothing torn)."""
+        total = os.fstat(fd).st_size
+        start = max(0, total - _TAIL)
+        data = os.pread(fd, total - start, start)
+        cut: int | None = None
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            cut = start + keep
+            data = data[:keep]
+        lines = data.split(b"\n")
+        record = lines[-2] if len(lines) >= 2 else b""
+        if not record:
+            if total > _TAIL:
+                raise WitnessError(f"{self.name} is malformed")
+            return None, cut
+        try:
+            note = json.loads(record)["note"]
+            if not isinstance(note, str):
+                raise TypeError
+        except (ValueError, TypeError, KeyError):
+            msg = f"the last record of {self.name} is malformed"
+            raise WitnessError(msg) from None
+        name, size, root = checkpoint_fields(note)
+        if name != origin:
+            raise WitnessConflict(
+                f"{self.name} belongs to another ledger (origin {name!r})"
+            )
+        return Anchor(self.name, size, root, note), cut
+
+
+class DirectoryWitness:
+    """Checkpoint logs in a folder of their own (another volume): one :class:`FileWitness` per
+    ledger origin, named after a hash of the origin."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self._dir = Path(directory)
+        if not self._dir.is_dir():
+            raise WitnessError(f"the witness folder {str(self._dir)!r} does not exist")
+        self._files: dict[str, FileWitness] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """``the witness folder <path>``, for messages."""
+        return f"the witness folder {self._dir}"
+
+    def __repr__(self) -> str:
+        return f"DirectoryWitness({str(self._dir)!r})"
+
+    def _file(self, origin: str) -> FileWitness:
+        with self._lock:
+            found = self._files.get(origin)
+            if found is None:
+                digest = hashlib.sha256(origin.encode()).hexdigest()[:32]
+                found = self._files[origin] = FileWitness(self._dir / f"{digest}.witness.log")
+            return found
+
+    def anchor(self, checkpoint: Checkpoint, prove: ProveFn) -> Anchor:
+        """Append to the log of ``checkpoint.origin`` (see :meth:`FileWitness.anchor`)."""
+        return self._file(checkpoint.origin).anchor(checkpoint, prove)
+
+    def latest(self, origin: str) -> Anchor | None:
+        """The last checkpoint of ``origin`` in this folder."""
+        return self._file(origin).latest(origin)
