@@ -58,18 +58,20 @@ class Explainer:
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         *,
         table_bits: int = TABLE_MAX_BITS,
+        warm_table_bytes: int = WARM_TABLE_BYTES,
     ) -> None:
         self.model = flat
+        self.warm_table_bytes = warm_table_bytes
         self.content_hash = content_hash
         self.memory_budget = memory_budget
         n = flat.n_unique.astype(np.int64)
         sizes = np.where(n <= MAX_TABLE_BITS, np.int64(1) << np.minimum(n, 62), 0)
-        # per tree: its tables' total size, or -1 when a leaf is too deep for a table at all
+        # per tree: its tables' total size; a tree too deep for tables sorts last and never fits
         leaf_tree = np.repeat(np.arange(len(flat.tree_leaves)), flat.tree_leaves)
         tree_size = np.bincount(leaf_tree, weights=sizes, minlength=len(flat.tree_leaves))
         tree_size = tree_size.astype(np.int64)
         deep = flat.tree_max_unique > min(MAX_TABLE_BITS, table_bits)
-        tree_size[deep] = -1
+        tree_size[deep] = np.iinfo(np.int64).max // 4
         # smallest trees first: the most trees on tables for the budget; the rest, and every tree
         # deeper than ``table_bits``, go to Linear TreeSHAP (memory linear in depth)
         has_table = np.zeros(len(tree_size), dtype=bool)
@@ -77,7 +79,7 @@ class Explainer:
         limit = memory_budget // 8
         for tree in np.argsort(tree_size, kind="stable"):
             size = int(tree_size[tree])
-            if size < 0 or total + size > limit:
+            if total + size > limit:
                 break
             has_table[tree] = True
             total += size
@@ -89,7 +91,8 @@ class Explainer:
         self._no_tables = np.full(len(n), -1, dtype=np.int64)
         self.tables = np.zeros(max(total, 1), dtype=np.float64)
         # numba loads on first use, not at ``import sdk``
-        from . import kernels, linear as lin
+        from . import kernels
+        from . import linear as lin
 
         self._kernels = kernels
         self._linear = lin
@@ -225,7 +228,7 @@ class Explainer:
         m = self.model
         # a few rows against big tables would be one cache miss per look-up: the v1-style path,
         # pure arithmetic, is faster then
-        use = block.shape[0] >= TABLE_MIN_ROWS or self.table_bytes <= WARM_TABLE_BYTES
+        use = block.shape[0] >= TABLE_MIN_ROWS or self.table_bytes <= self.warm_table_bytes
         self._kernels.explain_rows(
             block, out, pred,
             m.tree_node_off, m.tree_leaf_off, m.tree_internal, m.tree_leaves, m.tree_class,
