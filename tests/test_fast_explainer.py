@@ -19,7 +19,7 @@ from scipy import sparse
 
 from sdk.errors import FeatureError, ModelNotExplainable
 from sdk.explain.fast import MAX_TABLE_BITS, Explainer
-from sdk.explain.fast.explainer import TABLE_MIN_ROWS
+from sdk.explain.fast.explainer import TABLE_MAX_BITS, TABLE_MIN_ROWS
 from sdk.models.matrix import frame_matrix
 
 ATOL = 1e-9
@@ -40,7 +40,7 @@ def _all_paths(booster: lgb.Booster) -> list[tuple[Explainer, int]]:
     """(explainer, rows per call): the default choice, all Linear TreeSHAP, all v1-style."""
     tables = Explainer.for_booster(booster)
     m = tables.model
-    too_deep = m.tree_max_unique > MAX_TABLE_BITS
+    too_deep = m.tree_max_unique > TABLE_MAX_BITS
     assert tables.linear_trees == int(np.count_nonzero(too_deep))
     assert tables.leaves_without_table == int(m.tree_leaves[too_deep].sum())
     linear = Explainer(m, "test-linear", memory_budget=0)
