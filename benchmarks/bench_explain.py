@@ -161,12 +161,16 @@ def main() -> None:
         engine = _seconds(lambda e=explainer, x=x: e.explain(x), 3)
         plain = _seconds(lambda b=booster, x=x: b.predict(x, raw_score=True, num_threads=1), 3)
         raw = _seconds(lambda b=booster, x=x: b.predict(x, pred_contrib=True, num_threads=1))
-        v2 = float("nan")
+        v2 = v2_err = float("nan")
+        exact = booster.predict(x, pred_contrib=True, num_threads=1)[:, :-1]
         if fts is not None:
             peer = fts.TreeExplainer(booster, algorithm="v2", n_jobs=1)
             peer.shap_values(x[:10], check_additivity=False)
             v2 = _seconds(lambda p=peer, x=x: p.shap_values(x, check_additivity=False))
+            # its own additivity check fails on these rows (NaN), so say how far it is
+            v2_err = float(np.abs(peer.shap_values(x, check_additivity=False) - exact).max())
         versus = v2 / engine
+        ours_err = float(np.abs(explainer.explain(x)[0][:, 0, :-1] - exact).max())
         cost = engine / plain
         goal_rows.append(
             f"{trees:>5} {leaves:>6} {rows:>6} {rows / engine:>9,.0f} "
@@ -177,6 +181,7 @@ def main() -> None:
             )
             + f" {rows / plain:>10,.0f} {cost:>7.1f}x "
             + (f"{_verdict(cost <= 40):>5}" if leaves == 255 else f"{'-':>5}")
+            + f" {ours_err:>8.1e} {v2_err:>8.1e}"
         )
         with _one_openmp_thread():
             reference = shap.TreeExplainer(booster)
@@ -212,12 +217,13 @@ def main() -> None:
     print("raw margin; v2 = fasttreeshap-fixed TreeExplainer(algorithm='v2', n_jobs=1))")
     print(
         f"{'trees':>5} {'leaves':>6} {'rows':>6} {'whylens':>9} {'v2':>9} {'ratio':>7} {'>=5x':>5} "
-        f"{'predict':>10} {'cost':>8} {'<=40x':>5}"
+        f"{'predict':>10} {'cost':>8} {'<=40x':>5} {'err':>8} {'v2 err':>8}"
     )
     print("\n".join(goal_rows))
     print("ratio = whylens throughput / fasttreeshap v2 throughput (goal >= 5x on every shape);")
     print("cost = explain time / plain predict(raw_score) time of the same rows (goal <= 40x at")
-    print(f"255 leaves). load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print("255 leaves); err = largest |attribution - pred_contrib| over the rows, ours and v2's.")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("\nsingle-row explanation latency, ms (ratio: whylens p50 / pred_contrib p50)")
     print(
         f"{'trees':>5} {'leaves':>6} {'reps':>5} {'p50':>9} {'p99':>9} {'lgbm p50':>11} "
