@@ -1,9 +1,11 @@
 """The exact explainer of one model version: precompute once, explain any number of rows.
 
-``Explainer.for_booster(booster)`` parses the model, decides per leaf whether its Fast TreeSHAP v2
-table fits the memory budget (smallest tables first) and fills the tables in compiled code. The
-result is cached by the model's SHA-256 content hash (and, weakly, by booster object), so serving
-pays for it once per model version, not per request.
+``Explainer.for_booster(booster)`` parses the model, decides per tree whether its Fast TreeSHAP v2
+tables fit the memory budget (smallest trees first, paths of at most ``TABLE_MAX_BITS`` features)
+and fills them in compiled code; every other tree gets Linear TreeSHAP's per-edge factors
+(``linear.py``), whose memory grows with depth, not 2**depth. The result is cached by the
+model's SHA-256 content hash (and, weakly, by booster object), so serving pays for it once per
+model version, not per request.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MEMORY_BUDGET", "MAX_TABLE_BITS", "Explainer"]
 
 DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
-"""Bytes of v2 tables one model version may hold; leaves beyond it use the v1-style path."""
+"""Bytes of v2 tables one model version may hold; trees beyond it use Linear TreeSHAP."""
 WARM_TABLE_BYTES = 8 * 1024 * 1024
 """Tables up to this size stay in cache between requests and serve single rows too."""
 TABLE_MIN_ROWS = 16
