@@ -121,9 +121,19 @@ class Explainer:
         nodes, qweights = lin.quadrature(self.max_points)
         self.lin_mul = np.zeros(max(int(lin_size.sum()), 1), dtype=np.float64)
         self.lin_dif = np.zeros_like(self.lin_mul)
+        # per internal node: the child's leaf value, 1.0 when the child is an internal node
+        leaf_base = np.repeat(flat.tree_leaf_off - flat.tree_internal, flat.tree_internal)
+        inner = np.repeat(flat.tree_internal, flat.tree_internal)
+        value_left, value_right = (
+            np.where(child >= inner, flat.leaf_value[np.maximum(leaf_base + child, 0)], 1.0)
+            for child in (flat.left.astype(np.int64), flat.right.astype(np.int64))
+        )
+        self._scaled_left = flat.ratio_left * value_left
+        self._scaled_right = flat.ratio_right * value_right
         lin.edge_factors(
             flat.tree_node_off, flat.tree_internal, self.lin_off, points, nodes, qweights,
-            flat.z_prev, flat.ratio_left, flat.ratio_right, self.lin_mul, self.lin_dif,
+            flat.z_prev, flat.ratio_left, flat.ratio_right, value_left, value_right,
+            self.lin_mul, self.lin_dif,
         )  # fmt: skip
         self.linear_trees = int(np.count_nonzero(linear))
         self._any_linear = self.linear_trees > 0
@@ -248,7 +258,7 @@ class Explainer:
                 block, out, pred,
                 m.tree_node_off, m.tree_leaf_off, m.tree_internal, m.tree_leaves, m.tree_class,
                 m.feature, m.threshold, m.flags, m.cat_start, m.cat_len, m.cat_bits,
-                m.slot, m.left, m.right, m.leaf_value, m.ratio_left, m.ratio_right,
+                m.slot, m.left, m.right, m.leaf_value, self._scaled_left, self._scaled_right,
                 self.lin_off, self.lin_points, self.lin_mul, self.lin_dif,
                 m.max_internal, m.max_leaves, self.max_points,
             )  # fmt: skip

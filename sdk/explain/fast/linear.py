@@ -73,12 +73,16 @@ def edge_factors(
     z_prev: np.ndarray,
     ratio_left: np.ndarray,
     ratio_right: np.ndarray,
+    value_left: np.ndarray,
+    value_right: np.ndarray,
     mul: np.ndarray,
     dif: np.ndarray,
 ) -> None:
     """Fill each linear tree's per-edge factors at ``lin_off[t]``.
 
-    Layout: ``((k * 2 + side) * 2 + follows) * m + point`` for internal node ``k`` of the tree,
+    ``mul`` into a leaf is scaled by the leaf's value (``value_left`` / ``value_right``: the
+    child's leaf value, 1.0 for an internal child). Layout: ``((k * 2 + side) * 2 + follows) *
+    m + point`` for internal node ``k`` of the tree,
     ``side`` 0 left / 1 right, ``follows`` 1 when the row takes that child; ``m = lin_points[t]``
     and row ``m`` of ``nodes`` and ``weights`` is the ``m``-point rule.
     """
@@ -93,6 +97,8 @@ def edge_factors(
             z_old = z_prev[g]
             for side in range(2):
                 z_new = z_old * (ratio_left[g] if side == 0 else ratio_right[g])
+                # a leaf child's value enters with its edge: P at the leaf is then its S
+                scale = value_left[g] if side == 0 else value_right[g]
                 for p in range(m):
                     tp = nodes[m, p]
                     u = 1.0 - tp
@@ -101,10 +107,10 @@ def edge_factors(
                     a_on = z_new * u + tp
                     at = base + ((k * 2 + side) * 2) * m + p
                     # the row leaves the edge: a = z (1 - t), (o - z) / a = -1 / (1 - t)
-                    mul[at] = z_new * u / a_old
+                    mul[at] = scale * z_new * u / a_old
                     dif[at] = weights[m, p] * (-1.0 / u - b_old)
                     # the row takes the edge
-                    mul[at + m] = a_on / a_old
+                    mul[at + m] = scale * a_on / a_old
                     dif[at + m] = weights[m, p] * ((1.0 - z_new) / a_on - b_old)
 
 
@@ -128,8 +134,8 @@ def explain_rows_linear(
     left: np.ndarray,
     right: np.ndarray,
     leaf_value: np.ndarray,
-    ratio_left: np.ndarray,
-    ratio_right: np.ndarray,
+    scaled_left: np.ndarray,
+    scaled_right: np.ndarray,
     lin_off: np.ndarray,
     lin_points: np.ndarray,
     mul: np.ndarray,
@@ -141,7 +147,9 @@ def explain_rows_linear(
     """Add the TreeSHAP values of the linear trees (``lin_off[t] >= 0``) into ``out``.
 
     Same contract as ``kernels.explain_rows`` for the other trees; trees are the outer loop so
-    that one tree's factors stay in cache while a block of rows uses them.
+    that one tree's factors stay in cache while a block of rows uses them. ``scaled_left`` /
+    ``scaled_right``: the cover ratios times the child's leaf value (1.0 for an internal child),
+    as in ``edge_factors``.
     """
     size = max_internal + max_leaves + 1
     dis = np.zeros(size, dtype=np.int64)
@@ -196,8 +204,8 @@ def explain_rows_linear(
                 ur = _U(rc)
                 if d & bit:
                     # the row already left this feature's path: a = z (1 - t) scales by the ratio
-                    rl = ratio_left[g]
-                    rr = ratio_right[g]
+                    rl = scaled_left[g]
+                    rr = scaled_right[g]
                     for p in range(um):
                         acc[ul, p] = acc[uk, p] * rl
                     for p in range(um):
@@ -210,12 +218,8 @@ def explain_rows_linear(
                     for p in range(um):
                         acc[ur, p] = acc[uk, p] * mul[fr_at + p]
             for j in range(tree_leaves[t]):
-                v = leaf_value[lo + j]
                 if dis[ni + j] == 0:
-                    pred[r, cls] += v
-                uj = _U(ni + j)
-                for p in range(um):
-                    acc[uj, p] *= v
+                    pred[r, cls] += leaf_value[lo + j]
             for k in range(ni - 1, -1, -1):
                 g = no + k
                 uk = _U(k)
