@@ -1,7 +1,8 @@
 """Exact TreeSHAP attributions for LightGBM models, with the additivity check.
 
 whylens computes path-dependent TreeSHAP values in raw-margin space with its own compiled explainer
-(:mod:`sdk.explain.fast`: Fast TreeSHAP v2 tables built once per model version), equal to
+(:mod:`sdk.explain.fast`: Fast TreeSHAP v2 tables, or Linear TreeSHAP for deep trees, prepared
+once per model version), equal to
 LightGBM's ``pred_contrib`` and ``shap.TreeExplainer`` within 1e-9. Every result is checked
 against the raw score being explained, as LightGBM's own ``predict`` computes it:
 ``sum(phi) + base == raw`` to 1e-9 (relative).

@@ -132,6 +132,7 @@ def explain_rows(
     table_off: np.ndarray,
     tables: np.ndarray,
     weights: np.ndarray,
+    lin_off: np.ndarray,
     max_internal: int,
     max_leaves: int,
 ) -> None:
@@ -139,12 +140,15 @@ def explain_rows(
 
     ``pred[row, class]`` receives the sum of the reached leaves' values (the raw margin). Trees
     are the outer loop so that one tree's tables stay in cache while a block of rows uses them.
+    Trees with ``lin_off[t] >= 0`` are left to ``linear.explain_rows_linear``.
     """
     dis = np.zeros(max_internal + max_leaves + 1, dtype=np.int64)
     poly = np.empty(MAX_SLOTS + 2, dtype=np.float64)
     agree_slots = np.empty(MAX_SLOTS + 2, dtype=np.int64)
     dis_slots = np.empty(MAX_SLOTS + 2, dtype=np.int64)
     for t in range(tree_node_off.shape[0]):
+        if lin_off[t] >= 0:
+            continue
         cls = tree_class[t]
         lo = tree_leaf_off[t]
         ni = tree_internal[t]

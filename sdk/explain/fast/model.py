@@ -56,6 +56,16 @@ class FlatModel:
     """``1 - z`` per slot."""
     uf_r: np.ndarray
     """``(1 - z) / z`` per slot."""
+    z_prev: np.ndarray
+    """Per internal node: the zero fraction its feature had on the root path before this node
+    (1.0 at the feature's first split on the path); Linear TreeSHAP's edge factors start there."""
+    ratio_left: np.ndarray
+    """Per internal node: the left child's cover over the node's cover."""
+    ratio_right: np.ndarray
+    """Per internal node: the right child's cover over the node's cover."""
+    tree_max_unique: np.ndarray
+    """Per tree: the most distinct features on one of its root-to-leaf paths (its depth in
+    features, which sizes both the v2 tables, 2**n, and the Linear TreeSHAP quadrature, n/2)."""
     expected: np.ndarray
     """Expected value per class (the bias column): sum over trees of cover-weighted leaf values."""
 
@@ -108,7 +118,7 @@ def parse_model(text: str) -> FlatModel:
     num_class = int(header.get("num_tree_per_iteration", header.get("num_class", "1")))
     num_features = int(header["max_feature_idx"]) + 1
     names = tuple(header.get("feature_names", "").split(" ")) if "feature_names" in header else ()
-    t_node, t_leaf, t_int, t_leaves, t_cls = [], [], [], [], []
+    t_node, t_leaf, t_int, t_leaves, t_cls, t_max = [], [], [], [], [], []
     parts: dict[str, list[np.ndarray]] = {k: [] for k in _PARTS}
     cat_bits: list[np.ndarray] = []
     uf_feature: list[int] = []
@@ -131,6 +141,7 @@ def parse_model(text: str) -> FlatModel:
             parts["leaf_cover"].append(np.ones(1))
             uf_off.append(len(uf_feature))
             n_unique.append(0)
+            t_max.append(0)
             expected[cls] += leaf_value[0]
             leaves += 1
             continue
@@ -157,7 +168,7 @@ def parse_model(text: str) -> FlatModel:
                 f"tree {index} has a node that no training row reached (zero cover); "
                 "path-dependent TreeSHAP is undefined for it"
             )
-        slots, paths = _paths(feature, left, right, internal_count, leaf_count)
+        slots, z_prev, ratios, paths = _paths(feature, left, right, internal_count, leaf_count)
         for leaf in range(n_leaves):
             features, zs = paths[leaf]
             if len(features) > MAX_SLOTS:
@@ -168,6 +179,7 @@ def parse_model(text: str) -> FlatModel:
             n_unique.append(len(features))
             uf_feature.extend(features)
             uf_z.extend(zs)
+        t_max.append(max(len(paths[leaf][0]) for leaf in range(n_leaves)))
         expected[cls] += float(np.sum(leaf_count / internal_count[0] * leaf_value))
         parts["feature"].append(feature)
         parts["threshold"].append(threshold)
@@ -175,6 +187,9 @@ def parse_model(text: str) -> FlatModel:
         parts["cat_start"].append(cat_start)
         parts["cat_len"].append(cat_len)
         parts["slot"].append(slots)
+        parts["z_prev"].append(z_prev)
+        parts["ratio_left"].append(ratios[:, 0])
+        parts["ratio_right"].append(ratios[:, 1])
         # children as local indices: internal nodes first, then leaf k at n_internal + k
         parts["left"].append(np.where(left >= 0, left, n_leaves - 1 + ~left).astype(_I32))
         parts["right"].append(np.where(right >= 0, right, n_leaves - 1 + ~right).astype(_I32))
@@ -216,6 +231,10 @@ def parse_model(text: str) -> FlatModel:
         uf_z=np.array(uf_z, dtype=np.float64),
         uf_w=1.0 - np.array(uf_z, dtype=np.float64),
         uf_r=(1.0 - np.array(uf_z, dtype=np.float64)) / np.array(uf_z, dtype=np.float64),
+        z_prev=cat("z_prev", np.float64),
+        ratio_left=cat("ratio_left", np.float64),
+        ratio_right=cat("ratio_right", np.float64),
+        tree_max_unique=np.array(t_max, dtype=_I32),
         expected=expected,
     )
 
@@ -227,6 +246,9 @@ _PARTS = (
     "cat_start",
     "cat_len",
     "slot",
+    "z_prev",
+    "ratio_left",
+    "ratio_right",
     "left",
     "right",
     "leaf_value",
@@ -240,9 +262,12 @@ def _paths(
     right: np.ndarray,
     internal_count: np.ndarray,
     leaf_count: np.ndarray,
-) -> tuple[np.ndarray, dict[int, tuple[list[int], list[float]]]]:
-    """Slot of each internal node's feature on its root path, and each leaf's (features, z)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, tuple[list[int], list[float]]]]:
+    """Per internal node its feature's slot on the root path, that feature's zero fraction before
+    the node and the children's cover ratios (left, right); per leaf its (features, z)."""
     slots = np.zeros(len(feature), dtype=_I32)
+    z_prev = np.ones(len(feature), dtype=np.float64)
+    ratios = np.ones((len(feature), 2), dtype=np.float64)
     paths: dict[int, tuple[list[int], list[float]]] = {}
     # (node, distinct features so far, their zero fractions)
     stack: list[tuple[int, list[int], list[float]]] = [(0, [], [])]
@@ -254,9 +279,11 @@ def _paths(
         except ValueError:
             s = len(feats)
         slots[node] = s
-        for child in (int(left[node]), int(right[node])):
+        z_prev[node] = zs[s] if s < len(feats) else 1.0
+        for side, child in enumerate((int(left[node]), int(right[node]))):
             cover = internal_count[child] if child >= 0 else leaf_count[~child]
             ratio = float(cover / internal_count[node])
+            ratios[node, side] = ratio
             if s < len(feats):
                 cf, cz = feats, zs.copy()
                 cz[s] *= ratio
@@ -266,4 +293,4 @@ def _paths(
                 stack.append((child, cf, cz))
             else:
                 paths[~child] = (cf, cz)
-    return slots, paths
+    return slots, z_prev, ratios, paths
