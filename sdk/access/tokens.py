@@ -26,6 +26,7 @@ __all__ = ["ROLES", "STREAM", "AccessToken", "AccessTokens", "Role", "TokenRecor
 STREAM = "access"
 _CREATE = "access.token"
 _REVOKE = "access.revoke"
+_END_SESSION = "access.session_ended"
 _PREFIX = "wlt_"
 
 Role = Literal["service", "reviewer", "compliance"]
@@ -63,6 +64,7 @@ class AccessTokens:
         self._last_seq = 0
         self._by_id: dict[str, AccessToken] = {}
         self._by_hash: dict[str, str] = {}
+        self._ended: set[str] = set()
         if follower is not None:
             follower.register(self, [STREAM])
 
@@ -70,6 +72,7 @@ class AccessTokens:
         """Forget every folded entry (the follower rebuilds from the log)."""
         with self._lock:
             self._by_id, self._by_hash, self._last_seq = {}, {}, 0
+            self._ended = set()
 
     def apply(self, entry: LedgerEntry) -> None:
         """Fold one ``access`` ledger entry into the view."""
@@ -88,6 +91,8 @@ class AccessTokens:
             known = self._by_id.get(token_id)
             if known is not None:
                 self._by_id[token_id] = known.model_copy(update={"revoked": True})
+        elif entry.kind == _END_SESSION:
+            self._ended.add(str(entry.data["session_sha256"]))
 
     def catch_up(self) -> None:
         """Fold the entries appended since the last call (by any process)."""
@@ -122,6 +127,20 @@ class AccessTokens:
             self._ledger.append(STREAM, _REVOKE, {"token_id": token_id})
             self.catch_up()
         return self._by_id[token_id]
+
+    def end_session(self, session_id: str) -> None:
+        """A console session is over (logged out): its cookie stops working in every process,
+        even a copy of it. Only the session id's SHA-256 goes on the ledger."""
+        if not isinstance(session_id, str) or not session_id:
+            raise ConfigurationError("a session id is a non-empty string")
+        self._ledger.append(STREAM, _END_SESSION, {"session_sha256": _digest(session_id)})
+        self.catch_up()
+
+    def session_ended(self, session_id: str) -> bool:
+        """Whether :meth:`end_session` was called for ``session_id`` (after catching up)."""
+        self.catch_up()
+        with self._lock:
+            return _digest(session_id) in self._ended
 
     def list(self) -> list[AccessToken]:
         """Every token ever made, oldest first, revoked ones included."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
@@ -41,8 +42,16 @@ class Keys:
         self._csrf = derive_key(mac_key, "server/csrf/v1")
 
     def seal_session(self, token_id: str, ttl: int) -> str:
-        payload = _b64(canonical_json({"t": token_id, "e": int(time.time()) + ttl}))
+        # "s": the session's own id, so that logging out can end this session (and only it)
+        body = {"t": token_id, "e": int(time.time()) + ttl, "s": secrets.token_hex(16)}
+        payload = _b64(canonical_json(body))
         return f"{payload}.{_b64(_mac(self._session, payload))}"
+
+    def session_id(self, value: str) -> str:
+        """The session id inside a (verified) session cookie."""
+        self.open_session(value)
+        body = loads(_unb64(value.split(".")[0]))
+        return str(body.get("s") or value)
 
     def open_session(self, value: str) -> str:
         """The token id a session cookie names, or :class:`NotAuthenticated`."""
@@ -111,7 +120,10 @@ def session_caller(request: Request, *roles: str) -> AccessToken:
     if not value:
         raise NotAuthenticated("log in to the console with your token")
     token_id = keys(request).open_session(value)
-    token = personalizer(request).tokens.get(token_id)
+    tokens = personalizer(request).tokens
+    if tokens.session_ended(keys(request).session_id(value)):
+        raise NotAuthenticated("this session was logged out; log in again")
+    token = tokens.get(token_id)
     if token is None or token.revoked:
         raise NotAuthenticated("this session's token was revoked; log in again")
     if token.role not in roles:

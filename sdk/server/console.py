@@ -86,6 +86,10 @@ def login(request: Request, token: FormText, csrf: FormId) -> Response:
 @router.post("/logout")
 def logout(request: Request, csrf: FormId) -> Response:
     _post(request, csrf, *STAFF)
+    # the cookie alone is not the end: a copy of it would go on working until it expires
+    personalizer(request).tokens.end_session(
+        keys(request).session_id(request.cookies.get(SESSION_COOKIE, ""))
+    )
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -180,3 +180,27 @@ def test_console_sessions_and_roles(server: Server, store: Store) -> None:
     assert r.status_code == 403
     assert server.client(token=store.tokens["reviewer"]).get(
         f"/v1/decisions/{decision}").json()["status"] == "pending_review"
+
+
+def test_logging_out_ends_the_session_even_for_a_copied_cookie(server: Server, store: Store
+                                                               ) -> None:
+    """Found by an attacker review: logout only deleted the browser's cookie, so a copy of it
+    kept working for the session's lifetime."""
+    c = httpx.Client(base_url=server.url)
+    form = c.get("/console/login").text
+    csrf = form.split('name="csrf" value="')[1].split('"')[0]
+    c.post("/console/login", data={"token": store.tokens["reviewer"], "csrf": csrf})
+    copied = c.cookies.get("whylens_session")
+    assert copied and c.get("/console").status_code == 200
+    page = c.get("/console").text
+    logout_csrf = page.split('action="/console/logout"', 1)[1].split('name="csrf" value="')[1]
+    r = c.post("/console/logout", data={"csrf": logout_csrf.split('"')[0]})
+    assert r.status_code == 303
+    thief = httpx.Client(base_url=server.url, cookies={"whylens_session": copied})
+    assert thief.get("/console").status_code == 303  # back to the login page
+    # a new login works again
+    again = httpx.Client(base_url=server.url)
+    form = again.get("/console/login").text
+    csrf = form.split('name="csrf" value="')[1].split('"')[0]
+    again.post("/console/login", data={"token": store.tokens["reviewer"], "csrf": csrf})
+    assert again.get("/console").status_code == 200
