@@ -142,8 +142,7 @@ EXAMPLES: dict[str, str] = {
         '    --reason "income was misread" --db shop.db'
     ),
     "audit verify": (
-        "whylens audit verify --db shop.db\n"
-        'whylens audit verify audit-2026-11 --pubkey "$(cat shop-signing-key.txt)"'
+        "whylens audit verify --db shop.db\nwhylens audit verify audit-2026-11 --trust whylens.pub"
     ),
     "audit export": "whylens audit export audit-2026-11 --db shop.db --format csv",
     "subject export": "whylens subject export cust-1 --db shop.db > cust-1.json",
@@ -152,7 +151,7 @@ EXAMPLES: dict[str, str] = {
     "keys schedule": "whylens keys schedule --every-days 30 --retain-days 35 --db shop.db",
     "keys rewrap": "whylens keys rewrap --db shop.db",
     "keys retire": "whylens keys retire --below 2 --db shop.db --yes",
-    "keys public": "whylens keys public --db shop.db > shop-signing-key.txt",
+    "keys public": "whylens keys public --db shop.db > whylens.pub",
     "keys status": "whylens keys status --db shop.db",
     "models list": "whylens models list --db shop.db",
     "models sign-off": "whylens models sign-off ranker 1 --reviewer anna --db shop.db",
@@ -359,22 +358,43 @@ def audit_verify(
         Path | None, typer.Argument(help="An export folder; omit to verify the database.")
     ] = None,
     db: DbOption = Path("whylens.db"),
+    trust: Annotated[
+        str | None,
+        typer.Option(
+            help="The signer's public key you pinned, for exports: a trust file written by "
+            "`whylens keys public`, or its base64 text.",
+        ),
+    ] = None,
     pubkey: Annotated[
-        str | None, typer.Option(help="Expected signer public key (base64), for exports.")
+        str | None, typer.Option(help="Older name of --trust (base64 key or trust file).")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A signed checkpoint you hold from elsewhere; pins the export's key."),
     ] = None,
 ) -> None:
-    """Check the hash chain of the database, or an export offline."""
+    """Check the hash chain of the database, or an export offline against a pinned key."""
     if export is not None:
-        from .audit.export import verify_export
+        from .audit.export_check import verify_export
 
-        report = verify_export(export, public_key=pubkey)
+        try:
+            report = verify_export(
+                export, trust=trust if trust is not None else pubkey, trusted_checkpoint=checkpoint
+            )
+        except WhylensError as exc:
+            console.print(f"[red]FAILED[/red]: {escape(str(exc))}", highlight=False)
+            raise typer.Exit(1) from None
     else:
         with _open(db) as p:
             report = p.audit.verify()
     if report.ok:
         console.print(f"[green]OK[/green]: {report.checked} records verified")
     else:
-        console.print(f"[red]FAILED[/red] after {report.checked} records: {report.problem}")
+        console.print(
+            f"[red]FAILED[/red] after {report.checked} records: {escape(report.problem or '')}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
 
 
@@ -530,8 +550,9 @@ def keys_retire(
 def keys_public(db: DbOption = Path("whylens.db")) -> None:
     """Print the store's Ed25519 public key (base64), to pin when verifying exports offline.
 
-    It signs ledger checkpoints, export manifests, consent and erasure receipts. Give it to the
-    people who verify, through a channel other than the export itself.
+    It signs ledger checkpoints, export manifests, consent and erasure receipts. Write it to a
+    trust file (``> whylens.pub``) and give that to the people who verify, through a channel
+    other than the export itself; they pass it as ``--trust whylens.pub``.
     """
     import base64
 
@@ -647,8 +668,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (each opens the store).")] = 1,
-    keyring: Annotated[Path | None, typer.Option(help="Keyring file (default: beside --db).")]
-    = None,
+    keyring: Annotated[
+        Path | None, typer.Option(help="Keyring file (default: beside --db).")
+    ] = None,
 ) -> None:
     """Serve the HTTP API, the why page and the review console (needs whylens\\[server])."""
     import os

@@ -86,13 +86,16 @@ def test_each_format_verifies_and_any_byte_change_is_named(two_models, tmp_path,
         changed = bytearray(original)
         changed[position] ^= 0x01
         records.write_bytes(bytes(changed))
-        bad = verify_export(folder)
+        bad = verify_export(folder, trust=p.keyring.public_key_bytes())
         assert (
             not bad.ok
-            and bad.problem == f"file records.{fmt}: SHA-256 does not match the manifest (altered)"
+            and bad.problem is not None
+            and bad.problem.startswith(
+                f"file records.{fmt}: SHA-256 does not match the manifest (altered)"
+            )
         )
     records.write_bytes(original)
-    assert verify_export(folder).ok
+    assert verify_export(folder, trust=p.keyring.public_key_bytes()).ok
 
 
 def test_parquet_opens_in_pandas_and_duckdb(two_models, tmp_path) -> None:
@@ -125,7 +128,10 @@ def test_model_filter_and_time_window_are_checked_record_by_record(two_models, t
     rows = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
     assert [r["decision_id"] for r in rows if r["kind"] == "decision"] == ids["credit-b"]
     assert {r["kind"] for r in rows} == {"decision", "outcome.actual"}
-    assert manifest.model == "credit-b" and verify_export(folder).ok
+    assert (
+        manifest.model == "credit-b"
+        and verify_export(folder, trust=p.keyring.public_key_bytes()).ok
+    )
 
     # dropping one selected record, even re-signed by the key holder, is named
     kept = "".join(
@@ -137,7 +143,7 @@ def test_model_filter_and_time_window_are_checked_record_by_record(two_models, t
     shutil.copytree(folder, dropped)
     (dropped / "records.jsonl").write_text(kept)
     _resign(dropped, p, selected=manifest.selected - 1)
-    bad = verify_export(dropped)
+    bad = verify_export(dropped, trust=p.keyring.public_key_bytes())
     assert not bad.ok and "added, dropped or reordered" in (bad.problem or "")
 
     # a column that no longer matches its body is named, even when re-signed
@@ -149,7 +155,7 @@ def test_model_filter_and_time_window_are_checked_record_by_record(two_models, t
     lines[0] = json.dumps(first, separators=(",", ":"))
     (edited / "records.jsonl").write_text("\n".join(lines) + "\n")
     _resign(edited, p)
-    bad = verify_export(edited)
+    bad = verify_export(edited, trust=p.keyring.public_key_bytes())
     assert not bad.ok and bad.problem == (
         f"records.jsonl record {first['seq']}: column outcome does not match its body"
     )
@@ -159,7 +165,7 @@ def test_model_filter_and_time_window_are_checked_record_by_record(two_models, t
     later = datetime.now(UTC) + timedelta(days=1)
     empty = p.audit.export(tmp_path / "empty", format="csv", since=later)
     assert empty.records == 0 and empty.selected == 0
-    assert verify_export(tmp_path / "empty").ok
+    assert verify_export(tmp_path / "empty", trust=p.keyring.public_key_bytes()).ok
     with pytest.raises(ConfigurationError):
         p.audit.export(tmp_path / "naive", since=datetime(2026, 1, 1))
     with pytest.raises(ConfigurationError, match="format"):
@@ -177,11 +183,14 @@ def test_chain_byte_change_is_named_with_its_entry(two_models, tmp_path) -> None
     changed = line.replace(b'"kind":"', b'"kind":"x', 1)
     lines[target - 1] = changed
     ledger.write_bytes(b"".join(lines))
-    assert verify_export(folder).problem == (
-        "file ledger.jsonl: SHA-256 does not match the manifest (altered)"
+    located = verify_export(folder, trust=p.keyring.public_key_bytes())
+    assert located.problem == (
+        "file ledger.jsonl: SHA-256 does not match the manifest (altered); "
+        f"first bad: entry {target}: bytes do not match their hash"
     )
+    assert located.first_bad == target
     _resign(folder, p)
-    bad = verify_export(folder)
+    bad = verify_export(folder, trust=p.keyring.public_key_bytes())
     assert not bad.ok and bad.first_bad == target
     assert bad.problem == f"entry {target}: bytes do not match their hash"
 
@@ -222,9 +231,9 @@ def test_any_byte_of_the_chain_changed_and_resigned_still_fails(two_models, tmp_
         changed[position] ^= 0x04
         ledger.write_bytes(bytes(changed))
         _resign(folder, p)
-        report = verify_export(folder)
+        report = verify_export(folder, trust=p.keyring.public_key_bytes())
         assert not report.ok, position
         assert report.problem and ("entry" in report.problem or "line" in report.problem)
     ledger.write_bytes(original)
     (folder / "manifest.json").write_text(manifest)
-    assert verify_export(folder).ok
+    assert verify_export(folder, trust=p.keyring.public_key_bytes()).ok

@@ -52,13 +52,19 @@ def test_effective_outcome_is_derived_from_the_chain_after_reopen(db_path: Path)
     with Personalizer.open(db_path) as p:
         for subject in frame["subject"]:
             p.consent.grant(subject, "profiling")
-        p.models.train_classifier("credit", frame, schema, target="good", num_boost_round=30,
-                                  review_policy=ReviewPolicy(uncertainty_band=(0.0, 1.0)))
+        p.models.train_classifier(
+            "credit",
+            frame,
+            schema,
+            target="good",
+            num_boost_round=30,
+            review_policy=ReviewPolicy(uncertainty_band=(0.0, 1.0)),
+        )
         p.models.sign_off("credit", 1, reviewer="reviewer.tests")
-        decision = p.decide(frame["subject"].iloc[3], feature_row(frame, schema, 3),
-                            model="credit")
-        p.reviews.override(decision.decision_id, outcome="approved", reviewer="r",
-                           reason="manual check")
+        decision = p.decide(frame["subject"].iloc[3], feature_row(frame, schema, 3), model="credit")
+        p.reviews.override(
+            decision.decision_id, outcome="approved", reviewer="r", reason="manual check"
+        )
     with Personalizer.open(db_path) as p:
         again = p.decision(decision.decision_id)
         assert again.outcome == "approved" and again.status == "overridden"
@@ -93,7 +99,9 @@ def test_export_verifies_offline_and_detects_any_change(credit, tmp_path: Path) 
         p.decide(frame["subject"].iloc[index], feature_row(frame, schema, index), model="credit")
     manifest = p.audit.export(tmp_path / "export")
     assert manifest.records == p.ledger.size
-    report = verify_export(tmp_path / "export")
+    unpinned = verify_export(tmp_path / "export")
+    assert not unpinned.ok and "whylens keys public" in (unpinned.problem or "")
+    report = verify_export(tmp_path / "export", trust=p.keyring.public_key_bytes())
     assert report.ok and report.checked == manifest.records
     # pinned to the right key it passes, to another key it fails
     import base64
@@ -106,13 +114,13 @@ def test_export_verifies_offline_and_detects_any_change(credit, tmp_path: Path) 
         flipped = bytearray(data)
         flipped[position] ^= 0x01
         (tmp_path / "export" / "ledger.jsonl").write_bytes(bytes(flipped))
-        assert not verify_export(tmp_path / "export").ok
+        assert not verify_export(tmp_path / "export", trust=p.keyring.public_key_bytes()).ok
     (tmp_path / "export" / "ledger.jsonl").write_bytes(data)
     manifest_path = tmp_path / "export" / "manifest.json"
     original = json.loads(manifest_path.read_text())
     forged = dict(original, records=original["records"] - 1)
     manifest_path.write_text(json.dumps(forged))
-    bad = verify_export(tmp_path / "export")
+    bad = verify_export(tmp_path / "export", trust=p.keyring.public_key_bytes())
     assert not bad.ok and "signature" in (bad.problem or "")
     manifest_path.write_text(json.dumps(original))
-    assert verify_export(tmp_path / "export").ok
+    assert verify_export(tmp_path / "export", trust=p.keyring.public_key_bytes()).ok

@@ -1,7 +1,7 @@
 """Malformed export files give a failing report naming the file and line, never a traceback.
 
-The attacker here holds the signing key (or the verifier was given no pinned key), so the files
-are mutated and the manifest re-signed: the parsers themselves must hold.
+The attacker here holds the signing key, so the files are mutated and the manifest re-signed and
+the pinned verifier gets past the signature: the parsers themselves must hold.
 """
 
 from __future__ import annotations
@@ -122,10 +122,11 @@ def test_malformed_file_fails_naming_file_and_line(
     fmt, name, mutate, says = CASES[case]
     folder = tmp_path / "export"
     decided.audit.export(folder, format=fmt)
-    assert verify_export(folder).ok
+    key = decided.keyring.public_key_bytes()
+    assert verify_export(folder, trust=key).ok
     _edit(folder / name, mutate)
     _resign(folder, decided)
-    report = verify_export(folder)
+    report = verify_export(folder, trust=key)
     assert not report.ok
     assert report.problem is not None and says in report.problem, report.problem
 
@@ -139,7 +140,7 @@ def test_manifest_not_json_fails(decided: Personalizer, tmp_path: Path, content:
     folder = tmp_path / "export"
     decided.audit.export(folder, format="jsonl")
     (folder / "manifest.json").write_bytes(content)
-    report = verify_export(folder)
+    report = verify_export(folder, trust=decided.keyring.public_key_bytes())
     assert not report.ok and report.problem is not None
     assert report.problem.startswith("manifest")
 
