@@ -50,5 +50,6 @@ with tempfile.TemporaryDirectory() as folder:
                                    reviewer="reviewer.kim", reason="income documents provided")
         print("effective outcome:", final.outcome, "/", final.status)
         manifest = p.audit.export(Path(folder) / "export")
-    report = verify_export(Path(folder) / "export", public_key=manifest.public_key)
+        pinned = p.keyring.public_key_bytes()  # the auditor gets this by another channel
+    report = verify_export(Path(folder) / "export", trust=pinned)
     print(f"export of {manifest.records} records verified offline: {report.ok}")

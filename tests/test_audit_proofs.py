@@ -82,7 +82,11 @@ def test_rollback_and_fork_are_caught_by_consistency(db_path: Path, tmp_path: Pa
         assert verify_consistency(evidence, key, old_checkpoint=old).ok
         manifest = p.audit.export(tmp_path / "export")
         assert manifest.checkpoint == seen
-    assert verify_export(tmp_path / "export").ok
+    assert verify_export(tmp_path / "export", trust=key).ok
+    # the checkpoint the auditor kept pins the key too (no key needed); an old one is fine
+    assert verify_export(tmp_path / "export", trusted_checkpoint=seen).ok
+    assert verify_export(tmp_path / "export", trusted_checkpoint=old).ok
+    assert not verify_export(tmp_path / "export").ok  # nothing pinned
 
     # serving the older checkpoint as the current one
     stale = ConsistencyEvidence(

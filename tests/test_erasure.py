@@ -81,11 +81,13 @@ def test_erasure_shreds_everything_and_keeps_proofs(
         assert receipt.subject == pseudo
         assert (receipt.fields_destroyed, receipt.events_destroyed) == (2, 1)
         assert (receipt.keys_destroyed, receipt.index_entries_purged) == (1, 1)
-        assert verify_erasure_receipt(receipt)
+        assert not verify_erasure_receipt(receipt)  # nothing pinned: not ok, says how to pin
+        assert "whylens keys public" in (verify_erasure_receipt(receipt).problem or "")
+        assert verify_erasure_receipt(receipt, trust=p.keyring.public_key_bytes())
         assert verify_erasure_receipt(receipt, public_key=receipt.public_key)
         assert receipt.key_fingerprint == p.keyring.fingerprint
         forged = receipt.model_copy(update={"fields_destroyed": 0})
-        assert not verify_erasure_receipt(forged)
+        assert not verify_erasure_receipt(forged, trust=p.keyring.public_key_bytes())
         assert not verify_erasure_receipt(receipt, public_key="A" * 43 + "=")
         assert p.subjects.erase(CANARY_SUBJECT) == receipt  # idempotent, same signed receipt
         assert not p.keys.cached(pseudo)

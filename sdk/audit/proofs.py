@@ -11,12 +11,16 @@ proof and the ledger's public key. ``p.audit.prove_consistency(old_checkpoint)``
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
+import os
 from typing import Any
 
-from ..errors import AuditError, LedgerError, ProofError
+from ..crypto.trust import TrustedKey, TrustMaterial, load_key, load_note, unpinned
+from ..errors import AuditError, ConfigurationError, LedgerError, ProofError
 from ..ledger import (
+    Checkpoint,
     ConsistencyProof,
     InclusionProof,
     Ledger,
@@ -55,7 +59,8 @@ class AuditProof(Frozen):
     checkpoint: str
     """The signed checkpoint (C2SP signed note) every proof is checked against."""
     public_key: str
-    """Base64 Ed25519 key of the checkpoint signer; pin the one you expect in verify_proof."""
+    """Base64 Ed25519 key of the checkpoint signer, as the proof claims it: verify_proof trusts
+    it only when it is the key you pinned."""
     decision: EntryProof
     actions: tuple[EntryProof, ...]
     consent: tuple[EntryProof, ...]
@@ -104,39 +109,106 @@ def prove_decision(
     )
 
 
-def _key(public_key: bytes | str) -> bytes:
-    return public_key if isinstance(public_key, bytes) else base64.b64decode(public_key)
+_BAD_INPUT = (ValueError, TypeError, KeyError, AttributeError, ArithmeticError, RecursionError)
+
+
+def _fail(problem: str, checked: int = 0, first_bad: int | None = None) -> VerifyReport:
+    return VerifyReport(ok=False, checked=checked, first_bad=first_bad, problem=problem)
+
+
+def _parse(proof: AuditProof | dict[str, Any] | str | bytes) -> AuditProof | None:
+    try:
+        if isinstance(proof, str | bytes):
+            proof = json.loads(proof)
+        if isinstance(proof, AuditProof):
+            return proof
+        return AuditProof.model_validate(proof, strict=False)
+    except _BAD_INPUT:
+        return None
+
+
+def _signer_key(proof: AuditProof, pinned: TrustedKey | None) -> bytes | None:
+    if pinned is not None:
+        return pinned.raw
+    try:
+        raw = base64.b64decode(proof.public_key, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 32 else None
 
 
 def verify_proof(
-    proof: AuditProof | dict[str, Any] | str, public_key: bytes | str | None = None
+    proof: AuditProof | dict[str, Any] | str | bytes,
+    public_key: TrustMaterial | None = None,
+    *,
+    trust: TrustMaterial | None = None,
+    trusted_checkpoint: str | os.PathLike[str] | None = None,
 ) -> VerifyReport:
     """Check an :class:`AuditProof` offline; the report names the first check that failed.
 
-    Checks: the checkpoint is signed by ``public_key`` (default: the key in the proof; pin the
-    one you expect); every entry's bytes hash to its stated hash and are included in the
-    checkpointed tree; the decision entry is that decision; each action names it; and the
-    consent entries are exactly the ones (seq and hash) the decision record names.
+    ``trust`` (or ``public_key``, positional) is the signer's key you pinned: raw 32 bytes,
+    base64 text or a trust file written by ``whylens keys public``. ``trusted_checkpoint`` is a
+    signed checkpoint note you hold from elsewhere, which the proof's key must have signed.
+    Without either the report is not ok, whatever else passed, and says how to pin: the key
+    inside the proof proves nothing about who made it.
+
+    Checks: the checkpoint is signed by the pinned key; every entry's bytes hash to its stated
+    hash and are included in the checkpointed tree; the decision entry is that decision; each
+    action names it; and the consent entries are exactly the ones (seq and hash) the decision
+    record names. Malformed input gives a failing report, never an exception.
     """
     try:
-        if isinstance(proof, str):
-            proof = json.loads(proof)
-        if not isinstance(proof, AuditProof):
-            proof = AuditProof.model_validate(proof, strict=False)
-        key = _key(public_key if public_key is not None else proof.public_key)
-        cp = open_checkpoint(proof.checkpoint, key, origin=proof.origin)
-    except (ValueError, ProofError) as exc:
-        problem = str(exc) if isinstance(exc, ProofError) else "malformed proof"
-        return VerifyReport(ok=False, checked=0, problem=f"checkpoint: {problem}")
+        material = trust if trust is not None else public_key
+        pinned = load_key(material) if material is not None else None
+        note = load_note(trusted_checkpoint) if trusted_checkpoint is not None else None
+    except ConfigurationError as exc:
+        return _fail(f"trust: {exc}")
+    parsed = _parse(proof)
+    if parsed is None:
+        return _fail("proof: malformed (not an audit proof's JSON)")
+    key = _signer_key(parsed, pinned)
+    if key is None:
+        return _fail("proof: its public key is not base64 of an Ed25519 key")
+    try:
+        cp = open_checkpoint(parsed.checkpoint, key, origin=parsed.origin)
+    except ProofError as exc:
+        return _fail(f"checkpoint: {exc}")
+    report = _check_entries(parsed, cp, key)
+    if not report.ok:
+        return report
+    if note is not None:
+        try:
+            trusted = open_checkpoint(note, key, origin=parsed.origin)
+        except ProofError as exc:
+            return _fail(
+                f"trusted checkpoint: not signed by the proof's key, so the proof is not from "
+                f"that log ({exc})",
+                report.checked,
+            )
+        if trusted.size == cp.size and trusted.root != cp.root:
+            return _fail(
+                "trusted checkpoint: the proof's tree differs from the trusted one at the same "
+                "size (a fork)",
+                report.checked,
+            )
+    elif pinned is None:
+        return _fail(unpinned("the proof"), report.checked)
+    return report
+
+
+def _check_entries(proof: AuditProof, cp: Checkpoint, key: bytes) -> VerifyReport:
     entries = [("decision", proof.decision)]
     entries += [("action", a) for a in proof.actions]
     entries += [("consent", c) for c in proof.consent]
     for checked, (role, item) in enumerate(entries):
 
         def fail(problem: str, item: EntryProof = item, checked: int = checked) -> VerifyReport:
-            return VerifyReport(ok=False, checked=checked, first_bad=item.seq, problem=problem)
+            return _fail(problem, checked, item.seq)
 
-        body = item.body.encode()
+        try:
+            body = item.body.encode()
+        except UnicodeEncodeError:
+            return fail(f"{role} entry {item.seq}: its bytes are not UTF-8 text")
         if hashlib.sha256(body).hexdigest() != item.hash:
             return fail(f"{role} entry {item.seq}: bytes do not match their hash")
         try:
@@ -145,19 +217,20 @@ def verify_proof(
                 raise ProofError("the proof is for another entry")
             verify_inclusion_proof(body, parsed, cp, key, origin=proof.origin)
             data = loads(body)["data"]
-        except (ProofError, ValueError, KeyError, TypeError) as exc:
+            about = data.get("decision_id")
+            named = (
+                [(int(e["seq"]), e["hash"]) for e in data["consent"].get("entries", [])]
+                if role == "decision"
+                else []
+            )
+        except ProofError as exc:
             return fail(f"{role} entry {item.seq}: {exc}")
-        if data.get("decision_id") != proof.decision_id and role != "consent":
+        except _BAD_INPUT as exc:
+            return fail(f"{role} entry {item.seq}: its body is malformed ({type(exc).__name__})")
+        if about != proof.decision_id and role != "consent":
             return fail(f"{role} entry {item.seq}: is about another decision")
-        if role == "decision":
-            named = [(int(e["seq"]), e["hash"]) for e in data["consent"].get("entries", [])]
-            if named != [(c.seq, c.hash) for c in proof.consent]:
-                return VerifyReport(
-                    ok=False,
-                    checked=checked,
-                    first_bad=item.seq,
-                    problem="consent entries differ from those the decision record names",
-                )
+        if role == "decision" and named != [(c.seq, c.hash) for c in proof.consent]:
+            return fail("consent entries differ from those the decision record names")
     return VerifyReport(ok=True, checked=len(entries), head_hash=cp.root.hex())
 
 
@@ -190,12 +263,20 @@ def prove_consistency(ledger: Ledger, old_checkpoint: str) -> ConsistencyEvidenc
 
 
 def verify_consistency(
-    evidence: ConsistencyEvidence, public_key: bytes | str, *, old_checkpoint: str | None = None
+    evidence: ConsistencyEvidence,
+    public_key: TrustMaterial,
+    *,
+    old_checkpoint: str | None = None,
 ) -> VerifyReport:
     """Check offline that the new checkpoint's log extends the old one's.
 
-    Pass ``old_checkpoint`` (the note *you* kept) so a server cannot swap in another old one.
+    ``public_key`` is the signer's key you pinned (raw, base64 or a trust file). Pass
+    ``old_checkpoint`` (the note *you* kept) so a server cannot swap in another old one.
     """
+    try:
+        key = load_key(public_key).raw
+    except ConfigurationError as exc:
+        return VerifyReport(ok=False, checked=0, problem=f"trust: {exc}")
     if old_checkpoint is not None and old_checkpoint != evidence.old_checkpoint:
         return VerifyReport(
             ok=False, checked=0, problem="the evidence is for another old checkpoint"
@@ -207,9 +288,11 @@ def verify_consistency(
             int(raw["new_size"]),
             tuple(base64.b64decode(p, validate=True) for p in raw["path"]),
         )
-        verify_consistency_proof(
-            evidence.old_checkpoint, evidence.new_checkpoint, proof, _key(public_key)
-        )
-    except (ProofError, ValueError, KeyError, TypeError) as exc:
+        verify_consistency_proof(evidence.old_checkpoint, evidence.new_checkpoint, proof, key)
+    except ProofError as exc:
         return VerifyReport(ok=False, checked=0, problem=f"consistency: {exc}")
+    except _BAD_INPUT as exc:
+        return VerifyReport(
+            ok=False, checked=0, problem=f"consistency: malformed proof ({type(exc).__name__})"
+        )
     return VerifyReport(ok=True, checked=1)

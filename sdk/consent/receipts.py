@@ -25,7 +25,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .._canonical import canonical_json
-from ..errors import ProofError
+from ..crypto.trust import PIN_HINT, TrustMaterial, load_key
+from ..errors import ConfigurationError, ProofError
 from ..ledger import (
     Checkpoint,
     InclusionProof,
@@ -167,14 +168,25 @@ def build_receipt(
 
 
 def verify_receipt(
-    receipt: ConsentReceipt | Mapping[str, Any] | str | bytes, public_key: bytes
+    receipt: ConsentReceipt | Mapping[str, Any] | str | bytes,
+    public_key: TrustMaterial | None,
 ) -> None:
-    """Check a consent receipt offline with only the signer's raw 32-byte Ed25519 public key.
+    """Check a consent receipt offline with only the signer's public key, which you pinned.
 
+    ``public_key``: the raw 32 bytes, base64 text, or a trust file written by ``whylens keys
+    public`` (a receipt carries no key of its own: only a key you got by another channel says
+    who signed it); ``None`` raises :class:`ProofError` saying how to pin.
     Accepts the receipt object, its JSON dict, or its JSON text (``receipt.model_dump_json()``).
     The signature covers the fields exactly as given, so changing any byte of the JSON fails.
-    Raises :class:`ProofError` naming the first check that failed; returns None when all pass.
+    Raises :class:`ProofError` naming the first check that failed (malformed input included);
+    returns None when all pass.
     """
+    if public_key is None:
+        raise ProofError(f"no trusted key to check the receipt against: {PIN_HINT}")
+    try:
+        public_key = load_key(public_key).raw
+    except ConfigurationError as exc:
+        raise ProofError(f"trust: {exc}") from None
     try:
         if isinstance(receipt, ConsentReceipt):
             raw: Any = receipt.model_dump(mode="json")
@@ -185,7 +197,7 @@ def verify_receipt(
         if not isinstance(raw, dict):
             raise ValueError("not an object")
         receipt = ConsentReceipt.model_validate(raw, strict=False)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise ProofError("the receipt is not a well-formed consent receipt") from exc
     if receipt.signature is None or receipt.checkpoint is None or receipt.entry_body is None:
         raise ProofError("the receipt carries no signature, checkpoint or entry")
@@ -195,14 +207,17 @@ def verify_receipt(
         if base64.b64encode(sig).decode() != receipt.signature:
             raise ValueError("not canonical base64")  # the signature itself is not signed
         key.verify(sig, _signed_bytes(raw))
-    except (InvalidSignature, ValueError, TypeError, binascii.Error) as exc:
+    except (InvalidSignature, ValueError, TypeError, RecursionError, binascii.Error) as exc:
         raise ProofError(
             "the receipt's signature does not verify with this key (it was altered, or signed "
             "by another key)"
         ) from exc
     if len(receipt.ledger_seqs) != 1 or len(receipt.entry_hashes) != 1:
         raise ProofError("a receipt proves exactly one ledger entry")
-    body = receipt.entry_body.encode()
+    try:
+        body = receipt.entry_body.encode()
+    except UnicodeEncodeError:
+        raise ProofError("the receipt's entry bytes are not UTF-8 text") from None
     if hashlib.sha256(body).hexdigest() != receipt.entry_hashes[0]:
         raise ProofError("the entry bytes do not match the receipt's entry hash")
     try:
@@ -220,7 +235,7 @@ def verify_receipt(
             and entry["seq"] == receipt.ledger_seqs[0]
             and tuple(data["purposes"]) == receipt.purposes
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ProofError("the receipt's ledger entry does not parse") from exc
     if not same:
         raise ProofError("the ledger entry does not record what the receipt says")

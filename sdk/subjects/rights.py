@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .._canonical import canonical_json
 from ..crypto.signing import Signer
-from ..errors import SubjectErased, UnknownSubject, WhylensError
+from ..crypto.trust import TrustMaterial, load_key, unpinned
+from ..errors import ConfigurationError, SubjectErased, UnknownSubject, WhylensError
 from ..keys import SubjectKeys
 from ..ledger.entry import PendingEntry
 from ..types import (
@@ -39,6 +41,7 @@ from ..types import (
     Explanation,
     Note,
     SubjectExport,
+    VerifyReport,
 )
 from .erasure_state import (
     COMPLETED,
@@ -312,18 +315,49 @@ def _signed_bytes(receipt: ErasureReceipt) -> bytes:
     return canonical_json(body)
 
 
-def verify_erasure_receipt(receipt: ErasureReceipt, *, public_key: str | None = None) -> bool:
-    """True if ``receipt`` carries a valid Ed25519 signature.
+def verify_erasure_receipt(
+    receipt: ErasureReceipt | Mapping[str, Any] | str | bytes,
+    *,
+    trust: TrustMaterial | None = None,
+    public_key: TrustMaterial | None = None,
+) -> VerifyReport:
+    """Check an erasure receipt's Ed25519 signature offline; the report is truthy only if ok.
 
-    ``public_key`` (base64 of the raw 32-byte key) pins the expected signer; without it the key
-    inside the receipt is used, which proves integrity but not who signed.
+    ``trust`` (or its older name ``public_key``) is the signer's key you pinned: raw 32 bytes,
+    base64 text, or a trust file written by ``whylens keys public``. Without it the report is
+    not ok, even when the signature matches the key inside the receipt (anyone can sign with a
+    key of their own), and its problem says how to pin. A malformed receipt (JSON text, dict
+    or model) gives a failing report, never an exception.
     """
-    key_text = public_key if public_key is not None else receipt.public_key
-    if public_key is not None and public_key != receipt.public_key:
-        return False
+    material = trust if trust is not None else public_key
     try:
-        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(key_text, validate=True))
-        key.verify(base64.b64decode(receipt.signature, validate=True), _signed_bytes(receipt))
-    except (InvalidSignature, ValueError, binascii.Error):
-        return False
-    return True
+        pinned = load_key(material) if material is not None else None
+    except ConfigurationError as exc:
+        return VerifyReport(ok=False, checked=0, problem=f"trust: {exc}")
+    try:
+        if isinstance(receipt, str | bytes):
+            receipt = json.loads(receipt)
+        if not isinstance(receipt, ErasureReceipt):
+            receipt = ErasureReceipt.model_validate(receipt, strict=False)
+        signature = base64.b64decode(receipt.signature, validate=True)
+        claimed = base64.b64decode(receipt.public_key, validate=True)
+    except (ValueError, TypeError, RecursionError, binascii.Error):
+        return VerifyReport(
+            ok=False, checked=0, problem="receipt: not a well-formed erasure receipt"
+        )
+    if pinned is not None and claimed != pinned.raw:
+        return VerifyReport(
+            ok=False,
+            checked=0,
+            problem=f"receipt: signed by a different key than the one pinned ({pinned.source})",
+        )
+    try:
+        key = Ed25519PublicKey.from_public_bytes(pinned.raw if pinned is not None else claimed)
+        key.verify(signature, _signed_bytes(receipt))
+    except (InvalidSignature, ValueError, TypeError):
+        return VerifyReport(
+            ok=False, checked=1, problem="receipt: signature does not verify (altered or forged)"
+        )
+    if pinned is None:
+        return VerifyReport(ok=False, checked=1, problem=unpinned("the erasure receipt"))
+    return VerifyReport(ok=True, checked=1, head_hash=receipt.entry_hash)

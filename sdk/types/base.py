@@ -50,3 +50,8 @@ class VerifyReport(Frozen):
     first_bad: int | None = None
     problem: str | None = None
     head_hash: str | None = None
+
+    def __bool__(self) -> bool:
+        # a report is true only when every check passed, so `if verify_...(x):` cannot be
+        # fooled by a failing report object being truthy
+        return self.ok
