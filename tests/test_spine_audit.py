@@ -122,5 +122,5 @@ def test_export_verifies_offline_and_detects_any_change(credit, tmp_path: Path) 
     manifest_path.write_text(json.dumps(forged))
     bad = verify_export(tmp_path / "export", trust=p.keyring.public_key_bytes())
     assert not bad.ok and "signature" in (bad.problem or "")
-    manifest_path.write_text(json.dumps(original))
+    manifest_path.write_text(json.dumps(original, indent=2) + "\n")
     assert verify_export(tmp_path / "export", trust=p.keyring.public_key_bytes()).ok

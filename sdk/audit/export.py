@@ -42,6 +42,7 @@ from .export_format import (
     MANIFEST_FILE,
     ZERO,
     ledger_line,
+    manifest_bytes,
     records_file,
     signed_bytes,
 )
@@ -147,7 +148,7 @@ def write_export(
         "key_fingerprint": keyring.fingerprint,
     }
     manifest["signature"] = base64.b64encode(keyring.sign(_signed_bytes(manifest))).decode()
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    (folder / MANIFEST_FILE).write_bytes(manifest_bytes(manifest))
     for name in (LEDGER_FILE, rec_name, MANIFEST_FILE, *extra):
         os.chmod(folder / name, 0o600)
     return ExportManifest.model_validate(manifest, strict=False)

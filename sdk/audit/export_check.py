@@ -30,7 +30,14 @@ from ..errors import ConfigurationError, ExportVerificationError, ProofError
 from ..ledger import InclusionProof, open_checkpoint, verify_inclusion_proof
 from ..types import VerifyReport
 from .columns import COLUMNS, Selector, cell, record_row
-from .export_format import FORMATS, LEDGER_FILE, MANIFEST_FILE, records_file, signed_bytes
+from .export_format import (
+    FORMATS,
+    LEDGER_FILE,
+    MANIFEST_FILE,
+    manifest_bytes,
+    records_file,
+    signed_bytes,
+)
 from .records_io import read_records
 
 __all__ = ["verify_export"]
@@ -94,12 +101,13 @@ def _shape_problem(manifest: dict[str, Any]) -> str | None:
     return None
 
 
-def _read_manifest(folder: Path) -> dict[str, Any] | VerifyReport:
+def _read_manifest(folder: Path) -> tuple[dict[str, Any], bytes] | VerifyReport:
     path = folder / MANIFEST_FILE
     try:
         if path.stat().st_size > _MAX_MANIFEST:
             return _fail(f"{MANIFEST_FILE}: too large to be a manifest")
-        manifest = json.loads(path.read_bytes().decode("utf-8"))
+        raw = path.read_bytes()
+        manifest = json.loads(raw.decode("utf-8"))
     except OSError:
         return _fail(f"{MANIFEST_FILE}: missing or unreadable")
     except (ValueError, RecursionError) as exc:
@@ -108,7 +116,7 @@ def _read_manifest(folder: Path) -> dict[str, Any] | VerifyReport:
         return _fail(f"{MANIFEST_FILE}{where}: not JSON ({type(exc).__name__})")
     if not isinstance(manifest, dict):
         return _fail(f"{MANIFEST_FILE}: not a JSON object")
-    return manifest
+    return manifest, raw
 
 
 def _manifest(
@@ -116,9 +124,10 @@ def _manifest(
 ) -> tuple[dict[str, Any], bytes] | VerifyReport:
     """The manifest, checked: its signature (by the pinned key, when one is given) and the shape
     of every field the checks below read. Returns it with the key that signed it."""
-    manifest = _read_manifest(folder)
-    if isinstance(manifest, VerifyReport):
-        return manifest
+    read = _read_manifest(folder)
+    if isinstance(read, VerifyReport):
+        return read
+    manifest, raw = read
     try:
         signature = base64.b64decode(manifest["signature"], validate=True)
         key_bytes = base64.b64decode(manifest["public_key"], validate=True)
@@ -134,6 +143,10 @@ def _manifest(
         key.verify(signature, signed_bytes(manifest))
     except (InvalidSignature, ValueError, TypeError, RecursionError):
         return _fail("manifest: signature does not verify (manifest altered or forged)")
+    # The signature covers the parsed fields, not the bytes; the writer's exact layout is
+    # required too, so that not even a whitespace change to the file goes unnoticed.
+    if raw != manifest_bytes(manifest):
+        return _fail(f"{MANIFEST_FILE}: not in the layout the writer uses (altered)")
     problem = _shape_problem(manifest)
     if problem is not None:
         return _fail(problem)
@@ -474,7 +487,7 @@ def _check_rows(
             return _fail(
                 f"{name} row {number}: record {seq} is not the next selected record "
                 f"(expected {want}); records were added, dropped or reordered",
-                seq,
+                want if want is not None else seq,
                 checked,
             )
         digest, text, _ = entries[seq]

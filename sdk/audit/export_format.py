@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .._canonical import canonical_json
@@ -12,6 +13,7 @@ __all__ = [
     "MANIFEST_FILE",
     "ZERO",
     "ledger_line",
+    "manifest_bytes",
     "records_file",
     "signed_bytes",
 ]
@@ -28,6 +30,11 @@ def signed_bytes(manifest: dict[str, Any]) -> bytes:
     field."""
     unsigned = {k: v for k, v in manifest.items() if k != "signature"}
     return _DOMAIN + canonical_json(unsigned)
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """The exact bytes of ``manifest.json``: indented JSON and a final newline."""
+    return (json.dumps(manifest, indent=2) + "\n").encode()
 
 
 def records_file(format: str) -> str:

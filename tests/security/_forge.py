@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sdk.audit.export import _signed_bytes as export_signed_bytes
+from sdk.audit.export_format import manifest_bytes
 from sdk.ledger import sign_checkpoint
 from sdk.ledger.merkle import MerkleTree, leaf_hash
 
@@ -49,7 +50,7 @@ def resign_manifest(folder: Path, signer: Any, **changes: Any) -> None:
     manifest["key_fingerprint"] = hashlib.sha256(raw).hexdigest()
     manifest.pop("signature", None)
     manifest["signature"] = base64.b64encode(signer.sign(export_signed_bytes(manifest))).decode()
-    path.write_text(json.dumps(manifest, indent=2))
+    path.write_bytes(manifest_bytes(manifest))
 
 
 def drop_from(folder: Path, seq: int, signer: Any) -> None:

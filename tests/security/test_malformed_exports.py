@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from sdk import Personalizer
 from sdk.audit import verify_export
 from sdk.audit.export import _signed_bytes
+from sdk.audit.export_format import manifest_bytes
 from sdk.cli import app
 
 
@@ -29,7 +30,7 @@ def _resign(folder: Path, p: Personalizer) -> None:
         n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in manifest["files"]
     }
     manifest["signature"] = base64.b64encode(p.keyring.sign(_signed_bytes(manifest))).decode()
-    path.write_text(json.dumps(manifest))
+    path.write_bytes(manifest_bytes(manifest))
 
 
 def _edit(path: Path, change: Callable[[bytes], bytes]) -> None:
