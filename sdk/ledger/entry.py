@@ -69,15 +69,27 @@ def _int_or_float(text: str) -> int | float:
     # A float such as 2.0**60 is written as its integer digits by RFC 8785; read it back as the
     # float it was, so that the data canonicalizes again (ints beyond 2**53 are not JSON-safe).
     n = int(text)
-    return n if -_SAFE_INT < n < _SAFE_INT else float(n)
+    if -_SAFE_INT < n < _SAFE_INT:
+        return n
+    try:
+        return float(n)
+    except OverflowError:  # beyond any float: no ledger ever wrote it
+        raise ValueError("a JSON number out of range") from None
 
 
 _decoder = json.JSONDecoder(parse_int=_int_or_float)
 
 
 def loads(data: bytes) -> Any:
-    """Parse canonical JSON bytes the way the ledger stored them (see ``_int_or_float``)."""
-    return _decoder.decode(data.decode("utf-8"))
+    """Parse canonical JSON bytes the way the ledger stored them (see ``_int_or_float``).
+
+    Raises ValueError on anything that is not such JSON, nesting too deep to parse included.
+    """
+    try:
+        return _decoder.decode(data.decode("utf-8"))
+    except RecursionError:
+        # attacker-made bytes nested past the decoder's recursion limit: malformed, not a crash
+        raise ValueError("JSON nested too deeply") from None
 
 
 @dataclass(frozen=True, slots=True)
