@@ -158,3 +158,111 @@ def test_cli_verify_malformed_exits_nonzero_one_line(decided: Personalizer, tmp_
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "FAILED" in lines[0]
     assert "records.csv line 3" in lines[0]
+
+
+FIELD_CASES: dict[str, dict[str, object]] = {
+    "first_seq a string": {"first_seq": "1"},
+    "first_seq a float": {"first_seq": 1.5},
+    "records negative": {"records": -1},
+    "records a bool": {"records": True},
+    "files a list": {"files": ["ledger.jsonl"]},
+    "file hash not hex": {"files": {"ledger.jsonl": "zz", "records.jsonl": "00"}},
+    "first_prev a number": {"first_prev": 5},
+    "last_hash null": {"last_hash": None},
+    "ledger_size huge": {"ledger_size": 2**53 - 1},
+    "checkpoint a dict": {"checkpoint": {"note": 1}},
+    "last_proof a string": {"last_proof": "x"},
+    "model a list": {"model": ["credit"]},
+    "format unknown": {"format": "xml"},
+    "count disagrees": {"records": 1},
+}
+
+
+@pytest.mark.parametrize("case", list(FIELD_CASES))
+def test_resigned_manifest_with_wrong_field_types_fails_naming_the_field(
+    decided: Personalizer, tmp_path: Path, case: str
+) -> None:
+    """The key holder signs a manifest whose fields have the wrong types: a failing report
+    naming the manifest (these crashed _check_chain with a traceback)."""
+    folder = tmp_path / "export"
+    decided.audit.export(folder, format="jsonl")
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(FIELD_CASES[case])
+    manifest.pop("signature")
+    manifest["signature"] = base64.b64encode(decided.keyring.sign(_signed_bytes(manifest))).decode()
+    path.write_bytes(manifest_bytes(manifest))
+    report = verify_export(folder, trust=decided.keyring.public_key_bytes())
+    assert not report.ok and report.problem is not None
+    assert report.problem.startswith(("manifest", "checkpoint")), report.problem
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"9" * 5000, b"[" * 100_000, b'{"signature": "!!!", "public_key": "AAAA"}'],
+    ids=["huge-number", "deep-nesting", "bad-base64"],
+)
+def test_manifest_huge_deep_or_bad_base64_fails(
+    decided: Personalizer, tmp_path: Path, content: bytes
+) -> None:
+    folder = tmp_path / "export"
+    decided.audit.export(folder, format="jsonl")
+    (folder / "manifest.json").write_bytes(content)
+    report = verify_export(folder, trust=decided.keyring.public_key_bytes())
+    assert not report.ok and report.problem is not None
+    assert report.problem.startswith("manifest"), report.problem
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not base64!\n", b"\xff\xfe", b"# only a comment\n", b"QUFB\n"],
+    ids=["empty", "garbage", "non-utf8", "comment-only", "short-key"],
+)
+def test_bad_trust_file_fails_naming_it(
+    decided: Personalizer, tmp_path: Path, content: bytes
+) -> None:
+    folder = tmp_path / "export"
+    decided.audit.export(folder, format="jsonl")
+    trust = tmp_path / "whylens.pub"
+    trust.write_bytes(content)
+    report = verify_export(folder, trust=trust)
+    assert not report.ok and report.problem is not None
+    assert "trust file whylens.pub" in report.problem, report.problem
+
+
+def test_malformed_proofs_and_receipts_fail_without_a_traceback(decided: Personalizer) -> None:
+    from sdk.audit import verify_proof
+    from sdk.consent import verify_receipt
+    from sdk.errors import ProofError
+    from sdk.subjects import verify_erasure_receipt
+
+    key = decided.keyring.public_key_bytes()
+    decision = next(iter(decided.audit.decisions()))
+    proof = json.loads(decided.audit.prove(decision).model_dump_json())
+    bad_proofs: list[object] = [
+        "[" * 100_000,
+        "9" * 5000,
+        b"\xff",
+        {**proof, "decision": {**proof["decision"], "body": "[" * 5000}},
+        {**proof, "decision": {**proof["decision"], "proof": {"seq": "x"}}},
+        {**proof, "checkpoint": "garbage"},
+        {**proof, "actions": 5},
+    ]
+    for bad in bad_proofs:
+        report = verify_proof(bad, trust=key)  # type: ignore[arg-type]
+        assert not report.ok and report.problem, bad
+    receipt = decided.consent.grant("fuzzed", "personalization")
+    text = receipt.model_dump_json()
+    for bad_receipt in ["[" * 100_000, "9" * 5000, b"\xff", text[: len(text) // 2], "{}"]:
+        with pytest.raises(ProofError):
+            verify_receipt(bad_receipt, key)
+    erased = decided.subjects.erase("fuzzed").model_dump(mode="json")
+    for bad_erasure in [
+        "[" * 100_000,
+        b"\xff",
+        {**erased, "signature": "!!"},
+        {**erased, "ledger_seq": "x"},
+        {**erased, "public_key": 5},
+    ]:
+        report = verify_erasure_receipt(bad_erasure, trust=key)  # type: ignore[arg-type]
+        assert not report.ok and report.problem, bad_erasure
