@@ -52,19 +52,13 @@ def test_effective_outcome_is_derived_from_the_chain_after_reopen(db_path: Path)
     with Personalizer.open(db_path) as p:
         for subject in frame["subject"]:
             p.consent.grant(subject, "profiling")
-        p.models.train_classifier(
-            "credit",
-            frame,
-            schema,
-            target="good",
-            num_boost_round=30,
-            review_policy=ReviewPolicy(uncertainty_band=(0.0, 1.0)),
-        )
+        p.models.train_classifier("credit", frame, schema, target="good", num_boost_round=30,
+                                  review_policy=ReviewPolicy(uncertainty_band=(0.0, 1.0)))
         p.models.sign_off("credit", 1, reviewer="reviewer.tests")
-        decision = p.decide(frame["subject"].iloc[3], feature_row(frame, schema, 3), model="credit")
-        p.reviews.override(
-            decision.decision_id, outcome="approved", reviewer="r", reason="manual check"
-        )
+        decision = p.decide(frame["subject"].iloc[3], feature_row(frame, schema, 3),
+                            model="credit")
+        p.reviews.override(decision.decision_id, outcome="approved", reviewer="r",
+                           reason="manual check")
     with Personalizer.open(db_path) as p:
         again = p.decision(decision.decision_id)
         assert again.outcome == "approved" and again.status == "overridden"
