@@ -182,7 +182,7 @@ def test_c_a_reader_in_another_process_keeps_the_receipt_pending(db_path: Path) 
             still_on_disk = wrapped in all_bytes(db_path)
             assert still_on_disk  # the reader really kept the old pages in place
             assert receipt.status == "pending", "a receipt was issued with the key still on disk"
-            assert verify_erasure_receipt(receipt)
+            assert verify_erasure_receipt(receipt, trust=p.keyring.public_key_bytes())
             assert receipt.completed_seq is None
             # a second process sees the pending erasure on the ledger
             with Personalizer.open(db_path) as other:
@@ -197,7 +197,7 @@ def test_c_a_reader_in_another_process_keeps_the_receipt_pending(db_path: Path) 
         assert [r.status for r in final] == ["complete"]
         assert wrapped not in all_bytes(db_path)
         assert final[0].ledger_seq == receipt.ledger_seq and final[0].completed_seq
-        assert verify_erasure_receipt(final[0])
+        assert verify_erasure_receipt(final[0], trust=p.keyring.public_key_bytes())
         assert p.subjects.erase(CANARY_SUBJECT) == final[0]  # idempotent, final receipt
         assert p.subjects.pending_erasures() == []
     with Personalizer.open(db_path) as other:
