@@ -82,6 +82,11 @@ def test_cli_consent_why_review_audit(credit, db_path: Path, tmp_path: Path) -> 
     result = runner.invoke(app, ["audit", "export", str(tmp_path / "exp"), *db])
     assert result.exit_code == 0
     result = runner.invoke(app, ["audit", "verify", str(tmp_path / "exp")])
+    assert result.exit_code == 1 and "whylens keys public" in result.output  # nothing pinned
+    result = runner.invoke(app, ["keys", "public", *db])
+    (tmp_path / "whylens.pub").write_text(result.output)
+    trust = ["--trust", str(tmp_path / "whylens.pub")]
+    result = runner.invoke(app, ["audit", "verify", str(tmp_path / "exp"), *trust])
     assert result.exit_code == 0 and "OK" in result.output
 
 
