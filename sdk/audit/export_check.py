@@ -37,6 +37,7 @@ from .export_format import (
     records_file,
     signed_bytes,
 )
+from .personal_export import PERSONAL_FILE
 from .records_check import BAD_INPUT as _BAD_INPUT
 from .records_check import check_records as _check_records
 from .records_check import fail as _fail
@@ -237,8 +238,8 @@ def _hash_of(path: Path) -> str | None:
 def _check_files(folder: Path, manifest: dict[str, Any], key: bytes) -> VerifyReport:
     rec_name = records_file(manifest["format"])
     files: dict[str, str] = manifest["files"]
-    if set(files) != {LEDGER_FILE, rec_name}:
-        return _fail("manifest: the file list is not the ledger and records files")
+    if not {LEDGER_FILE, rec_name} <= set(files) <= {LEDGER_FILE, rec_name, PERSONAL_FILE}:
+        return _fail("manifest: the file list is not the ledger, records and personal files")
     altered: list[str] = []
     for name, expected_hash in files.items():
         actual = _hash_of(folder / name)
