@@ -50,7 +50,7 @@ which primitive failed.
     │   ├── TrainingError             not enough usable (consented) rows, bad target
     │   ├── WrongModelKind            a ranker passed to decide() and vice versa
     │   ├── ModelNotSignedOff         a version no person has signed off yet (refused for serving)
-    │   ├── ModelTampered             stored text, card, schema or review policy differ from the sign-off
+    │   ├── ModelTampered             stored text, card or schema differ from the sign-off
     │   ├── ModelNotExplainable       no exact TreeSHAP (linear trees); refused at registration
     │   └── CurationError             a staff pick or item decision that cannot be recorded
     ├── ExplanationError

@@ -117,9 +117,8 @@ def test_swapped_model_text_with_a_matching_content_hash_is_refused(
         "UPDATE models SET model_text = ?, content_hash = ? WHERE name = ? AND version = 1",
         (other, hashlib.sha256(other).hexdigest(), "credit"),
     )
-    with Personalizer.open(store_url, keyring=keyring_path) as q:
-        with pytest.raises(ModelTampered):
-            q.decide(subject, row, model="credit")
+    with Personalizer.open(store_url, keyring=keyring_path) as q, pytest.raises(ModelTampered):
+        q.decide(subject, row, model="credit")
 
 
 def test_an_edited_ranker_is_refused_on_recommend(p: Personalizer, store_url: str,
@@ -140,20 +139,18 @@ def test_an_edited_ranker_is_refused_on_recommend(p: Personalizer, store_url: st
     subject = frame["subject"].iloc[0]
     assert p.recommend(subject, candidates, model="rank", k=3).items
     _edit_document(store_url, "rank", 1, _schema_purpose)
-    with Personalizer.open(store_url, keyring=keyring_path) as q:
-        with pytest.raises(ModelTampered):
-            q.recommend(subject, candidates, model="rank", k=3)
+    with Personalizer.open(store_url, keyring=keyring_path) as q, pytest.raises(ModelTampered):
+        q.recommend(subject, candidates, model="rank", k=3)
 
 
 def test_batch_scoring_refuses_an_edited_model(credit: Any, store_url: str,
                                                keyring_path: Path) -> None:
     from sdk.batch import local
 
-    p, frame, schema = credit
+    _, frame, _ = credit
     _edit_document(store_url, "credit", 1, _null_band)
-    with Personalizer.open(store_url, keyring=keyring_path) as q:
-        with pytest.raises(ModelTampered):
-            local.score(frame.iloc[:3], q, model="credit")
+    with Personalizer.open(store_url, keyring=keyring_path) as q, pytest.raises(ModelTampered):
+        local.score(frame.iloc[:3], q, model="credit")
 
 
 def _decide_in_child(store_url: str, keyring: str, subject: str, row: dict[str, Any],
