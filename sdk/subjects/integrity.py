@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from .._canonical import canonical_json, loads, sha256_hex
 from ..crypto.field import field_aad
 from ..crypto.keyset import SubjectCipher
-from ..errors import CryptoError, SubjectDataTampered
+from ..errors import CryptoError, KeyRetired, SubjectDataTampered
 
 if TYPE_CHECKING:
     from .._store.abc import StoreTx
@@ -270,14 +270,24 @@ class SubjectIntegrity:
             return None
         version, seal = row
         try:
-            data = loads(cipher.decrypt(seal, aad=field_aad(subject=pseudo, field=_SEAL_FIELD)))
+            plain = cipher.decrypt(seal, aad=field_aad(subject=pseudo, field=_SEAL_FIELD))
+        except KeyRetired:
+            # sealed under a data key retired since (no write in between): unreadable, so the
+            # next write starts a new state; a ledger state under a kept key still counts
+            return None
+        except CryptoError:
+            raise SubjectDataTampered(
+                "the subject's integrity record does not authenticate"
+            ) from None
+        try:
+            data = loads(plain)
             state = SealedState(
                 version=int(data["v"]),
                 fields=str(data["f"]),
                 events=int(str(data["e"]), 16),
                 count=int(data["c"]),
             )
-        except (CryptoError, KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):
             raise SubjectDataTampered(
                 "the subject's integrity record does not authenticate"
             ) from None
@@ -289,8 +299,6 @@ class SubjectIntegrity:
 def decrypt_for_digest(cipher: SubjectCipher, ciphertext: bytes, aad: bytes) -> bytes:
     """The plaintext a digest covers: a value under a retired data key (unreadable, so kept as
     it is) stands for itself by its ciphertext's hash."""
-    from ..errors import KeyRetired
-
     try:
         return cipher.decrypt(ciphertext, aad=aad)
     except KeyRetired:
