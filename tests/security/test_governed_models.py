@@ -209,3 +209,12 @@ def test_a_sign_off_over_the_text_only_needs_a_new_sign_off(
         assert "sign_off('old', 1" in str(info.value)
         q.models.sign_off("old", 1, reviewer="reviewer.new")
         assert q.decide(subject, row, model="old").model_version == 1
+
+
+def test_the_server_answers_tampering_with_409() -> None:
+    pytest.importorskip("fastapi")
+    from sdk.errors import SubjectDataTampered
+    from sdk.server.problems import status_of
+
+    assert status_of(ModelTampered("x")) == 409
+    assert status_of(SubjectDataTampered("x")) == 409
