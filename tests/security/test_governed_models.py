@@ -218,3 +218,16 @@ def test_the_server_answers_tampering_with_409() -> None:
 
     assert status_of(ModelTampered("x")) == 409
     assert status_of(SubjectDataTampered("x")) == 409
+
+
+def test_an_edited_shadow_candidate_is_refused(credit: Any, store_url: str,
+                                               keyring_path: Path) -> None:
+    """The candidate is not signed off; its registration entry names its governed hash."""
+    p, frame, schema = credit
+    subject, row = frame["subject"].iloc[0], feature_row(frame, schema, 0)
+    p.models.train_classifier("credit", frame, schema, target="good", num_boost_round=7)
+    p.models.shadow("credit", 2)
+    assert p.decide(subject, row, model="credit").model_version == 1
+    _edit_document(store_url, "credit", 2, _threshold)
+    with Personalizer.open(store_url, keyring=keyring_path) as q, pytest.raises(ModelTampered):
+        q.decide(subject, row, model="credit")
