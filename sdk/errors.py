@@ -21,6 +21,7 @@ which primitive failed.
     │   └── KeyringMismatch           a keyring that does not belong to this database
     ├── CryptoError
     │   ├── DecryptionError           authentication failed: tampered, swapped or wrong key
+    │   ├── SubjectDataTampered       a profile field or event replayed, deleted or added
     │   ├── CiphertextFormatError     truncated, unknown version or algorithm
     │   │   ├── TruncatedCiphertext   shorter than the format allows
     │   │   └── UnknownCiphertextVersion  a format version or algorithm id this whylens lacks
@@ -49,6 +50,7 @@ which primitive failed.
     │   ├── TrainingError             not enough usable (consented) rows, bad target
     │   ├── WrongModelKind            a ranker passed to decide() and vice versa
     │   ├── ModelNotSignedOff         a version no person has signed off yet (refused for serving)
+    │   ├── ModelTampered             stored text, card or schema differ from the sign-off
     │   ├── ModelNotExplainable       no exact TreeSHAP (linear trees); refused at registration
     │   └── CurationError             a staff pick or item decision that cannot be recorded
     ├── ExplanationError
@@ -116,6 +118,7 @@ __all__ = [
     "ModelNotExplainable",
     "ModelNotFound",
     "ModelNotSignedOff",
+    "ModelTampered",
     "NotAWhylensDatabase",
     "NotAuthenticated",
     "NoteConsentMissing",
@@ -126,6 +129,7 @@ __all__ = [
     "SigningKeyMismatch",
     "StoreError",
     "StoreUnavailable",
+    "SubjectDataTampered",
     "SubjectErased",
     "SubjectError",
     "TrainingError",
@@ -213,6 +217,13 @@ class DecryptionError(CryptoError):
     or the key is wrong."""
 
     code = "decryption_error"
+
+
+class SubjectDataTampered(CryptoError):
+    """A subject's stored profile fields or events do not match their integrity record: a row
+    was deleted, added, or replaced by an older ciphertext (each decrypting fine on its own)."""
+
+    code = "subject_data_tampered"
 
 
 class CiphertextFormatError(CryptoError):
@@ -425,6 +436,13 @@ class ModelNotSignedOff(ModelError):
     """A model version that no person has signed off yet is not served (``models.sign_off``)."""
 
     code = "model_not_signed_off"
+
+
+class ModelTampered(ModelError):
+    """The stored model text, card, feature schema or review policy of a version no longer hash
+    to what was registered and signed off (the ``models`` row was edited): it is not served."""
+
+    code = "model_tampered"
 
 
 class ModelNotExplainable(ModelError):

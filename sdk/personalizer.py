@@ -38,6 +38,7 @@ from .models.preferences import Preferences
 from .models.registry import Model, ModelRegistry
 from .serving import Engine
 from .subjects.events import Events
+from .subjects.integrity import SubjectIntegrity
 from .subjects.notes import Notes
 from .subjects.profiles import Profiles
 from .subjects.rights import SubjectData, SubjectRights
@@ -110,8 +111,9 @@ class Personalizer:
         self._keys = keys
         self.keys = keys  # data keys: KEK rotation, rewrap, data-key rotation and retirement
         self.consent = ConsentLedger(self.ledger, keys, PurposeCatalog(), follower=self.views)
-        self.profiles = Profiles(db, keys, mac_key=keyring.mac_key)
-        self.events = Events(db, keys, self.consent)
+        integrity = SubjectIntegrity(self.ledger, self.views)
+        self.profiles = Profiles(db, keys, mac_key=keyring.mac_key, integrity=integrity)
+        self.events = Events(db, keys, self.consent, integrity=integrity)
         self.models = ModelRegistry(
             db,
             self.consent,

@@ -15,7 +15,7 @@ import pytest
 from sdk import Personalizer
 from sdk._store.migrate import HEAD_REVISION
 from sdk._store.schema import SCHEMA_VERSION, metadata
-from sdk.errors import KeyringMismatch, NotAWhylensDatabase, SubjectErased
+from sdk.errors import KeyringMismatch, ModelNotSignedOff, NotAWhylensDatabase, SubjectErased
 from sdk.keys import SubjectKeys
 
 FIXTURE = Path(__file__).parent / "fixtures" / "v1-store"
@@ -86,6 +86,11 @@ def test_v1_store_upgrades_in_place_and_loses_nothing(v1: tuple[Path, Path]) -> 
         size = p.ledger.size
         p.consent.grant("member-new", ["profiling"])
         p.profiles.put("member-new", {"email": "new@example.org"})
+        # v1 sign-offs covered the model text only: the version must be signed off again
+        # (now over text, card, review policy and schema) before it serves
+        with pytest.raises(ModelNotSignedOff, match=r"sign it off again: p\.models\.sign_off"):
+            p.decide("member-new", {"tenure_months": 12.0, "late_payments": 0.0}, model="credit")
+        p.models.sign_off("credit", EXPECTED["models"]["credit"], reviewer="reviewer.upgrade")
         decision = p.decide(
             "member-new", {"tenure_months": 12.0, "late_payments": 0.0}, model="credit"
         )

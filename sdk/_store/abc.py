@@ -67,6 +67,7 @@ __all__ = [
     "EntryRow",
     "EventRow",
     "EventStorage",
+    "IntegrityStorage",
     "KeyRow",
     "KeyState",
     "KeyStorage",
@@ -345,6 +346,23 @@ class ProfileStorage(Protocol):
         ...
 
 
+class IntegrityStorage(Protocol):
+    """``subject_integrity``: one sealed integrity record per subject (a version counter and the
+    commitment to its profile fields and events; see :mod:`sdk.subjects.integrity`)."""
+
+    def get(self, pseudo: str) -> tuple[int, bytes] | None:
+        """``(version, seal)`` of the subject, if it has a record."""
+        ...
+
+    def put(self, pseudo: str, version: int, seal: bytes) -> None:
+        """Insert or replace the subject's record."""
+        ...
+
+    def delete(self, pseudo: str) -> int:
+        """Delete the subject's record (erasure); returns how many rows (0 or 1)."""
+        ...
+
+
 EventRow = tuple[str, str, str, str, bytes]
 """``(event_id, kind, purpose, ts, ciphertext)``."""
 
@@ -470,6 +488,11 @@ class StoreTx(Protocol):
         ...
 
     @property
+    def integrity(self) -> IntegrityStorage:
+        """Per-subject integrity records."""
+        ...
+
+    @property
     def blind_index(self) -> BlindIndexStorage:
         """Blind indexes."""
         ...
@@ -526,6 +549,11 @@ class Store(Protocol):
     @property
     def events(self) -> EventStorage:
         """Personal events."""
+        ...
+
+    @property
+    def integrity(self) -> IntegrityStorage:
+        """Per-subject integrity records."""
         ...
 
     @property

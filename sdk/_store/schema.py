@@ -12,6 +12,8 @@ Schema history:
   ``ledger_leaves`` and ``protected_attributes`` were created on first use by the ledger and the
   audit, so a version-1 file may lack them.
 * **2** — every table above always exists; Alembic keeps the revision in ``alembic_version``.
+* **3** — ``subject_integrity``: one sealed integrity record per subject (a version counter and
+  the commitment to its profile fields and events, see :mod:`sdk.subjects.integrity`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "personal_events",
     "profile_fields",
     "protected_attributes",
+    "subject_integrity",
     "subject_keys",
     "subject_old_keys",
     "whylens_meta",
@@ -143,6 +146,14 @@ models = Table(
     Column("model_text", LargeBinary, nullable=False),
     Column("card", Text, nullable=False),
     PrimaryKeyConstraint("name", "version"),
+)
+
+subject_integrity = Table(
+    "subject_integrity",
+    metadata,
+    Column("subject", Text, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("seal", LargeBinary, nullable=False),
 )
 
 protected_attributes = Table(

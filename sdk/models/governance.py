@@ -1,7 +1,12 @@
 """Human sign-off before a model version serves, and shadow candidates beside the serving one.
 
-Both are ledger entries (stream ``models``), so who approved which exact trees (by content hash),
-and when, is part of the same tamper-evident chain as consent and decisions. The in-memory index
+Both are ledger entries (stream ``models``), so who approved which exact version, and when, is
+part of the same tamper-evident chain as consent and decisions. A sign-off names the version's
+*governed hash* (:mod:`sdk.models.governed`: model text, card with its review policy, and schema);
+so does the ``model.registered`` entry written when a version is trained, which lets every process
+check a version it loads even before (or without) a sign-off. A sign-off recorded by an older
+whylens names only the text's content hash: it no longer lets the version serve (the reviewer
+signs off again, approving the card and schema as stored now). The in-memory index
 is a view folded by the store's shared :class:`~sdk.ledger.follow.LedgerFollower`; the registry
 catches up before it serves, so a sign-off or shadow setting recorded by another process counts
 on the next call.
@@ -14,7 +19,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from ..errors import ConfigurationError, ModelNotSignedOff
+from ..errors import ConfigurationError, ModelNotSignedOff, ModelTampered
 from ..ledger import Ledger, LedgerEntry
 from ..ledger.follow import LedgerFollower
 from ..types import Frozen
@@ -24,6 +29,7 @@ __all__ = ["STREAM", "Governance", "SignOff"]
 STREAM = "models"
 _SIGN_OFF = "model.sign_off"
 _SHADOW = "model.shadow"
+_REGISTERED = "model.registered"
 
 
 class SignOff(Frozen):
@@ -32,6 +38,9 @@ class SignOff(Frozen):
     name: str
     version: int
     content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    governed_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    """What the sign-off covers (text, card, schema); ``None`` for a sign-off recorded before
+    governed hashes existed, which covered the text only and no longer lets a version serve."""
     reviewer: str = Field(min_length=1, max_length=128)
     note: str | None = Field(default=None, max_length=2000)
     at: datetime
@@ -47,6 +56,7 @@ class Governance:
         self._lock = threading.Lock()
         self._signed: dict[tuple[str, int], SignOff] = {}
         self._shadow: dict[str, int] = {}
+        self._registered: dict[tuple[str, int], str] = {}
         self._follower.register(self, (STREAM,))
 
     def catch_up(self) -> None:
@@ -58,6 +68,7 @@ class Governance:
         with self._lock:
             self._signed = {}
             self._shadow = {}
+            self._registered = {}
 
     def apply(self, entry: LedgerEntry) -> None:
         """Fold one ``models`` stream entry."""
@@ -66,14 +77,44 @@ class Governance:
             if entry.kind == _SIGN_OFF:
                 record = SignOff(**data, at=entry.ts, seq=entry.seq)
                 self._signed[(record.name, record.version)] = record
+            elif entry.kind == _REGISTERED:
+                self._registered[(str(data["name"]), int(data["version"]))] = str(
+                    data["governed_hash"]
+                )
             elif entry.kind == _SHADOW:
                 if data["version"] is None:
                     self._shadow.pop(data["name"], None)
                 else:
                     self._shadow[data["name"]] = int(data["version"])
 
+    def register(self, name: str, version: int, governed: str) -> None:
+        """Record the governed hash of a newly trained version (checked on every load)."""
+        entry = self._ledger.append(
+            STREAM, _REGISTERED, {"name": name, "version": version, "governed_hash": governed}
+        )
+        self._follower.appended(entry)
+
+    def check_registered(self, name: str, version: int, governed: str) -> None:
+        """Raise :class:`ModelTampered` if the ledger recorded another governed hash for this
+        version at registration or sign-off (as the ledger stands now, any process)."""
+        self.catch_up()
+        with self._lock:
+            expected = {self._registered.get((name, version))}
+            signed = self._signed.get((name, version))
+        if signed is not None:
+            expected.add(signed.governed_hash)
+        expected.discard(None)
+        if expected and expected != {governed}:
+            raise _tampered(name, version)
+
     def sign_off(
-        self, name: str, version: int, content_hash: str, reviewer: str, note: str | None
+        self,
+        name: str,
+        version: int,
+        content_hash: str,
+        reviewer: str,
+        note: str | None,
+        governed_hash: str | None = None,
     ) -> SignOff:
         """Record that ``reviewer`` approved ``name`` v``version`` for serving."""
         if not isinstance(reviewer, str) or not reviewer.strip() or len(reviewer) > 128:
@@ -84,6 +125,7 @@ class Governance:
             "name": name,
             "version": version,
             "content_hash": content_hash,
+            "governed_hash": governed_hash,
             "reviewer": reviewer,
             "note": note,
         }
@@ -103,10 +145,25 @@ class Governance:
             versions = [v for (n, v) in self._signed if n == name]
         return max(versions) if versions else None
 
-    def check(self, name: str, version: int, content_hash: str) -> SignOff:
-        """The sign-off that lets this exact version serve, or :class:`ModelNotSignedOff`."""
+    def check(
+        self, name: str, version: int, content_hash: str, governed_hash: str | None = None
+    ) -> SignOff:
+        """The sign-off that lets this exact version serve: :class:`ModelNotSignedOff` if there
+        is none (or only one over the text, from an older whylens), :class:`ModelTampered` if it
+        covers another text, card or schema than ``governed_hash``."""
         record = self.signed(name, version)
-        if record is None or record.content_hash != content_hash:
+        if record is not None and record.governed_hash is None:
+            raise ModelNotSignedOff(
+                f"model {name!r} v{version} was signed off over its model text only (before "
+                "sign-offs covered the card, review policy and schema); check its card and sign "
+                f"it off again: p.models.sign_off({name!r}, {version}, reviewer=..., note=...) "
+                f"(CLI: whylens models sign-off {name} {version} --reviewer ...)"
+            )
+        if record is not None and (
+            record.content_hash != content_hash or record.governed_hash != governed_hash
+        ):
+            raise _tampered(name, version)
+        if record is None:
             raise ModelNotSignedOff(
                 f"model {name!r} v{version} has no recorded sign-off; a reviewer must approve "
                 f"it first: p.models.sign_off({name!r}, {version}, reviewer=..., note=...) "
@@ -123,3 +180,11 @@ class Governance:
         """The candidate version shadowing ``name``, if any."""
         with self._lock:
             return self._shadow.get(name)
+
+
+def _tampered(name: str, version: int) -> ModelTampered:
+    return ModelTampered(
+        f"model {name!r} v{version}: the stored model text, card, review policy or schema no "
+        "longer match what was registered and signed off (the models table was edited); it is "
+        "not served. Restore the database from a backup, or retrain and sign off a new version"
+    )

@@ -2,7 +2,12 @@
 
 Model text (LightGBM's own format) is stored in the database with its SHA-256 content hash; a
 loaded model is checked against that hash, so a decision record's ``content_hash`` names exactly
-the trees that produced it.
+the trees that produced it. Text, card and schema together have one *governed hash*
+(:mod:`sdk.models.governed`), recorded on the ledger when the version is trained and named by its
+sign-off. :meth:`ModelRegistry.get` is the one load path (serving, shadows, batch jobs, the
+console): it recomputes the governed hash once per version and process (then caches the model,
+so serving pays nothing per call) and raises :class:`~sdk.errors.ModelTampered` if the ledger
+recorded another.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..errors import ModelNotFound, SchemaError, StoreError, TrainingError
+from ..errors import ModelNotFound, ModelTampered, SchemaError, StoreError, TrainingError
 from ..types import ModelCard, ReviewPolicy
 from .governance import Governance, SignOff
+from .governed import governed_hash
 from .schema import FeatureSchema
 from .training import consented_rows, fit
 
@@ -46,6 +52,9 @@ class Model:
     booster: lgb.Booster
     text: str | None = field(default=None, repr=False)
     """The LightGBM model text whose SHA-256 is ``content_hash`` (what batch jobs ship)."""
+    governed_hash: str | None = None
+    """The hash of text, card and schema as stored (:func:`~sdk.models.governed.governed_hash`):
+    what a sign-off covers."""
 
     @property
     def name(self) -> str:
@@ -263,12 +272,17 @@ class ModelRegistry:
                 review_policy=review_policy,
             )
             document = {"card": card.model_dump(mode="json"), "schema": schema.to_json()}
-            tx.models.insert(
-                name, version, kind, content_hash, text.encode(), json.dumps(document)
-            )
+            stored = json.dumps(document)
+            tx.models.insert(name, version, kind, content_hash, text.encode(), stored)
+        governed = _governed(text.encode(), json.loads(stored))
+        if self.governance is not None:
+            # after the insert: a version without this entry (a crash in between) is checked by
+            # its sign-off alone, a sign-off being what lets it serve
+            self.governance.register(name, version, governed)
         with self._lock:
             self._cache[(name, version)] = Model(
-                card=card, schema=schema, booster=trained.booster, text=text
+                card=card, schema=schema, booster=trained.booster, text=text,
+                governed_hash=governed,
             )
         return card
 
@@ -319,12 +333,22 @@ class ModelRegistry:
                 f"model {name!r} v{version}: stored trees do not match their content hash"
             )
         doc = json.loads(document)
+        governed = _governed(text, doc)
+        if self.governance is not None:
+            self.governance.check_registered(name, version, governed)
         card = ModelCard.model_validate(doc["card"], strict=False)
+        if card.content_hash != content_hash:
+            # the trees were swapped and their hash column fixed up: the card names other trees
+            raise ModelTampered(
+                f"model {name!r} v{version}: the stored trees are not the ones its card names"
+            )
         schema = FeatureSchema.from_json(doc["schema"])
         if self._prepare is not None:
             self._prepare(text.decode(), content_hash)
         booster = lgb.Booster(model_str=text.decode())
-        return Model(card=card, schema=schema, booster=booster, text=text.decode())
+        return Model(
+            card=card, schema=schema, booster=booster, text=text.decode(), governed_hash=governed
+        )
 
     # -- sign-off and shadow ---------------------------------------------------------------
 
@@ -333,12 +357,14 @@ class ModelRegistry:
     ) -> SignOff:
         """Record that ``reviewer`` (a person) approved ``name`` v``version`` for serving.
 
-        The sign-off names the version's content hash; until one is recorded, ``recommend`` and
-        ``decide`` refuse that version with :class:`~sdk.errors.ModelNotSignedOff`.
+        The sign-off names the version's governed hash (model text, card with its review
+        policy, and schema, as stored); until one is recorded, ``recommend`` and ``decide``
+        refuse that version with :class:`~sdk.errors.ModelNotSignedOff`, and once the stored
+        version no longer matches it they refuse with :class:`~sdk.errors.ModelTampered`.
         """
         model = self.get(name, version)
         return self._governance().sign_off(
-            name, model.version, model.content_hash, reviewer, note
+            name, model.version, model.content_hash, reviewer, note, model.governed_hash
         )
 
     def sign_off_of(self, name: str, version: int) -> SignOff | None:
@@ -364,7 +390,7 @@ class ModelRegistry:
         if self.require_sign_off:
             governance = self._governance()
             governance.catch_up()
-            governance.check(model.name, model.version, model.content_hash)
+            governance.check(model.name, model.version, model.content_hash, model.governed_hash)
 
     def shadow(self, name: str, version: int | None) -> None:
         """Score ``version`` of ``name`` beside the serving one on every request, logging how
@@ -404,6 +430,12 @@ def _check_name(name: object) -> None:
         or not all(c.isalnum() or c in "-_." for c in name)
     ):
         raise TrainingError(f"model name must be 1-{_NAME_MAX} letters, digits, '-', '_' or '.'")
+
+
+def _governed(text: bytes, document: Any) -> str:
+    if not isinstance(document, dict) or "card" not in document or "schema" not in document:
+        raise ModelTampered("a stored model card is not the JSON whylens wrote")
+    return governed_hash(text, document["card"], document["schema"])
 
 
 def _param(value: Any) -> str | int | float | bool:

@@ -37,6 +37,11 @@ STATUS: dict[type[e.WhylensError], int] = {
     e.ReviewStateError: 409,
     e.GPCConflict: 409,
     e.ModelNotSignedOff: 409,
+    # the stored state conflicts with what was signed off / committed: not the caller's fault
+    # (no 4xx-for-bad-input), not transient (a 503 would invite retries that cannot help), and
+    # not a crash (500) - the operator must re-sign-off or restore, as the message says
+    e.ModelTampered: 409,
+    e.SubjectDataTampered: 409,
     e.ConsentUnavailable: 503,
     e.StoreUnavailable: 503,
     e.ConfigurationError: 400,

@@ -7,6 +7,10 @@ changed or swapped without the read failing. Kinds and purposes are stored in cl
 what may be processed): use kinds that are not themselves personal data.
 
 An event is recorded only if the subject's consent allows its purpose at that moment.
+
+Every event recorded adds to the subject's sealed state (:mod:`sdk.subjects.integrity`), and a
+read checks the whole set of the subject's events against it: a deleted event, or the subject's
+events rolled back to an older copy, raises :class:`~sdk.errors.SubjectDataTampered`.
 """
 
 from __future__ import annotations
@@ -19,11 +23,24 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .._canonical import loads
-from ..crypto.field import field_aad
 from ..crypto.keyset import SubjectCipher
-from ..errors import ConsentError, CryptoError, SubjectErased, SubjectError
+from ..errors import (
+    ConsentError,
+    CryptoError,
+    SubjectDataTampered,
+    SubjectErased,
+    SubjectError,
+    UnknownSubject,
+)
 from ..keys import SubjectKeys, check_pseudonym
 from ..types import PersonalEvent
+from .integrity import (
+    SubjectIntegrity,
+    baseline,
+    event_aad,
+    event_element,
+    events_sum,
+)
 from .values import encode_value
 
 if TYPE_CHECKING:  # consent imports subjects (pseudonyms): only a type here, no cycle
@@ -34,14 +51,24 @@ __all__ = ["Events"]
 
 _KIND = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
 _REENCRYPT_BATCH = 200
+_READ_TRIES = 3
 
 
 class Events:
     """``p.events``: record and read a subject's behavioural events."""
 
-    def __init__(self, db: Store, keys: SubjectKeys, consent: ConsentLedger) -> None:
-        """Events stored in ``db``, encrypted with ``keys``, recorded only with ``consent``."""
+    def __init__(
+        self,
+        db: Store,
+        keys: SubjectKeys,
+        consent: ConsentLedger,
+        *,
+        integrity: SubjectIntegrity | None = None,
+    ) -> None:
+        """Events stored in ``db``, encrypted with ``keys``, recorded only with ``consent``;
+        ``integrity`` seals and anchors each subject's state (the profiles' one)."""
         self._db = db
+        self._integrity = integrity if integrity is not None else SubjectIntegrity(None)
         self._keys = keys
         self._consent = consent
 
@@ -80,12 +107,29 @@ class Events:
         event_id = "evt_" + secrets.token_hex(12)
         cipher = self._keys.cipher(pseudo, create=True)
         ciphertext = cipher.encrypt(plaintext, aad=_aad(pseudo, event_id, kind, purpose, when))
+        element = event_element(event_id, kind, purpose, when, plaintext)
+        integrity = self._integrity
         with self._db.transaction() as tx:
             state = tx.keys.state(pseudo)
             if state is None or not state.has_key or state.erased is not None:
                 raise SubjectErased("subject was erased; their data cannot be written")
+            # incremental: the sealed sum keeps counting an event deleted behind our back, so a
+            # write never launders a deletion (and costs no read of the other events)
+            before = integrity.sealed(tx, pseudo, cipher)
+            if before is None:
+                fields, events, count = baseline(tx, pseudo, cipher)
+                pending = integrity.write(
+                    tx, pseudo, cipher, None,
+                    fields=fields, events=events_sum((events, element)), count=count + 1,
+                )
+            else:
+                pending = integrity.write(
+                    tx, pseudo, cipher, before,
+                    events=events_sum((before.events, element)), count=before.count + 1,
+                )
             tx.events.insert(event_id, pseudo, kind, purpose, when, ciphertext)
             self._reencrypt_older(tx, pseudo, cipher)
+        integrity.publish(pending)
         return PersonalEvent(
             event_id=event_id, kind=kind, purpose=purpose, at=_parse(when), data=dict(payload)
         )
@@ -101,22 +145,54 @@ class Events:
     ) -> builtins.list[PersonalEvent]:
         """:meth:`list` for a subject known by pseudonym."""
         check_pseudonym(pseudo)
-        rows = self._db.events.of_subject(pseudo, kind=kind, purpose=purpose)
+        self._integrity.catch_up()
+        for attempt in range(_READ_TRIES):
+            try:
+                events = self._read_checked(pseudo)
+                break
+            except SubjectDataTampered:
+                # the rows and the seal are two reads: a write between them looks like
+                # tampering once; tampering persists
+                if attempt == _READ_TRIES - 1:
+                    raise
+        # the whole set is checked, then filtered
+        return [
+            e for e in events
+            if (kind is None or e.kind == kind) and (purpose is None or e.purpose == purpose)
+        ]
+
+    def _read_checked(self, pseudo: str) -> builtins.list[PersonalEvent]:
+        rows = self._db.events.of_subject(pseudo)
+        seal = self._db.integrity.get(pseudo)
         if not rows:
             self._keys.raise_if_erased(pseudo)
+            if seal is None and not self._integrity.anchors_any():
+                return []
+        try:
+            cipher = self._keys.cipher(pseudo, create=False)
+        except UnknownSubject:
+            if rows or seal is not None:
+                raise SubjectDataTampered(
+                    "events: rows are stored for a subject without a data key"
+                ) from None
             return []
-        cipher = self._keys.cipher(pseudo, create=False)
         out = []
+        elements = []
         for event_id, k, p, ts, ciphertext in rows:
             try:
                 plain = cipher.decrypt(ciphertext, aad=_aad(pseudo, event_id, k, p, ts))
             except CryptoError as exc:
                 raise type(exc)(f"event {event_id}: {exc}") from exc
+            elements.append(event_element(event_id, k, p, ts, plain))
             out.append(
                 PersonalEvent(
                     event_id=event_id, kind=k, purpose=p, at=_parse(ts), data=loads(plain)
                 )
             )
+        state = self._integrity.load(seal, pseudo, cipher)
+        self._integrity.check(
+            state, cipher, events=events_sum(elements), count=len(elements), what="events"
+        )
         return out
 
     def _reencrypt_older(self, tx: StoreTx, pseudo: str, cipher: SubjectCipher) -> None:
@@ -139,8 +215,7 @@ class Events:
         return f"Events(database={db_label(self._db)!r})"
 
 
-def _aad(pseudo: str, event_id: str, kind: str, purpose: str, ts: str) -> bytes:
-    return field_aad(subject=pseudo, field=f"event/{event_id}/{kind}/{purpose}/{ts}")
+_aad = event_aad
 
 
 def _ts(at: datetime) -> str:

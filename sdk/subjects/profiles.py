@@ -11,6 +11,11 @@ Fields can carry a blind index (:meth:`Profiles.add_index`) for equality look-up
 key: equal values of one subject's field give equal ciphertexts (joinable within that subject's
 data), different subjects give unrelated ones. Writing a profile re-encrypts its other fields
 still under an older data-key version (lazy data-key rotation).
+
+Every write also seals the subject's state and anchors it on the ledger
+(:mod:`sdk.subjects.integrity`); a read checks the rows against it, so a field put back to an
+older ciphertext, a deleted field, or the subject rolled back to an older copy raises
+:class:`~sdk.errors.SubjectDataTampered`.
 """
 
 from __future__ import annotations
@@ -26,9 +31,16 @@ from .._canonical import loads
 from ..crypto.blind import BlindIndex
 from ..crypto.field import ALGORITHM_AES256SIV, field_aad, parse_header
 from ..crypto.keyset import SubjectCipher
-from ..errors import CryptoError, SubjectErased, SubjectError, UnknownSubject
+from ..errors import (
+    CryptoError,
+    SubjectDataTampered,
+    SubjectErased,
+    SubjectError,
+    UnknownSubject,
+)
 from ..keys import SubjectKeys, check_pseudonym
 from .events import db_label
+from .integrity import SubjectIntegrity, baseline, profile_digest, profile_plaintexts
 from .values import FIELD_NAME_PATTERN, MAX_NESTING, check_field_name, encode_value
 
 if TYPE_CHECKING:
@@ -39,15 +51,25 @@ __all__ = ["FIELD_NAME_PATTERN", "MAX_NESTING", "Profiles"]
 M = TypeVar("M", bound=BaseModel)
 _INDEX_META = "blind_index."
 _FIELD_META = "profile_field."
+_READ_TRIES = 3
 
 
 class Profiles:
     """Read and write the encrypted profile of each subject."""
 
-    def __init__(self, db: Store, keys: SubjectKeys, *, mac_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        db: Store,
+        keys: SubjectKeys,
+        *,
+        mac_key: bytes | None = None,
+        integrity: SubjectIntegrity | None = None,
+    ) -> None:
         """Profiles stored in ``db``, encrypted with data keys from ``keys``; ``mac_key`` (the
-        keyring's) keys the blind indexes."""
+        keyring's) keys the blind indexes; ``integrity`` seals and anchors each subject's state
+        (without one, states are sealed in the database but not anchored on a ledger)."""
         self._db = db
+        self._integrity = integrity if integrity is not None else SubjectIntegrity(None)
         self._keys = keys
         self._mac_key = mac_key
         self._indexes: dict[str, BlindIndex] = {}
@@ -112,6 +134,8 @@ class Profiles:
         ]
         unindexed = [n for n in names if n in self._indexes and not isinstance(fields[n], str)]
         now = _now()
+        integrity = self._integrity
+        integrity.catch_up()
         with self._db.transaction() as tx:
             # an erasure may have committed since the key was fetched: write nothing then
             state = tx.keys.state(pseudo)
@@ -120,10 +144,26 @@ class Profiles:
                     f"subject was erased on {state.erased if state else 'an unknown date'}; "
                     "their data cannot be read"
                 )
+            # the stored profile must check out first: sealing over tampered rows would
+            # launder the tampering
+            before = integrity.sealed(tx, pseudo, cipher)
+            stored = profile_plaintexts(tx.profiles.fields(pseudo), pseudo, cipher)
+            integrity.check(before, cipher, fields=profile_digest(stored), what="profile")
+            stored.update(zip(names, plaintexts, strict=True))
+            if before is None:
+                _, events, count = baseline(tx, pseudo, cipher)
+                pending = integrity.write(
+                    tx, pseudo, cipher, None,
+                    fields=profile_digest(stored), events=events, count=count,
+                )
+            else:
+                pending = integrity.write(tx, pseudo, cipher, before,
+                                          fields=profile_digest(stored))
             tx.profiles.upsert(pseudo, list(zip(names, ciphertexts, strict=True)), now)
             tx.blind_index.upsert([(name, pseudo, token) for name, token in tokens])
             tx.blind_index.delete([(name, pseudo) for name in unindexed])
             self._reencrypt_older(tx, pseudo, cipher, set(names))
+        integrity.publish(pending)
 
     def _reencrypt_older(
         self, tx: StoreTx, pseudo: str, cipher: SubjectCipher, skip: set[str]
@@ -163,18 +203,45 @@ class Profiles:
     def get_by_pseudonym(self, pseudo: str) -> dict[str, Any]:
         """:meth:`get` for a subject known by pseudonym (look-ups, exports)."""
         check_pseudonym(pseudo)
+        self._integrity.catch_up()
+        for attempt in range(_READ_TRIES):
+            try:
+                return self._read_checked(pseudo)
+            except SubjectDataTampered:
+                # the rows and the seal are two reads: a write committed between them looks
+                # like tampering once; tampering persists
+                if attempt == _READ_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _read_checked(self, pseudo: str) -> dict[str, Any]:
         rows = self._db.profiles.fields(pseudo)
+        seal = self._db.integrity.get(pseudo)
         if not rows:
             self._keys.raise_if_erased(pseudo)
-            raise UnknownSubject("no profile is stored for this subject")
-        cipher = self._keys.cipher(pseudo, create=False)
+            if seal is None and not self._integrity.anchors_any():
+                raise UnknownSubject("no profile is stored for this subject")
+        try:
+            cipher = self._keys.cipher(pseudo, create=False)
+        except UnknownSubject:
+            if rows or seal is not None:
+                raise SubjectDataTampered(
+                    "profile: rows are stored for a subject without a data key"
+                ) from None
+            raise
         out: dict[str, Any] = {}
+        plaintexts: dict[str, bytes] = {}
         for name, ciphertext in rows:
             try:
                 plaintext = cipher.decrypt(ciphertext, aad=field_aad(subject=pseudo, field=name))
             except CryptoError as exc:
                 raise type(exc)(f"profile field {name!r}: {exc}") from exc
+            plaintexts[name] = plaintext
             out[name] = loads(plaintext)
+        state = self._integrity.load(seal, pseudo, cipher)
+        self._integrity.check(state, cipher, fields=profile_digest(plaintexts), what="profile")
+        if not rows:
+            raise UnknownSubject("no profile is stored for this subject")
         return out
 
     # -- deterministic fields ------------------------------------------------------------------
@@ -297,6 +364,7 @@ class Profiles:
         returns how many fields."""
         check_pseudonym(pseudo)
         tx.blind_index.delete_subject(pseudo)
+        tx.integrity.delete(pseudo)  # its ledger anchors are keyed by the destroyed data key
         return tx.profiles.delete_subject(pseudo)
 
     def fields_encrypted(self, pseudo: str) -> dict[str, bytes]:

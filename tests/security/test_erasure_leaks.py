@@ -321,6 +321,8 @@ def test_records_of_the_previous_release_still_read(tmp_path: Path) -> None:
         assert mine["review.override"]["fields"]["reason"] == reason
         # new decisions on the upgraded store are version 2, beside the old ones
         p.consent.grant("member-new", ["profiling"])
+        # v1 sign-offs covered the model text only: signed off again before it serves
+        p.models.sign_off("credit", 1, reviewer="reviewer.upgrade")
         decision = p.decide(
             "member-new", {"tenure_months": 12.0, "late_payments": 0.0}, model="credit"
         )

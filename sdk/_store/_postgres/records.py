@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ..abc import EventRow, ModelRow
 from .execs import Exec
 
-__all__ = ["PgBlindIndex", "PgEvents", "PgModels", "PgProfiles", "PgProtected"]
+__all__ = ["PgBlindIndex", "PgEvents", "PgIntegrity", "PgModels", "PgProfiles", "PgProtected"]
 
 
 class PgProfiles:
@@ -61,6 +61,29 @@ class PgProfiles:
 
     def delete_subject(self, pseudo: str) -> int:
         return self._x.write("DELETE FROM profile_fields WHERE subject = %s", (pseudo,))
+
+
+class PgIntegrity:
+    """:class:`~sdk._store.abc.IntegrityStorage` on PostgreSQL."""
+
+    def __init__(self, x: Exec) -> None:
+        self._x = x
+
+    def get(self, pseudo: str) -> tuple[int, bytes] | None:
+        row = self._x.read_one(
+            "SELECT version, seal FROM subject_integrity WHERE subject = %s", (pseudo,)
+        )
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def put(self, pseudo: str, version: int, seal: bytes) -> None:
+        self._x.write(
+            "INSERT INTO subject_integrity (subject, version, seal) VALUES (%s, %s, %s) "
+            "ON CONFLICT (subject) DO UPDATE SET version = excluded.version, seal = excluded.seal",
+            (pseudo, version, seal),
+        )
+
+    def delete(self, pseudo: str) -> int:
+        return self._x.write("DELETE FROM subject_integrity WHERE subject = %s", (pseudo,))
 
 
 _EVENT_COLUMNS = "SELECT event_id, kind, purpose, ts, ciphertext FROM personal_events "

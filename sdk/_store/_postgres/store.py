@@ -21,7 +21,14 @@ from .database import PgDatabase
 from .execs import AutoExec, Exec, PgMeta, TxExec, locked_transaction
 from .keys import PgKeys
 from .ledger import PgLedger
-from .records import PgBlindIndex, PgEvents, PgModels, PgProfiles, PgProtected
+from .records import (
+    PgBlindIndex,
+    PgEvents,
+    PgIntegrity,
+    PgModels,
+    PgProfiles,
+    PgProtected,
+)
 from .schema_setup import bring_up, read_meta
 
 __all__ = ["PgStore", "PgStoreTx", "inspect"]
@@ -36,6 +43,7 @@ _PURGED_TABLES = (
     "personal_events",
     "blind_index",
     "protected_attributes",
+    "subject_integrity",
 )
 _DEAD = re.compile(r"(\d+) are dead but not yet removable")
 
@@ -47,6 +55,7 @@ class _Aggregates:
         self._keys = PgKeys(x)
         self._profiles = PgProfiles(x)
         self._events = PgEvents(x)
+        self._integrity = PgIntegrity(x)
         self._blind_index = PgBlindIndex(x)
         self._protected = PgProtected(x)
         self._models = PgModels(x)
@@ -66,6 +75,11 @@ class _Aggregates:
     def events(self) -> PgEvents:
         """Personal events."""
         return self._events
+
+    @property
+    def integrity(self) -> PgIntegrity:
+        """Per-subject integrity records."""
+        return self._integrity
 
     @property
     def blind_index(self) -> PgBlindIndex:

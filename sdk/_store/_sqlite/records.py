@@ -12,6 +12,7 @@ from .execs import Exec
 __all__ = [
     "SqliteBlindIndex",
     "SqliteEvents",
+    "SqliteIntegrity",
     "SqliteModels",
     "SqliteProfiles",
     "SqliteProtected",
@@ -60,6 +61,27 @@ class SqliteProfiles:
 
     def delete_subject(self, pseudo: str) -> int:
         return self._x.write("DELETE FROM profile_fields WHERE subject = ?", (pseudo,))
+
+
+class SqliteIntegrity:
+    def __init__(self, x: Exec) -> None:
+        self._x = x
+
+    def get(self, pseudo: str) -> tuple[int, bytes] | None:
+        rows = self._x.read(
+            "SELECT version, seal FROM subject_integrity WHERE subject = ?", (pseudo,)
+        )
+        return None if not rows else (int(rows[0][0]), bytes(rows[0][1]))
+
+    def put(self, pseudo: str, version: int, seal: bytes) -> None:
+        self._x.write(
+            "INSERT INTO subject_integrity (subject, version, seal) VALUES (?, ?, ?) "
+            "ON CONFLICT(subject) DO UPDATE SET version = excluded.version, seal = excluded.seal",
+            (pseudo, version, seal),
+        )
+
+    def delete(self, pseudo: str) -> int:
+        return self._x.write("DELETE FROM subject_integrity WHERE subject = ?", (pseudo,))
 
 
 _EVENT_COLUMNS = "SELECT event_id, kind, purpose, ts, ciphertext FROM personal_events "

@@ -15,6 +15,7 @@ from .ledger import SqliteLedger
 from .records import (
     SqliteBlindIndex,
     SqliteEvents,
+    SqliteIntegrity,
     SqliteModels,
     SqliteProfiles,
     SqliteProtected,
@@ -30,6 +31,7 @@ class _Aggregates:
         self.keys = SqliteKeys(x)
         self.profiles = SqliteProfiles(x)
         self.events = SqliteEvents(x)
+        self.integrity = SqliteIntegrity(x)
         self.blind_index = SqliteBlindIndex(x)
         self.protected = SqliteProtected(x)
         self.models = SqliteModels(x)
