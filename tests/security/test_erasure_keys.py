@@ -93,9 +93,8 @@ def test_a_pseudonym_recomputed_from_the_id_finds_no_ledger_entries(
         (linked[0][0],),
     )
     assert key_row[0] is None and key_row[1] is None  # no erasure time to match against
-    with Personalizer.open(store_url, keyring=keyring_path) as p:
-        with pytest.raises(SubjectErased):
-            p.profiles.get(CANARY_SUBJECT)  # the erased-subject behaviour is kept
+    with Personalizer.open(store_url, keyring=keyring_path) as p, pytest.raises(SubjectErased):
+        p.profiles.get(CANARY_SUBJECT)  # the erased-subject behaviour is kept
 
 
 def test_b_old_backup_plus_current_keyring_stops_decrypting_after_the_window(
