@@ -39,7 +39,7 @@ from ..errors import (
     SubjectErased,
     UnknownSubject,
 )
-from .pseudonyms import Pseudonyms
+from .pseudonyms import ErasureWatch, Pseudonyms
 from .rotation import RewrapReport
 from .schedule import KekSchedule
 
@@ -130,6 +130,11 @@ class SubjectKeys(KekSchedule):
         pseudonym that no data is stored under.
         """
         return self._pseudonyms.of(subject, create=create)
+
+    def erasure_watch(self) -> ErasureWatch:
+        """A ledger view for the ``subjects`` stream that drops this instance's cached pseudonym
+        of a subject erased by any process (the Personalizer registers it)."""
+        return ErasureWatch(self._pseudonyms)
 
     def pseudonym_to_erase(self, subject: str) -> str:
         """The pseudonym :meth:`SubjectRights.erase` acts on: the one this instance erased for

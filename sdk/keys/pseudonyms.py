@@ -9,7 +9,8 @@ still say :class:`~sdk.errors.SubjectErased`, but nothing reachable from the id 
 
 Lookups are one primary-key read, cached in memory. Another process may hold the old pseudonym
 in its cache; every read of the subject's data key sees the tombstone, says SubjectErased and
-drops that entry (:meth:`Pseudonyms.forget`).
+drops that entry (:meth:`Pseudonyms.forget`), and so does the ledger's next catch-up in that
+process (:class:`ErasureWatch` follows the ``subjects`` stream).
 
 Stores made before schema 3 (marked ``pseudonyms = hmac-v1``) named subjects by
 ``HMAC(pseudonym key, id)`` (:func:`sdk.crypto.field.pseudonym`); on a lookup miss that name is
@@ -24,14 +25,17 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .ids import validate_subject_id
 
 if TYPE_CHECKING:
     from .._store.abc import Store, StoreTx
 
-__all__ = ["LEGACY_MARK", "Pseudonyms", "subject_token"]
+__all__ = ["ERASED_KIND", "LEGACY_MARK", "ErasureWatch", "Pseudonyms", "subject_token"]
+
+ERASED_KIND = "subject.erased"
+"""The ledger entry kind of an erasure (``sdk.subjects.erasure_state.ERASED``)."""
 
 LEGACY_MARK = ("pseudonyms", "hmac-v1")
 """``whylens_meta`` entry of a store migrated with HMAC-named subjects in it."""
@@ -138,3 +142,27 @@ class Pseudonyms:
             while len(self._cache) > _CACHE_MAX:
                 _, old = self._cache.popitem(last=False)
                 self._tokens.pop(old, None)
+
+
+class _Entry(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def subject(self) -> str | None: ...
+
+
+class ErasureWatch:
+    """A ledger view of the ``subjects`` stream: when any process erases a subject, this process
+    drops the cached pseudonym, so its next look-up of the id reads the re-pointed index row."""
+
+    def __init__(self, pseudonyms: Pseudonyms) -> None:
+        self._pseudonyms = pseudonyms
+
+    def apply(self, entry: _Entry) -> None:
+        """Fold one entry."""
+        if entry.kind == ERASED_KIND and entry.subject is not None:
+            self._pseudonyms.forget(entry.subject)
+
+    def reset(self) -> None:
+        """Nothing to forget: the view holds no state of its own."""
