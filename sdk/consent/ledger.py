@@ -226,6 +226,7 @@ class ConsentLedger:
         extra: Any = None,
     ) -> ConsentReceipt:
         source = check_source(source)
+        self._follower.catch_up()  # an erasure by another process drops the cached pseudonym
         pseudo = self._keys.pseudonym(subject)
         with self._stripes[hash(pseudo) % _STRIPES]:
             self._follower.catch_up()  # repeats and the order of events are judged on all of it
