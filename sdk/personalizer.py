@@ -41,7 +41,7 @@ from .subjects.events import Events
 from .subjects.integrity import SubjectIntegrity
 from .subjects.notes import Notes
 from .subjects.profiles import Profiles
-from .subjects.rights import SubjectData, SubjectRights
+from .subjects.rights import STREAM, SubjectData, SubjectRights
 from .types import Audience, Comparison, Counterfactual, Decision, Explanation, Recommendations
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ class Personalizer:
         keys = SubjectKeys(db, keyring, provider=key_provider)
         self._keys = keys
         self.keys = keys  # data keys: KEK rotation, rewrap, data-key rotation and retirement
+        self.views.register(keys.erasure_watch(), (STREAM,))  # erased elsewhere: drop pseudonym
         self.consent = ConsentLedger(self.ledger, keys, PurposeCatalog(), follower=self.views)
         integrity = SubjectIntegrity(self.ledger, self.views)
         self.profiles = Profiles(db, keys, mac_key=keyring.mac_key, integrity=integrity)

@@ -129,10 +129,13 @@ def test_picks_need_personal_use_and_respect_not_interested(shop_p) -> None:  # 
     assert not withdrawn.personalized and "staff" not in {i.source for i in withdrawn.items}
     p.consent.grant(who, "personalization")
     assert p.recommend(who, cands(shop, who), model="r", k=5).items[0].source == "staff"
-    # erased with the person: the pick records stay on the ledger, nothing in them is readable
+    # erased with the person: the pick records stay on the ledger, nothing in them is readable,
+    # and the id no longer leads to them (its pseudonym was re-pointed)
+    old = p.keys.pseudonym(who)
     p.subjects.erase(who)
     assert p.curation.picks(who) == []
-    assert len(list(p.ledger.entries(stream="curation", subject=p.keys.pseudonym(who)))) == 2
+    assert len(list(p.ledger.entries(stream="curation", subject=old))) == 2
+    assert list(p.ledger.entries(stream="curation", subject=p.keys.pseudonym(who))) == []
 
 
 def test_picks_expire(shop_p) -> None:  # type: ignore[no-untyped-def]

@@ -85,6 +85,7 @@ __all__ = [
     "RawRow",
     "Store",
     "StoreTx",
+    "SubjectIndexStorage",
     "VerifyRow",
     "WrappedKeyRow",
 ]
@@ -421,6 +422,28 @@ class BlindIndexStorage(Protocol):
         ...
 
 
+class SubjectIndexStorage(Protocol):
+    """``subject_index``: the keyed token of a subject id → the subject's random pseudonym."""
+
+    def lookup(self, token: bytes) -> str | None:
+        """The pseudonym of ``token``, or None (one primary-key read)."""
+        ...
+
+    def claim(self, token: bytes, pseudo: str) -> str:
+        """Link ``token`` to ``pseudo`` unless it is linked already; returns the pseudonym that
+        holds it (another writer's, if it won the race)."""
+        ...
+
+    def unlink(self, pseudo: str, replacement: str, *, kek_version: int, created: str) -> int:
+        """Re-point every token of ``pseudo`` to ``replacement`` and give ``replacement`` a
+        key tombstone without an erasure date; returns how many tokens moved."""
+        ...
+
+    def in_use(self, pseudo: str) -> bool:
+        """True if ``pseudo`` has a key row or a ledger entry (one read)."""
+        ...
+
+
 class ProtectedStorage(Protocol):
     """``protected_attributes``: encrypted attributes for bias audits."""
 
@@ -498,6 +521,11 @@ class StoreTx(Protocol):
         ...
 
     @property
+    def subject_index(self) -> SubjectIndexStorage:
+        """Subject id tokens → pseudonyms."""
+        ...
+
+    @property
     def protected(self) -> ProtectedStorage:
         """Protected attributes."""
         ...
@@ -559,6 +587,11 @@ class Store(Protocol):
     @property
     def blind_index(self) -> BlindIndexStorage:
         """Blind indexes."""
+        ...
+
+    @property
+    def subject_index(self) -> SubjectIndexStorage:
+        """Subject id tokens → pseudonyms."""
         ...
 
     @property

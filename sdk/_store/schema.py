@@ -14,6 +14,9 @@ Schema history:
 * **2** — every table above always exists; Alembic keeps the revision in ``alembic_version``.
 * **3** — ``subject_integrity``: one sealed integrity record per subject (a version counter and
   the commitment to its profile fields and events, see :mod:`sdk.subjects.integrity`).
+* **4** — ``subject_index``: the keyed token of a subject id → its random pseudonym (erasure
+  re-points it, so the id no longer leads to the erased data); a store migrated with subjects in
+  it is marked ``pseudonyms = hmac-v1`` in ``whylens_meta`` (its old pseudonyms are HMACs).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ __all__ = [
     "personal_events",
     "profile_fields",
     "protected_attributes",
+    "subject_index",
     "subject_integrity",
     "subject_keys",
     "subject_old_keys",
@@ -91,6 +95,14 @@ subject_keys = Table(
     Column("wrapped", LargeBinary),
     Column("created", Text, nullable=False),
     Column("erased", Text),
+)
+
+subject_index = Table(
+    "subject_index",
+    metadata,
+    Column("token", LargeBinary, primary_key=True),
+    Column("subject", Text, nullable=False),
+    Index("subject_index_by_subject", "subject"),
 )
 
 subject_old_keys = Table(

@@ -226,6 +226,7 @@ class ConsentLedger:
         extra: Any = None,
     ) -> ConsentReceipt:
         source = check_source(source)
+        self._follower.catch_up()  # an erasure by another process drops the cached pseudonym
         pseudo = self._keys.pseudonym(subject)
         with self._stripes[hash(pseudo) % _STRIPES]:
             self._follower.catch_up()  # repeats and the order of events are judged on all of it
@@ -296,7 +297,9 @@ class ConsentLedger:
         """Consent to every purpose at ``as_of`` (default: now), derived from the ledger as it
         stands now (entries of every process)."""
         self._follower.catch_up()
-        return self._view.state_of_pseudonym(self._keys.pseudonym(subject), as_of=as_of)
+        return self._view.state_of_pseudonym(
+            self._keys.pseudonym(subject, create=False), as_of=as_of
+        )
 
     def state_of_pseudonym(self, pseudo: str, *, as_of: datetime | None = None) -> ConsentState:
         """Like :meth:`state`, for a subject already known by pseudonym, without catching up:
@@ -311,7 +314,7 @@ class ConsentLedger:
     def history(self, subject: str) -> list[ConsentEvent]:
         """Every consent event of ``subject``, oldest first."""
         self._follower.catch_up()
-        return self.history_of_pseudonym(self._keys.pseudonym(subject))
+        return self.history_of_pseudonym(self._keys.pseudonym(subject, create=False))
 
     def history_of_pseudonym(self, pseudo: str) -> list[ConsentEvent]:
         """Like :meth:`history`, for a subject already known by pseudonym (no catch-up)."""

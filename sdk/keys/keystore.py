@@ -39,7 +39,7 @@ from ..errors import (
     SubjectErased,
     UnknownSubject,
 )
-from .ids import validate_subject_id
+from .pseudonyms import ErasureWatch, Pseudonyms
 from .rotation import RewrapReport
 from .schedule import KekSchedule
 
@@ -118,14 +118,28 @@ class SubjectKeys(KekSchedule):
                 "(Personalizer.open(..., key_provider=...))"
             )
         self._provider_recorded = used is not None
+        self._pseudonyms = Pseudonyms(db, keyring.pseudonym_key)
 
     # -- pseudonyms ----------------------------------------------------------------------------
 
-    def pseudonym(self, subject: str) -> str:
-        """The pseudonym under which ``subject``'s data is stored (validates the id first)."""
-        from ..crypto.field import pseudonym
+    def pseudonym(self, subject: str, *, create: bool = True) -> str:
+        """The pseudonym under which ``subject``'s data is stored (validates the id first).
 
-        return pseudonym(self._keyring.pseudonym_key, validate_subject_id(subject))
+        A random 32-hex name, found through the ``subject_index`` (:mod:`.pseudonyms`); a new id
+        gets one. With ``create=False`` (pure reads) an unknown id writes nothing and gets a
+        pseudonym that no data is stored under.
+        """
+        return self._pseudonyms.of(subject, create=create)
+
+    def erasure_watch(self) -> ErasureWatch:
+        """A ledger view for the ``subjects`` stream that drops this instance's cached pseudonym
+        of a subject erased by any process (the Personalizer registers it)."""
+        return ErasureWatch(self._pseudonyms)
+
+    def pseudonym_to_erase(self, subject: str) -> str:
+        """The pseudonym :meth:`SubjectRights.erase` acts on: the one this instance erased for
+        ``subject`` (the id itself no longer leads to it), else :meth:`pseudonym`."""
+        return self._pseudonyms.to_erase(subject)
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -177,6 +191,7 @@ class SubjectKeys(KekSchedule):
         kek_version, wrapped, erased, version = self._row(pseudo, create)
         if erased is not None or wrapped is None:
             self._forget(pseudo)
+            self._pseudonyms.forget(pseudo)  # another process may have erased it
             raise SubjectErased(_erased_message(erased))
         now = time.monotonic()
         with self._lock:
@@ -274,7 +289,12 @@ class SubjectKeys(KekSchedule):
         never had a key. Old key versions are deleted. The in-memory cache is purged.
         """
         check_pseudonym(pseudo)
-        destroyed = tx.keys.destroy(pseudo, kek_version=self.provider.current_version, now=_now())
+        kek_version = self.provider.current_version
+        state = tx.keys.state(pseudo)
+        if state is None or (state.has_key and state.erased is None):
+            # the id's index row moves to a fresh tombstone in this same transaction
+            self._pseudonyms.unlink(pseudo, tx, kek_version=kek_version)
+        destroyed = tx.keys.destroy(pseudo, kek_version=kek_version, now=_now())
         self._forget(pseudo)
         return destroyed
 
@@ -295,7 +315,10 @@ class SubjectKeys(KekSchedule):
         if state is None:
             return None
         if state.erased is None and not state.has_key:
+            self._pseudonyms.forget(pseudo)
             return "an unknown date"
+        if state.erased is not None:
+            self._pseudonyms.forget(pseudo)
         return state.erased
 
     def raise_if_erased(self, pseudo: str) -> None:

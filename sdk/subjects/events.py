@@ -96,6 +96,8 @@ class Events:
             )
         self._consent.purposes.require(purpose)
         if not self._consent.state_of_pseudonym(pseudo).allows(purpose):
+            # an erased id's fresh pseudonym has no consent: say erased, not "no consent"
+            self._keys.raise_if_erased(pseudo)
             raise ConsentError(
                 f"the subject has not consented to purpose {purpose!r}; the event was not recorded"
             )
@@ -138,7 +140,9 @@ class Events:
         self, subject: str, *, kind: str | None = None, purpose: str | None = None
     ) -> list[PersonalEvent]:
         """The subject's events, oldest first, decrypted; optionally one kind or purpose."""
-        return self.list_by_pseudonym(self._keys.pseudonym(subject), kind=kind, purpose=purpose)
+        return self.list_by_pseudonym(
+            self._keys.pseudonym(subject, create=False), kind=kind, purpose=purpose
+        )
 
     def list_by_pseudonym(
         self, pseudo: str, *, kind: str | None = None, purpose: str | None = None

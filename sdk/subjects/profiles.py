@@ -196,7 +196,7 @@ class Profiles:
         subject was erased, and :class:`DecryptionError` (naming the field) if a stored value was
         tampered with or moved.
         """
-        pseudo = self._keys.pseudonym(subject)
+        pseudo = self._keys.pseudonym(subject, create=False)
         out = self.get_by_pseudonym(pseudo)
         return out if model is None else model.model_validate(out)
 

@@ -149,7 +149,7 @@ class SubjectRights:
         """Everything held about ``subject`` (GDPR Art. 15 / 20): consents with the notices shown,
         the decrypted profile, behavioural events, and every decision with its current outcome
         and its end-user explanation. ``.model_dump_json()`` gives the portable JSON."""
-        pseudo = self._keys.pseudonym(subject)
+        pseudo = self._keys.pseudonym(subject, create=False)
         if self._keys.is_erased(pseudo):
             raise SubjectErased("this subject was erased; there is no readable data to export")
         self._follower.catch_up()
@@ -186,7 +186,7 @@ class SubjectRights:
         pseudonymous, hash-chained records, so proofs still verify. Calling it again returns the
         receipt of the first erasure.
         """
-        pseudo = self._keys.pseudonym(subject)
+        pseudo = self._keys.pseudonym_to_erase(subject)
         self._follower.catch_up()
         earlier = find_erasure(self._ledger, STREAM, pseudo)
         if earlier is not None:

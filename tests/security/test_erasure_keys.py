@@ -28,7 +28,8 @@ from sdk import Personalizer
 from sdk.crypto.envelope import key_context, unwrap_key
 from sdk.crypto.field import field_aad, pseudonym
 from sdk.crypto.keyset import SubjectCipher
-from sdk.errors import DecryptionError, KeyDestroyed, WhylensError
+from sdk.errors import DecryptionError, KeyDestroyed, SubjectErased, WhylensError
+from sdk.keys.pseudonyms import subject_token
 from sdk.subjects import verify_erasure_receipt
 
 CANARY_SUBJECT = "canary.keys.51d0@example.org"
@@ -68,11 +69,6 @@ def _decrypt_from_backup(backup: Path, keyring_path: Path, pseudo: str) -> str |
     return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: ledger pseudonyms are HMAC(pseudonym_key, id); random pseudonyms behind a "
-    "deletable blind-index row are designed in docs/reference/subjects.md, not built yet",
-)
 def test_a_pseudonym_recomputed_from_the_id_finds_no_ledger_entries(
     store_url: str, keyring_path: Path
 ) -> None:
@@ -85,6 +81,20 @@ def test_a_pseudonym_recomputed_from_the_id_finds_no_ledger_entries(
     guess = pseudonym(base64.b64decode(doc["pseudonym_key"]), CANARY_SUBJECT)
     rows = tamper(store_url, "SELECT seq, kind FROM ledger WHERE subject = ?", (guess,))
     assert rows == [], f"{len(rows)} ledger entries still link to the erased person's id"
+    # the attacker's best with random pseudonyms: recompute the index token, follow its row
+    token = subject_token(base64.b64decode(doc["pseudonym_key"]), CANARY_SUBJECT)
+    linked = tamper(store_url, "SELECT subject FROM subject_index WHERE token = ?", (token,))
+    assert len(linked) == 1  # the id still says "erased", but points at an empty tombstone
+    for table in ("ledger", "profile_fields", "personal_events", "blind_index"):
+        rows = tamper(store_url, f"SELECT * FROM {table} WHERE subject = ?", (linked[0][0],))
+        assert rows == [], f"the erased id's index row leads to {table} rows"
+    (key_row,) = tamper(
+        store_url, "SELECT wrapped, erased, created FROM subject_keys WHERE subject = ?",
+        (linked[0][0],),
+    )
+    assert key_row[0] is None and key_row[1] is None  # no erasure time to match against
+    with Personalizer.open(store_url, keyring=keyring_path) as p, pytest.raises(SubjectErased):
+        p.profiles.get(CANARY_SUBJECT)  # the erased-subject behaviour is kept
 
 
 def test_b_old_backup_plus_current_keyring_stops_decrypting_after_the_window(

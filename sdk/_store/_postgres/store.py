@@ -19,6 +19,7 @@ from ..abc import Durability
 from .connect import PgTarget, open_pool, parse_url
 from .database import PgDatabase
 from .execs import AutoExec, Exec, PgMeta, TxExec, locked_transaction
+from .index import PgSubjectIndex
 from .keys import PgKeys
 from .ledger import PgLedger
 from .records import (
@@ -44,6 +45,7 @@ _PURGED_TABLES = (
     "blind_index",
     "protected_attributes",
     "subject_integrity",
+    "subject_index",
 )
 _DEAD = re.compile(r"(\d+) are dead but not yet removable")
 
@@ -57,6 +59,7 @@ class _Aggregates:
         self._events = PgEvents(x)
         self._integrity = PgIntegrity(x)
         self._blind_index = PgBlindIndex(x)
+        self._subject_index = PgSubjectIndex(x)
         self._protected = PgProtected(x)
         self._models = PgModels(x)
         self._meta = PgMeta(x)
@@ -85,6 +88,11 @@ class _Aggregates:
     def blind_index(self) -> PgBlindIndex:
         """Blind indexes."""
         return self._blind_index
+
+    @property
+    def subject_index(self) -> PgSubjectIndex:
+        """Subject id tokens → pseudonyms."""
+        return self._subject_index
 
     @property
     def protected(self) -> PgProtected:

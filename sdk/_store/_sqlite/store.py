@@ -10,6 +10,7 @@ from pathlib import Path
 from ..abc import Durability
 from .connection import Connection, RawTx
 from .execs import AutoExec, Exec, SqliteMeta, TxExec
+from .index import SqliteSubjectIndex
 from .keys import SqliteKeys
 from .ledger import SqliteLedger
 from .records import (
@@ -33,6 +34,7 @@ class _Aggregates:
         self.events = SqliteEvents(x)
         self.integrity = SqliteIntegrity(x)
         self.blind_index = SqliteBlindIndex(x)
+        self.subject_index = SqliteSubjectIndex(x)
         self.protected = SqliteProtected(x)
         self.models = SqliteModels(x)
         self.meta = SqliteMeta(x)

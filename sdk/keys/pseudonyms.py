@@ -1,0 +1,168 @@
+"""Random pseudonyms behind a deletable blind index, so an erased id leads nowhere.
+
+A subject's pseudonym is 128 random bits (32 hex characters). The only link from the id to it is
+one ``subject_index`` row keyed by ``token = HMAC-SHA256(pseudonym key,
+"whylens.subject-index.v1\\0" + id)``. Erasure re-points that row, in the erasure's transaction,
+to a fresh random pseudonym that holds only a key tombstone without a date: later uses of the id
+still say :class:`~sdk.errors.SubjectErased`, but nothing reachable from the id and the keyring
+(the attacker who holds both) leads to the erased person's ledger entries any more.
+
+Lookups are one primary-key read, cached in memory. Another process may hold the old pseudonym
+in its cache; every read of the subject's data key sees the tombstone, says SubjectErased and
+drops that entry (:meth:`Pseudonyms.forget`), and so does the ledger's next catch-up in that
+process (:class:`ErasureWatch` follows the ``subjects`` stream).
+
+Stores made before schema 3 (marked ``pseudonyms = hmac-v1``) named subjects by
+``HMAC(pseudonym key, id)`` (:func:`sdk.crypto.field.pseudonym`); on a lookup miss that name is
+used, and indexed, only if it already has a key or ledger entries. Those people stay linkable by
+recomputation (docs/reference/subjects.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Protocol
+
+from .ids import validate_subject_id
+
+if TYPE_CHECKING:
+    from .._store.abc import Store, StoreTx
+
+__all__ = ["ERASED_KIND", "LEGACY_MARK", "ErasureWatch", "Pseudonyms", "subject_token"]
+
+ERASED_KIND = "subject.erased"
+"""The ledger entry kind of an erasure (``sdk.subjects.erasure_state.ERASED``)."""
+
+LEGACY_MARK = ("pseudonyms", "hmac-v1")
+"""``whylens_meta`` entry of a store migrated with HMAC-named subjects in it."""
+_TOKEN_DOMAIN = b"whylens.subject-index.v1\x00"
+_CACHE_MAX = 100_000
+_ERASED_HERE_MAX = 1_024
+# the replacement's tombstone carries no time: a timestamp would match the erasure's own
+_NO_DATE = "1970-01-01T00:00:00Z"
+
+
+def subject_token(key: bytes, subject: str) -> bytes:
+    """The 32-byte ``subject_index`` token of a (validated) subject id."""
+    return hmac.new(key, _TOKEN_DOMAIN + subject.encode("utf-8"), hashlib.sha256).digest()
+
+
+def _random_pseudonym() -> str:
+    return secrets.token_hex(16)
+
+
+class Pseudonyms:
+    """Subject id → pseudonym for one store (``SubjectKeys.pseudonym`` uses it)."""
+
+    def __init__(self, db: Store, key: bytes) -> None:
+        self._db = db
+        self._key = key
+        self._legacy = db.meta.get(LEGACY_MARK[0]) == LEGACY_MARK[1]
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[bytes, str] = OrderedDict()
+        self._tokens: dict[str, bytes] = {}
+        # pseudonyms this instance erased, so that erase() again returns that receipt; held in
+        # memory only (the store keeps no link), bounded, lost on close
+        self._erased_here: OrderedDict[bytes, str] = OrderedDict()
+
+    def of(self, subject: str, *, create: bool = True) -> str:
+        """The pseudonym of ``subject``. A new id gets one (committed, race-safe) if ``create``;
+        otherwise a random pseudonym that nothing is stored under, and nothing is written."""
+        plain = validate_subject_id(subject)
+        token = subject_token(self._key, plain)
+        with self._lock:
+            hit = self._cache.get(token)
+            if hit is not None:
+                self._cache.move_to_end(token)
+                return hit
+        pseudo = self._db.subject_index.lookup(token)
+        if pseudo is None:
+            pseudo = self._legacy_pseudonym(plain)
+            if pseudo is None:
+                if not create:
+                    return _random_pseudonym()
+                pseudo = _random_pseudonym()
+            # insert-or-ignore then re-read: two processes racing for one id agree
+            pseudo = self._db.subject_index.claim(token, pseudo)
+        self._remember(token, pseudo)
+        return pseudo
+
+    def to_erase(self, subject: str) -> str:
+        """The pseudonym an erasure of ``subject`` acts on: the one this instance erased, if it
+        erased the id (so the first receipt is returned again), else :meth:`of`."""
+        token = subject_token(self._key, validate_subject_id(subject))
+        with self._lock:
+            earlier = self._erased_here.get(token)
+        return earlier if earlier is not None else self.of(subject)
+
+    def unlink(self, pseudo: str, tx: StoreTx, *, kek_version: int) -> None:
+        """Inside the erasure's transaction: point the id's token at a fresh pseudonym that
+        holds only a tombstone, so the id no longer reaches ``pseudo``."""
+        tx.subject_index.unlink(
+            pseudo, _random_pseudonym(), kek_version=kek_version, created=_NO_DATE
+        )
+        with self._lock:
+            token = self._tokens.pop(pseudo, None)
+            if token is not None:
+                self._cache.pop(token, None)
+                self._erased_here[token] = pseudo
+                while len(self._erased_here) > _ERASED_HERE_MAX:
+                    self._erased_here.popitem(last=False)
+
+    def forget(self, pseudo: str) -> None:
+        """Drop ``pseudo`` from the cache (its key row says it was erased)."""
+        with self._lock:
+            token = self._tokens.pop(pseudo, None)
+            if token is not None:
+                self._cache.pop(token, None)
+
+    def clear(self) -> None:
+        """Drop every cached pseudonym and erasure memo."""
+        with self._lock:
+            self._cache.clear()
+            self._tokens.clear()
+            self._erased_here.clear()
+
+    def _legacy_pseudonym(self, subject: str) -> str | None:
+        if not self._legacy:
+            return None
+        from ..crypto.field import pseudonym
+
+        old = pseudonym(self._key, subject)
+        return old if self._db.subject_index.in_use(old) else None
+
+    def _remember(self, token: bytes, pseudo: str) -> None:
+        with self._lock:
+            self._cache[token] = pseudo
+            self._tokens[pseudo] = token
+            while len(self._cache) > _CACHE_MAX:
+                _, old = self._cache.popitem(last=False)
+                self._tokens.pop(old, None)
+
+
+class _Entry(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def subject(self) -> str | None: ...
+
+
+class ErasureWatch:
+    """A ledger view of the ``subjects`` stream: when any process erases a subject, this process
+    drops the cached pseudonym, so its next look-up of the id reads the re-pointed index row."""
+
+    def __init__(self, pseudonyms: Pseudonyms) -> None:
+        self._pseudonyms = pseudonyms
+
+    def apply(self, entry: _Entry) -> None:
+        """Fold one entry."""
+        if entry.kind == ERASED_KIND and entry.subject is not None:
+            self._pseudonyms.forget(entry.subject)
+
+    def reset(self) -> None:
+        """Nothing to forget: the view holds no state of its own."""
