@@ -126,3 +126,21 @@ def test_erasure_shreds_everything_and_keeps_proofs(
         assert p.audit.verify().ok
         with pytest.raises(SubjectErased):
             p.profiles.get(CANARY_SUBJECT)
+
+
+def test_an_erased_id_takes_no_new_consent(store_url: str, keyring_path: Path) -> None:
+    """A new-user review found a grant for an erased id answered 200 (recorded under its
+    tombstone) while profiles and decisions refused it with SubjectErased."""
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        p.consent.grant("gone@example.org", "personalization")
+        p.profiles.put("gone@example.org", {"email": "gone@example.org"})
+        p.subjects.erase("gone@example.org")
+        size = p.ledger.size
+        with pytest.raises(SubjectErased):
+            p.consent.grant("gone@example.org", "personalization")
+        assert p.ledger.size == size
+    with (
+        Personalizer.open(store_url, keyring=keyring_path) as other,
+        pytest.raises(SubjectErased),
+    ):
+        other.consent.grant("gone@example.org", "profiling")

@@ -228,6 +228,10 @@ class ConsentLedger:
         source = check_source(source)
         self._follower.catch_up()  # an erasure by another process drops the cached pseudonym
         pseudo = self._keys.pseudonym(subject)
+        if action == "grant" and not self._keys.cached(pseudo):
+            # an erased id stays erased: a new consent under its tombstone would be the start of
+            # processing that nothing else (profiles, decisions) accepts any more
+            self._keys.raise_if_erased(pseudo)
         with self._stripes[hash(pseudo) % _STRIPES]:
             self._follower.catch_up()  # repeats and the order of events are judged on all of it
             self._view.usable()
