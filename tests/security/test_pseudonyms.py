@@ -113,7 +113,8 @@ def test_another_process_stops_serving_an_erased_id(store_url: str, keyring_path
         sql = "SELECT count(*) FROM ledger WHERE subject = ?"
         before = tamper(store_url, sql, (old,))
         d.consent.withdraw(WHO, "personalization")  # later consent does not join the old history
-        b.consent.grant(WHO, ["personalization"])
+        with pytest.raises(SubjectErased):  # and an erased id takes no new consent
+            b.consent.grant(WHO, ["personalization"])
         assert tamper(store_url, sql, (old,)) == before
         assert d.keys.pseudonym(WHO) == fresh
 

@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
+from ..subject_index_sql import SubjectIndexSql
 from .execs import Exec
 
 __all__ = ["PgSubjectIndex"]
 
 
-class PgSubjectIndex:
+class PgSubjectIndex(SubjectIndexSql):
     def __init__(self, x: Exec) -> None:
-        self._x = x
-
-    def lookup(self, token: bytes) -> str | None:
-        row = self._x.read_one("SELECT subject FROM subject_index WHERE token = %s", (token,))
-        return None if row is None else str(row[0])
-
-    def claim(self, token: bytes, pseudo: str) -> str:
-        with self._x.atomic() as x:
-            x.write(
-                "INSERT INTO subject_index (token, subject) VALUES (%s, %s) "
-                "ON CONFLICT (token) DO NOTHING",
-                (token, pseudo),
-            )
-            row = x.read_one("SELECT subject FROM subject_index WHERE token = %s", (token,))
-        assert row is not None
-        return str(row[0])
-
-    def unlink(self, pseudo: str, replacement: str, *, kek_version: int, created: str) -> int:
-        with self._x.atomic() as x:
-            x.write(
-                "INSERT INTO subject_keys (subject, kek_version, wrapped, created, erased) "
-                "VALUES (%s, %s, NULL, %s, NULL) ON CONFLICT (subject) DO NOTHING",
-                (replacement, kek_version, created),
-            )
-            return x.write(
-                "UPDATE subject_index SET subject = %s WHERE subject = %s", (replacement, pseudo)
-            )
-
-    def in_use(self, pseudo: str) -> bool:
-        row = self._x.read_one(
-            "SELECT EXISTS (SELECT 1 FROM subject_keys WHERE subject = %s) "
-            "OR EXISTS (SELECT 1 FROM ledger WHERE subject = %s)",
-            (pseudo, pseudo),
-        )
-        return bool(row and row[0])
+        super().__init__(x, "%s")
