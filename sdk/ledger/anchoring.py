@@ -155,14 +155,23 @@ class AnchorsMixin:
                     continue
             if anchor is None:
                 continue
-            try:
-                lost = rollback_problem(anchor, present, self._root_at)
-            except LedgerError:  # the same gap, met while building the tree
-                lost = rollback_problem(replace(anchor, root=None), present, self._root_at)
+            lost = self._lost(anchor, present)
+            if lost is not None:
+                # another process may have committed and anchored after ``present`` was read;
+                # anchors follow commits, so a fresh read of the store covers every one of them
+                tail = self._rows.tail()
+                present = 0 if tail is None else tail.seq
+                lost = self._lost(anchor, present)
             if lost is not None:
                 raise LedgerRollback(lost[1])
             held.append(anchor)
         return held
+
+    def _lost(self, anchor: Anchor, present: int) -> tuple[int | None, str] | None:
+        try:
+            return rollback_problem(anchor, present, self._root_at)
+        except LedgerError:  # the chain has a gap, met while building the tree
+            return rollback_problem(replace(anchor, root=None), present, self._root_at)
 
     def _nothing_anchored(self) -> bool:
         """No witness shows a checkpoint of this log (an unreadable one counts as showing)."""

@@ -332,3 +332,33 @@ def test_a_damaged_witness_log_fails_verify(store_url: str, keyring_path: Path) 
         default_witness_path(keyring_path).write_text('{"note": "not a checkpoint"}\n')
         report = p.audit.verify()
     assert not report.ok and "witness log" in (report.problem or "")
+
+
+_APPENDER = """
+import sys
+from sdk import Personalizer
+with Personalizer.open(sys.argv[1], keyring=sys.argv[2]) as p:
+    print("ready", flush=True)
+    for i in range(400):
+        p.consent.grant(f"busy-{i % 40}", "analytics" if i % 2 else "personalization")
+"""
+
+
+def test_opening_while_another_process_appends_is_no_rollback(store_url: str,
+                                                               keyring_path: Path) -> None:
+    """Open reads the store's size, then the witness: another process may commit and anchor in
+    between, which must not look like entries lost (seen as a LedgerRollback in a two-writer
+    test on PostgreSQL)."""
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        p.consent.grant("first", "personalization")
+    writer = subprocess.Popen([sys.executable, "-c", _APPENDER, store_url, str(keyring_path)],
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+    opened = 0
+    while writer.poll() is None and opened < 60:
+        with Personalizer.open(store_url, keyring=keyring_path) as q:
+            assert q.ledger.size >= 2
+        opened += 1
+    assert writer.wait(timeout=120) == 0 and opened > 0
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        assert p.audit.verify().ok

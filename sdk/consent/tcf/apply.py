@@ -106,7 +106,7 @@ def apply_tcf(
         and (
             (latest[p].source == recorded and (latest[p].action == "grant") == ok)
             or p in applied
-            or (not _from_tcf(latest[p].source) and model.last_updated < latest[p].at)
+            or (_by_the_person(latest[p].source) and model.last_updated < latest[p].at)
         )
     )
     status = consent.state(subject).purposes
@@ -149,6 +149,10 @@ def apply_tcf(
 _TCF_SOURCE = re.compile(r":vendor=\d+:sha256=[0-9a-f]{64}$")
 
 
-def _from_tcf(source: str | None) -> bool:
-    """Whether an event was recorded from a TC string (its source names the string's hash)."""
-    return source is not None and _TCF_SOURCE.search(source) is not None
+def _by_the_person(source: str | None) -> bool:
+    """Whether an event is a choice the person made elsewhere: not one recorded from a TC string
+    (its source names the string's hash), and not a GPC signal (weighed by its own conflict
+    rule, which a TCF grant can acknowledge)."""
+    if source is None:
+        return True
+    return _TCF_SOURCE.search(source) is None and not source.startswith("gpc")
