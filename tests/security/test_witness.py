@@ -357,7 +357,7 @@ def test_opening_while_another_process_appends_is_no_rollback(store_url: str,
     opened = 0
     while writer.poll() is None and opened < 60:
         with Personalizer.open(store_url, keyring=keyring_path) as q:
-            assert q.ledger.size >= 2
+            assert q.ledger.size >= 1
         opened += 1
     assert writer.wait(timeout=120) == 0 and opened > 0
     with Personalizer.open(store_url, keyring=keyring_path) as p:
