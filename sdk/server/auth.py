@@ -47,22 +47,17 @@ class Keys:
         payload = _b64(canonical_json(body))
         return f"{payload}.{_b64(_mac(self._session, payload))}"
 
-    def session_id(self, value: str) -> str:
-        """The session id inside a (verified) session cookie."""
-        self.open_session(value)
-        body = loads(_unb64(value.split(".")[0]))
-        return str(body.get("s") or value)
-
-    def open_session(self, value: str) -> str:
-        """The token id a session cookie names, or :class:`NotAuthenticated`."""
+    def open_session(self, value: str) -> tuple[str, str]:
+        """The token id a session cookie names and the session's own id (the whole cookie for
+        sessions sealed before sessions had ids), or :class:`NotAuthenticated`."""
         try:
             payload, mac = value.split(".")
             ok = hmac.compare_digest(_unb64(mac), _mac(self._session, payload))
             body = loads(_unb64(payload)) if ok else None
             if body is None or int(body["e"]) <= time.time():
                 raise ValueError
-            return str(body["t"])
-        except (ValueError, KeyError, TypeError):
+            return str(body["t"]), str(body.get("s") or value)
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise NotAuthenticated("log in to the console with your token") from None
 
     def csrf(self, scope: str) -> str:
@@ -119,9 +114,9 @@ def session_caller(request: Request, *roles: str) -> AccessToken:
     value = request.cookies.get(SESSION_COOKIE)
     if not value:
         raise NotAuthenticated("log in to the console with your token")
-    token_id = keys(request).open_session(value)
+    token_id, session_id = keys(request).open_session(value)
     tokens = personalizer(request).tokens
-    if tokens.session_ended(keys(request).session_id(value)):
+    if tokens.session_ended(session_id):
         raise NotAuthenticated("this session was logged out; log in again")
     token = tokens.get(token_id)
     if token is None or token.revoked:

@@ -87,9 +87,8 @@ def login(request: Request, token: FormText, csrf: FormId) -> Response:
 def logout(request: Request, csrf: FormId) -> Response:
     _post(request, csrf, *STAFF)
     # the cookie alone is not the end: a copy of it would go on working until it expires
-    personalizer(request).tokens.end_session(
-        keys(request).session_id(request.cookies.get(SESSION_COOKIE, ""))
-    )
+    _, session_id = keys(request).open_session(request.cookies.get(SESSION_COOKIE, ""))
+    personalizer(request).tokens.end_session(session_id)
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
