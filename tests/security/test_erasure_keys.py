@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -175,6 +177,23 @@ _READER = textwrap.dedent(
 )
 
 
+@contextlib.contextmanager
+def _reading(db_path: Path) -> Iterator[None]:
+    """A second real process holding a read transaction on ``db_path`` until the block ends."""
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _READER, str(db_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
+        yield
+    finally:
+        if reader.stdin is not None:
+            reader.stdin.write("done\n")
+            reader.stdin.flush()
+        reader.wait(timeout=30)
+
+
 def test_c_a_reader_in_another_process_keeps_the_receipt_pending(db_path: Path) -> None:
     with Personalizer.open(db_path) as p:
         p.profiles.put(CANARY_SUBJECT, {"name": CANARY_NAME})
@@ -182,12 +201,7 @@ def test_c_a_reader_in_another_process_keeps_the_receipt_pending(db_path: Path) 
         wrapped = bytes(p._db.query("SELECT wrapped FROM subject_keys WHERE subject = ?",
                                     (pseudo,))[0][0])
         p.profiles.put("bystander", {"name": "Someone Else"})  # frames in the WAL
-        reader = subprocess.Popen(
-            [sys.executable, "-c", _READER, str(db_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )
-        try:
-            assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
+        with _reading(db_path):
             receipt = p.subjects.erase(CANARY_SUBJECT)
             still_on_disk = wrapped in all_bytes(db_path)
             assert still_on_disk  # the reader really kept the old pages in place
@@ -198,11 +212,6 @@ def test_c_a_reader_in_another_process_keeps_the_receipt_pending(db_path: Path) 
             with Personalizer.open(db_path) as other:
                 assert [r.subject for r in other.subjects.pending_erasures()] == [pseudo]
             assert p.subjects.finish_erasures()[0].status == "pending"  # still blocked
-        finally:
-            if reader.stdin is not None:
-                reader.stdin.write("done\n")
-                reader.stdin.flush()
-            reader.wait(timeout=30)
         final = p.subjects.finish_erasures()
         assert [r.status for r in final] == ["complete"]
         assert wrapped not in all_bytes(db_path)
@@ -217,18 +226,8 @@ def test_c_a_reader_in_another_process_keeps_the_receipt_pending(db_path: Path) 
 def test_c_pending_erasure_completes_on_close(db_path: Path) -> None:
     with Personalizer.open(db_path) as p:
         p.profiles.put(CANARY_SUBJECT, {"name": CANARY_NAME})
-        reader = subprocess.Popen(
-            [sys.executable, "-c", _READER, str(db_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )
-        try:
-            assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
+        with _reading(db_path):
             assert p.subjects.erase(CANARY_SUBJECT).status == "pending"
-        finally:
-            if reader.stdin is not None:
-                reader.stdin.write("done\n")
-                reader.stdin.flush()
-            reader.wait(timeout=30)
     with Personalizer.open(db_path) as p:
         assert p.subjects.pending_erasures() == []  # finished when the first one closed
         assert p.subjects.erase(CANARY_SUBJECT).status == "complete"
@@ -237,18 +236,8 @@ def test_c_pending_erasure_completes_on_close(db_path: Path) -> None:
 def test_c_pending_erasure_completes_on_a_later_write(db_path: Path) -> None:
     with Personalizer.open(db_path) as p:
         p.profiles.put(CANARY_SUBJECT, {"name": CANARY_NAME})
-        reader = subprocess.Popen(
-            [sys.executable, "-c", _READER, str(db_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )
-        try:
-            assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
+        with _reading(db_path):
             assert p.subjects.erase(CANARY_SUBJECT).status == "pending"
-        finally:
-            if reader.stdin is not None:
-                reader.stdin.write("done\n")
-                reader.stdin.flush()
-            reader.wait(timeout=30)
         p.profiles.put("bystander", {"name": "Someone Else"})  # any later write finishes it
         assert p.subjects.pending_erasures() == []
 
