@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,22 +19,18 @@ from ..errors import WhylensError
 from ..personalizer import Personalizer
 from . import api, console, logs, problems, why
 from .auth import Keys
+from .headers import SecurityHeaders, is_page
 from .i18n import choose_locale, texts
+from .jsonio import body_schemas
 from .settings import ServerSettings
 
 __all__ = ["build_app"]
 
-logger = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
-_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 def _is_page(request: Request) -> bool:
-    path = request.url.path
-    return path.startswith(("/why/", "/console"))
+    return is_page(request.url.path)
 
 
 def _page_error(request: Request, status: int, code: str) -> Response:
@@ -120,30 +114,7 @@ def build_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=str(_HERE / "templates"))
     _handlers(app)
 
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception as exc:
-            # answered here, so the exception (whose text may hold data) is never re-raised
-            # into uvicorn's error log with its traceback
-            logger.error("unexpected %s while serving a request", type(exc).__name__)
-            response = problems.problem(500, "internal_error")
-        headers = response.headers
-        # the time spent in this worker, so a client can tell it from the network's share
-        headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1e3:.2f}"
-        headers["X-Content-Type-Options"] = "nosniff"
-        # the why-link is a secret in the URL: never send it on as a referrer
-        headers["Referrer-Policy"] = "no-referrer"
-        if not request.url.path.startswith("/docs"):
-            headers["Content-Security-Policy"] = _CSP
-            headers["X-Frame-Options"] = "DENY"
-        if _is_page(request) or request.url.path.startswith("/v1"):
-            headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -159,7 +130,9 @@ def build_app(settings: ServerSettings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problems.problem_media_type(default_openapi())
+            schema = problems.problem_media_type(default_openapi())
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(body_schemas())
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
