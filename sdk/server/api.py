@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from ..access import AccessToken
 from ..errors import ConfigurationError, ExportNotFound, Forbidden, WhylensError
 from ..personalizer import Personalizer
 from ..types import Audience, ConsentState, Decision, Explanation, Recommendations
-from .auth import personalizer, role
+from .auth import current_personalizer, role
+from .jsonio import RawBody, json_body, json_response, parse
 from .problems import PROBLEM_RESPONSES
 from .schemas import (
     ApproveRequest,
@@ -40,7 +41,7 @@ from .schemas import (
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
-P = Annotated[Personalizer, Depends(personalizer)]
+P = Annotated[Personalizer, Depends(current_personalizer)]
 Service = Annotated[AccessToken, Depends(role("service"))]
 Reviewer = Annotated[AccessToken, Depends(role("reviewer"))]
 Compliance = Annotated[AccessToken, Depends(role("compliance"))]
@@ -132,23 +133,33 @@ def models(p: P, _: Anyone) -> list[ModelInfo]:
 # -- the decision path --------------------------------------------------------------------------
 
 
-@router.post("/recommend", tags=["decisions"])
-def recommend(body: RecommendRequest, p: P, _: Service) -> Recommendations:
+# These two are the hot path: a plain ``def`` so the facade runs on the thread pool (it blocks on
+# the ledger's commit), with the body parsed and the answer dumped in that same hop (jsonio).
+
+
+@router.post("/recommend", tags=["decisions"], response_model=Recommendations,
+             openapi_extra=json_body(RecommendRequest))
+def recommend(_: Service, p: P, raw: RawBody) -> Response:
     """Rank candidates for a subject: consent-checked, explained, audited."""
-    return p.recommend(
+    body = parse(RecommendRequest, raw)
+    return json_response(p.recommend(
         body.subject,
         body.candidates,
         model=body.model,
         k=body.k,
         locale=body.locale,
         item_column=body.item_column,
-    )
+    ))
 
 
-@router.post("/decide", tags=["decisions"])
-def decide(body: DecideRequest, p: P, _: Service) -> Decision:
+@router.post("/decide", tags=["decisions"], response_model=Decision,
+             openapi_extra=json_body(DecideRequest))
+def decide(_: Service, p: P, raw: RawBody) -> Response:
     """One automated decision, held for a person when the model's review policy says so."""
-    return p.decide(body.subject, body.features, model=body.model, locale=body.locale)
+    body = parse(DecideRequest, raw)
+    return json_response(
+        p.decide(body.subject, body.features, model=body.model, locale=body.locale)
+    )
 
 
 @router.get("/decisions/{decision_id}", tags=["decisions"])

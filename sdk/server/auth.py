@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Request, Security
@@ -28,7 +28,14 @@ from ..errors import CsrfError, Forbidden, NotAuthenticated
 if TYPE_CHECKING:
     from ..personalizer import Personalizer
 
-__all__ = ["SESSION_COOKIE", "Keys", "personalizer", "role", "session_caller"]
+__all__ = [
+    "SESSION_COOKIE",
+    "Keys",
+    "current_personalizer",
+    "personalizer",
+    "role",
+    "session_caller",
+]
 
 SESSION_COOKIE = "whylens_session"
 LOGIN_COOKIE = "whylens_login"
@@ -94,10 +101,21 @@ def bearer_caller(request: Request) -> AccessToken:
 _BEARER = HTTPBearer(auto_error=False, description="A token from `whylens tokens create`.")
 
 
-def role(*roles: str) -> Callable[..., AccessToken]:
-    """A dependency admitting bearer tokens of ``roles`` only."""
+async def current_personalizer(request: Request) -> Personalizer:
+    """:func:`personalizer` as a dependency. ``async`` because it only reads app state: FastAPI
+    runs a plain ``def`` dependency on the thread pool, a hop that costs more than the lookup."""
+    return personalizer(request)
 
-    def check(
+
+def role(*roles: str) -> Callable[..., Awaitable[AccessToken]]:
+    """A dependency admitting bearer tokens of ``roles`` only.
+
+    ``async``, so the check runs on the event loop instead of costing a thread-pool hop per
+    request: it is a SHA-256 and a dict lookup after the token view's catch-up, which reads the
+    ledger's head (one indexed read) and folds entries only when another process appended.
+    """
+
+    async def check(
         request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
     ) -> AccessToken:
         caller = bearer_caller(request)

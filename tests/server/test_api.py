@@ -4,6 +4,7 @@ expiry, security headers, and no personal data in any error body or the access l
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from sdk import Personalizer
 from sdk.consent.tcf import TCModel, encode_tc_string
 from sdk.errors import WhylensError
 from sdk.server.problems import STATUS, status_of
+from sdk.types import Decision
 
 from .support import CREDIT, RANKER, Server, Store
 
@@ -213,3 +215,49 @@ def test_models_list_what_requests_take_and_exports_can_be_narrowed(server: Serv
     assert bad.status_code == 422
     missing = compliance.get("/v1/audit/exports/exp_" + "0" * 24)
     assert missing.status_code == 404 and missing.json()["code"] == "export_not_found"
+
+
+def test_the_hot_routes_parse_their_own_body_as_fastapi_did(server: Server, store: Store
+                                                            ) -> None:
+    """/v1/decide and /v1/recommend read their body in one pydantic pass (sdk.server.jsonio):
+    the same 422 problems, the caller checked before the body, the same OpenAPI document."""
+    svc = server.client(token=store.tokens["service"])
+    who = store.consenting[23]
+    good = {"subject": who, "model": CREDIT, "features": store.credit_features(who)}
+    json_header = {"content-type": "application/json"}
+    cases = [
+        (svc.post("/v1/decide", content=b"", headers=json_header), [["body"]]),
+        (svc.post("/v1/decide", content=b"subject=x",
+                  headers={"content-type": "application/x-www-form-urlencoded"}), [["body"]]),
+        (svc.post("/v1/decide", json={**good, "extra": 1}), [["body", "extra"]]),
+        (svc.post("/v1/decide", json={**good, "locale": "fr"}), [["body", "locale"]]),
+        (svc.post("/v1/recommend", json={"subject": who, "model": RANKER, "candidates": [],
+                                         "k": 0}),
+         [["body", "candidates"], ["body", "k"]]),
+    ]
+    for response, locs in cases:
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "invalid_request"
+        assert [e["loc"] for e in response.json()["errors"]] == locs
+    # who calls is checked before what is sent: no schema hints for a caller without a token
+    anonymous = server.client().post("/v1/decide", content=b"{not json", headers=json_header)
+    assert anonymous.status_code == 401
+    wrong_role = server.client(token=store.tokens["reviewer"]).post("/v1/decide", json={})
+    assert wrong_role.status_code == 403
+    # a +json media type is JSON, as FastAPI took it
+    ok = svc.post("/v1/decide", content=json.dumps(good).encode(),
+                  headers={"content-type": "application/vnd.whylens+json; charset=utf-8"})
+    assert ok.status_code == 200 and ok.headers["content-type"] == "application/json"
+    assert Decision.model_validate_json(ok.content).decision_id == ok.json()["decision_id"]
+    assert ok.headers["cache-control"] == "no-store" and "server-timing" in ok.headers
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    for path, request, response in [("/v1/decide", "DecideRequest", "Decision"),
+                                    ("/v1/recommend", "RecommendRequest", "Recommendations")]:
+        op = spec["paths"][path]["post"]
+        assert op["requestBody"]["required"] is True
+        body = op["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": f"#/components/schemas/{request}"}
+        assert spec["components"]["schemas"][request]["additionalProperties"] is False
+        ok_schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok_schema == {"$ref": f"#/components/schemas/{response}"}
