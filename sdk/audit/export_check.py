@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,21 @@ def _shape_problem(manifest: dict[str, Any]) -> str | None:
     return None
 
 
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` is not a plain file of an export (a named pipe would block the verifier for
+    ever, a device or a link lead out of the folder), or None."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "missing"
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
 def _read_manifest(folder: Path) -> tuple[dict[str, Any], bytes] | VerifyReport:
     path = folder / MANIFEST_FILE
+    problem = _not_a_file(path)
+    if problem is not None:
+        return _fail(f"{MANIFEST_FILE}: {problem}")
     try:
         if path.stat().st_size > _MAX_MANIFEST:
             return _fail(f"{MANIFEST_FILE}: too large to be a manifest")
@@ -240,8 +254,19 @@ def _check_files(folder: Path, manifest: dict[str, Any], key: bytes) -> VerifyRe
     files: dict[str, str] = manifest["files"]
     if not {LEDGER_FILE, rec_name} <= set(files) <= {LEDGER_FILE, rec_name, PERSONAL_FILE}:
         return _fail("manifest: the file list is not the ledger, records and personal files")
+    try:
+        present = sorted(entry.name for entry in os.scandir(folder))
+    except OSError:
+        return _fail("the export folder cannot be listed")
+    for name in present:
+        if name != MANIFEST_FILE and name not in files:
+            # nothing signs it: an auditor would read a planted personal.jsonl or records.csv
+            return _fail(f"file {name}: not listed in the manifest (added after signing)")
     altered: list[str] = []
     for name, expected_hash in files.items():
+        problem = _not_a_file(folder / name)
+        if problem is not None:
+            return _fail(f"file {name}: {problem}")
         actual = _hash_of(folder / name)
         if actual is None:
             return _fail(f"file {name}: missing")
@@ -271,8 +296,8 @@ def _check_files(folder: Path, manifest: dict[str, Any], key: bytes) -> VerifyRe
     records = _check_records(folder / rec_name, manifest, audit)
     if not records.ok:
         return located(records, rec_name)
-    if rec_name in altered:
-        return _fail(f"file {rec_name}: SHA-256 does not match the manifest (altered)")
+    for name in altered:  # the records file, and personal.jsonl, which no check above reads
+        return _fail(f"file {name}: SHA-256 does not match the manifest (altered)")
     return records
 
 

@@ -24,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,16 +81,33 @@ def _b64_key(text: str) -> bytes | None:
     return raw if len(raw) == _KEY_LEN else None
 
 
+def _read_small(path: Path, what: str) -> bytes:
+    """The bytes of a small regular file; a pipe, a device or a big file is refused (reading a
+    named pipe would block for ever, ``/dev/zero`` would never end)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ConfigurationError(f"{what}: cannot be read ({type(exc).__name__})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigurationError(f"{what}: not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(_MAX_FILE + 1)
+    except OSError as exc:
+        raise ConfigurationError(f"{what}: cannot be read ({type(exc).__name__})") from None
+    finally:
+        os.close(fd)
+    if len(data) > _MAX_FILE:
+        raise ConfigurationError(f"{what}: too large")
+    return data
+
+
 def _read_file(path: Path) -> TrustedKey:
     name = path.name
     try:
-        if path.stat().st_size > _MAX_FILE:
-            raise ConfigurationError(f"trust file {name}: too large to be a trust file")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigurationError(
-            f"trust file {name}: cannot be read ({type(exc).__name__}); {PIN_HINT}"
-        ) from None
+        data = _read_small(path, f"trust file {name}")
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{exc}; {PIN_HINT}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -143,14 +161,11 @@ def load_note(material: str | os.PathLike[str]) -> str:
     if not isinstance(material, str | os.PathLike):
         raise ConfigurationError("a trusted checkpoint is its note text or a file holding it")
     path = Path(material)
+    data = _read_small(path, f"checkpoint file {path.name}")
     try:
-        if path.stat().st_size > _MAX_FILE:
-            raise ConfigurationError(f"checkpoint file {path.name}: too large to be a checkpoint")
-        return path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(
-            f"checkpoint file {path.name}: cannot be read ({type(exc).__name__})"
-        ) from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"checkpoint file {path.name}: not UTF-8 text") from None
 
 
 def unpinned(what: str) -> str:

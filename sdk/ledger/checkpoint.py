@@ -147,7 +147,12 @@ def open_checkpoint(note: str, public_key: bytes, *, origin: str | None = None) 
         raise ProofError("the checkpoint is not a signed note (no blank line before a signature)")
     text += "\n"
     lines = text.split("\n")[:-1]
-    if len(lines) < 3 or not _ORIGIN_RE.fullmatch(lines[0]) or not lines[1].isdigit():
+    # isascii: str.isdigit also accepts digits such as '²' that int() refuses with ValueError
+    if (
+        len(lines) < 3
+        or not _ORIGIN_RE.fullmatch(lines[0])
+        or not (lines[1].isascii() and lines[1].isdigit())
+    ):
         raise ProofError("the checkpoint text is not origin / size / root hash")
     if lines[1] != str(int(lines[1])):
         raise ProofError("the checkpoint size has leading zeros")
