@@ -7,6 +7,13 @@ a verifying RFC 9162 consistency proof from its size) and only then appends and 
 two processes racing never make the log go back to a smaller size: the late one is ignored. A
 torn last line (a crash mid-write, never acknowledged) is cut off before the next append.
 
+What the log holds is its *largest* record, not its last line: an append-only file (a mount that
+refuses truncation) still lets anyone who can write it append a copy of an older, authentic
+record, and a reader of the last line alone would then go back with it. Each instance reads the
+file once and then only what was appended since (under the lock), so the cost is one pass per
+process; a second record of a size already held, with another root, is a fork in the log
+(:class:`~sdk.errors.WitnessConflict`).
+
 By default (:func:`default_witness_path`) the log sits beside the keyring: it stops an attacker
 who holds the database (or an old copy of it) but not one who also holds the keyring's folder.
 :class:`DirectoryWitness` keeps the log in another folder -- another volume, a mount only the
@@ -29,7 +36,8 @@ from .witness import Anchor, ProveFn, checkpoint_fields
 
 __all__ = ["DirectoryWitness", "FileWitness", "default_witness_path"]
 
-_TAIL = 16 * 1024  # a record is a few hundred bytes; the last one is always inside this
+_CHUNK = 1 << 20
+_MAX_RECORD = 64 * 1024  # a record is a few hundred bytes (a note is at most 4 KiB)
 
 
 def default_witness_path(keyring_path: Path) -> Path:
@@ -44,6 +52,12 @@ class FileWitness:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
         self._lock = threading.Lock()  # flock is per open file; threads share the process's
+        # what this instance read of the file: which file, how far (complete records), the
+        # largest record, and the root of every size (to see a second root for one size)
+        self._file_id: tuple[int, int] | None = None
+        self._read = 0
+        self._best: Anchor | None = None
+        self._roots: dict[int, bytes] = {}
 
     @property
     def path(self) -> Path:
@@ -67,8 +81,11 @@ class FileWitness:
         except OSError as exc:
             raise WitnessError(f"cannot read {self.name}: {exc}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            return self._last(fd, origin)[0]
+            with self._lock:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                return self._last(fd, origin)[0]
+        except OSError as exc:
+            raise WitnessError(f"cannot read {self.name}: {exc}") from None
         finally:
             os.close(fd)
 
@@ -127,34 +144,50 @@ class FileWitness:
         return fd
 
     def _last(self, fd: int, origin: str) -> tuple[Anchor | None, int | None]:
-        """The last complete record, and where to cut a torn last line (None: nothing torn)."""
-        total = os.fstat(fd).st_size
-        start = max(0, total - _TAIL)
-        data = os.pread(fd, total - start, start)
-        cut: int | None = None
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            cut = start + keep
-            data = data[:keep]
-        lines = data.split(b"\n")
-        record = lines[-2] if len(lines) >= 2 else b""
-        if not record:
-            if total > _TAIL:
-                raise WitnessError(f"{self.name} is malformed")
-            return None, cut
+        """The largest complete record (see the module docstring), and where to cut a torn last
+        line (None: nothing torn). The caller holds ``self._lock`` and a ``flock``."""
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != self._file_id or st.st_size < self._read:
+            # another file, or this one cut shorter than what was read: read it all again
+            self._file_id, self._read, self._best, self._roots = (st.st_dev, st.st_ino), 0, None, {}
+        pending = b""
+        at = self._read
+        while at < st.st_size:
+            data = os.pread(fd, min(_CHUNK, st.st_size - at), at)
+            if not data:
+                break
+            at += len(data)
+            lines = (pending + data).split(b"\n")
+            pending = lines.pop()  # after the last newline: the next chunk's, or a torn line
+            if len(pending) > _MAX_RECORD:
+                raise WitnessError(f"{self.name} is malformed (a record without an end)")
+            for record in lines:
+                self._fold(record, origin)
+                self._read += len(record) + 1
+        cut = self._read if self._read < st.st_size else None
+        return self._best, cut
+
+    def _fold(self, record: bytes, origin: str) -> None:
+        """Take one complete record into what this instance holds."""
         try:
             note = json.loads(record)["note"]
             if not isinstance(note, str):
                 raise TypeError
         except (ValueError, TypeError, KeyError):
-            msg = f"the last record of {self.name} is malformed"
+            msg = f"a record of {self.name} is malformed"
             raise WitnessError(msg) from None
         name, size, root = checkpoint_fields(note)
         if name != origin:
             raise WitnessConflict(
                 f"{self.name} belongs to another ledger (origin {name!r})"
             )
-        return Anchor(self.name, size, root, note), cut
+        known = self._roots.setdefault(size, root)
+        if known != root:
+            raise WitnessConflict(
+                f"{self.name} holds two roots for {size} entries: the log was forked"
+            )
+        if self._best is None or size > self._best.size:
+            self._best = Anchor(self.name, size, root, note)
 
 
 class DirectoryWitness:

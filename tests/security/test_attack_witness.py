@@ -1,0 +1,136 @@
+"""Attacks on the witnesses, found by the adversarial review of issue 11.
+
+* **A new origin blinds the witness.** The ledger's origin is ``whylens.local/ledger/<keyring
+  id>`` and the keyring's ``id`` is a plain field of the keyring file: an attacker who holds the
+  database and the keyring (the default signer) gives the keyring a new id and re-signs the
+  store's checkpoint under the new origin. A :class:`DirectoryWitness` then looks in another
+  file (one per origin) and finds nothing; an HTTP witness answers 404 (unknown log), which is
+  counted as unreachable and skipped. A rolled-back store opens and verifies.
+* **An append-only witness log goes back by one appended line.** ``FileWitness`` reads only the
+  last record: whoever can append to the log (an append-only mount does not stop appending)
+  puts an older, authentic checkpoint line at the end, and a store rolled back to it opens.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+from conftest import tamper
+from test_witness import Witness, _origin_and_key, _seal, witness_for  # noqa: F401
+
+from sdk import Personalizer
+from sdk.crypto.keyring import Keyring
+from sdk.errors import LedgerRollback
+from sdk.ledger import open_checkpoint, sign_checkpoint
+from sdk.ledger.witness import WitnessSink
+from sdk.ledger.witness_file import DirectoryWitness, FileWitness, default_witness_path
+
+_REKEY_REASON = (
+    "the ledger origin comes from the keyring's editable 'id' field and witnesses are looked "
+    "up by origin: a new id makes DirectoryWitness read another (empty) file and the HTTP "
+    "witness answer 404, which check_anchors treats as unreachable. Needs the origin pinned "
+    "outside the database and keyring (in the witness configuration, e.g. "
+    "DirectoryWitness(dir, origin=...) / one log per folder, and a 404 'unknown log' treated "
+    "as a conflict, not as unreachable)"
+)
+
+
+def _roll_back(store_url: str, kept: int, head: list[tuple[object, ...]]) -> None:
+    """The attacker cuts every entry after ``kept`` and puts the old signed head back."""
+    tamper(store_url, "DELETE FROM ledger WHERE seq > ?", (kept,))
+    tamper(store_url, "DELETE FROM ledger_leaves WHERE seq > ?", (kept,))
+    for key, value in head:
+        tamper(store_url, "UPDATE whylens_meta SET value = ? WHERE key = ?", (value, key))
+
+
+def _new_keyring_id(store_url: str, keyring_path: Path) -> None:
+    """Give the keyring a fresh id and re-sign the store's checkpoint under the new origin
+    (the keyring holds the signing key by default)."""
+    doc = json.loads(keyring_path.read_text())
+    doc["id"] = secrets.token_hex(16)
+    keyring_path.write_text(json.dumps(doc, indent=2) + "\n")
+    ring = Keyring.load(keyring_path)
+    [(note,)] = tamper(store_url, "SELECT value FROM whylens_meta WHERE key = 'ledger_checkpoint'")
+    old = open_checkpoint(str(note), ring.public_key_bytes())
+    new = sign_checkpoint(f"whylens.local/ledger/{ring.id}", old.size, old.root, ring)
+    tamper(
+        store_url, "UPDATE whylens_meta SET value = ? WHERE key = 'ledger_checkpoint'", (new.note,)
+    )
+
+
+def _withdrawal_rolled_back(
+    store_url: str, keyring_path: Path, sinks: list[WitnessSink]
+) -> tuple[int, int]:
+    with Personalizer.open(store_url, keyring=keyring_path, witness=sinks) as p:
+        p.consent.grant("cust-1", "personalization")
+        kept = p.ledger.size
+        head = _seal(store_url)
+        p.consent.withdraw("cust-1", "personalization")
+        size = p.ledger.size
+    _roll_back(store_url, kept, head)
+    default_witness_path(keyring_path).unlink(missing_ok=True)  # they hold the keyring's folder
+    return kept, size
+
+
+@pytest.mark.xfail(strict=True, reason=_REKEY_REASON)
+def test_attack_a_new_keyring_id_blinds_the_directory_witness(
+    store_url: str, keyring_path: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-volume"
+    other.mkdir()
+
+    def sinks() -> list[WitnessSink]:
+        return [FileWitness(default_witness_path(keyring_path)), DirectoryWitness(other)]
+
+    kept, size = _withdrawal_rolled_back(store_url, keyring_path, sinks())
+    with pytest.raises(LedgerRollback):  # without the new id: caught (test_witness.py)
+        Personalizer.open(store_url, keyring=keyring_path, witness=sinks())
+    default_witness_path(keyring_path).unlink()  # that open anchored the old origin there
+    _new_keyring_id(store_url, keyring_path)
+    with pytest.raises(LedgerRollback, match=rf"entries {kept + 1}\.\.{size}"):
+        with Personalizer.open(store_url, keyring=keyring_path, witness=sinks()) as p:
+            assert not p.audit.verify().ok, "the rolled-back store verified"
+
+
+@pytest.mark.xfail(strict=True, reason=_REKEY_REASON)
+def test_attack_a_new_keyring_id_blinds_the_http_witness(
+    store_url: str,
+    keyring_path: Path,
+    tmp_path: Path,
+    witness_for: list[Witness],  # noqa: F811
+) -> None:
+    origin, key = _origin_and_key(store_url, keyring_path)
+    w = Witness(tmp_path / "witness-state.json", origin, key)
+    witness_for.append(w)
+    kept, size = _withdrawal_rolled_back(store_url, keyring_path, [w.client()])
+    _new_keyring_id(store_url, keyring_path)
+    with pytest.raises(LedgerRollback, match=rf"entries {kept + 1}\.\.{size}"):
+        with Personalizer.open(store_url, keyring=keyring_path, witness=[w.client()]) as p:
+            assert not p.audit.verify().ok, "the rolled-back store verified"
+
+
+def test_attack_an_old_line_appended_to_an_append_only_witness_log(
+    store_url: str, keyring_path: Path, tmp_path: Path
+) -> None:
+    """The other volume's log is append-only (chattr +a, a WORM bucket): the attacker cannot cut
+    it, but can append. One appended copy of an older, authentic record must not make it go
+    back."""
+    other = tmp_path / "append-only-volume"
+    other.mkdir()
+    witness = DirectoryWitness(other)
+
+    def sinks() -> list[WitnessSink]:
+        return [FileWitness(default_witness_path(keyring_path)), witness]
+
+    kept, size = _withdrawal_rolled_back(store_url, keyring_path, sinks())
+    [log] = list(other.iterdir())
+    lines = log.read_bytes().splitlines(keepends=True)
+    old = next(line for line in lines if int(json.loads(line)["note"].split("\n")[1]) == kept)
+    for _ in range(2):  # appended twice: the last two records then agree with each other
+        with open(log, "ab") as handle:
+            handle.write(old)
+        with pytest.raises(LedgerRollback, match=rf"entries {kept + 1}\.\.{size}"):
+            Personalizer.open(store_url, keyring=keyring_path, witness=sinks())
