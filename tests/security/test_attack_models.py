@@ -1,0 +1,52 @@
+"""Attacks on the models table when the application opted out of sign-off
+(``require_sign_off=False``), found by the adversarial review of issue 11.
+
+Every trained version is recorded on the ledger (``model.registered`` with its governed hash),
+which "lets every process check a version it loads even before (or without) a sign-off". But a
+version the ledger never registered passes the check: a database-only attacker inserts a copy of
+the model as a new version with the review policy switched off, and every decision is then made
+by it, fully automated, with ``verify()`` ok.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _exports import decide_some
+from conftest import feature_row, german_credit, tamper
+
+from sdk import Personalizer
+from sdk.errors import ModelTampered
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Governance.check_registered accepts a version with no model.registered entry; "
+    "refusing one newer than a registered version of the same name needs the registration "
+    "appended before the models row commits (sdk/models/registry.py _train), or another "
+    "process loading the latest version in between would be refused",
+)
+def test_attack_an_unregistered_version_inserted_in_the_models_table(
+    store_url: str, keyring_path: Path
+) -> None:
+    with Personalizer.open(store_url, keyring=keyring_path, require_sign_off=False) as p:
+        decide_some(p, 1)
+    [(name, kind, content_hash, text, card)] = tamper(
+        store_url, "SELECT name, kind, content_hash, model_text, card FROM models"
+    )
+    document = json.loads(str(card))
+    document["card"]["version"] = 2
+    document["card"]["review_policy"]["uncertainty_band"] = None  # no human review any more
+    tamper(
+        store_url,
+        "INSERT INTO models (name, version, kind, content_hash, model_text, card) "
+        "VALUES (?, 2, ?, ?, ?, ?)",
+        (name, kind, content_hash, text, json.dumps(document)),
+    )
+    frame, schema = german_credit()
+    with Personalizer.open(store_url, keyring=keyring_path, require_sign_off=False) as p:
+        with pytest.raises(ModelTampered):
+            for i in range(6):
+                p.decide(frame["subject"].iloc[i], feature_row(frame, schema, i), model="credit")
