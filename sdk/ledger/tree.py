@@ -103,6 +103,15 @@ class TreeCache:
             cp = open_checkpoint(note, signer.public_key_bytes(), origin=origin)
         except ProofError as exc:
             return f"the signed checkpoint does not verify: {exc}"
+        size = 0 if self.tree is None else self.tree.size
+        if size > cp.size:
+            # rows and checkpoint commit in one transaction, so entries past it were added
+            # behind whylens's back (the keyring's MAC key re-makes the head, not the signature):
+            # an append would have the signing key seal them
+            return (
+                f"entries {cp.size + 1}..{size} are not covered by the signed checkpoint (added "
+                "without the signing key)"
+            )
         return tree_problem(self.tree, cp)
 
 
