@@ -46,7 +46,9 @@ def test_attack_an_unregistered_version_inserted_in_the_models_table(
         (name, kind, content_hash, text, json.dumps(document)),
     )
     frame, schema = german_credit()
-    with Personalizer.open(store_url, keyring=keyring_path, require_sign_off=False) as p:
-        with pytest.raises(ModelTampered):
-            for i in range(6):
-                p.decide(frame["subject"].iloc[i], feature_row(frame, schema, i), model="credit")
+    with (
+        Personalizer.open(store_url, keyring=keyring_path, require_sign_off=False) as p,
+        pytest.raises(ModelTampered),
+    ):
+        for i in range(6):
+            p.decide(frame["subject"].iloc[i], feature_row(frame, schema, i), model="credit")

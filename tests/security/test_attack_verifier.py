@@ -59,7 +59,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         decide_some(p, 4)
         p.audit.export(root / "plain")
         p.audit.export(root / "personal", personal=True)
-        decision_id = next(e.data["decision_id"] for e in p.ledger.entries() if e.kind == "decision")
+        decision_id = next(
+            e.data["decision_id"] for e in p.ledger.entries() if e.kind == "decision"
+        )
         proof = p.audit.prove(decision_id)
         receipt = p.consent.grant("verifier-subject", "personalization")
         yield World(
@@ -175,7 +177,9 @@ def test_attack_non_ascii_digit_in_a_trusted_checkpoint(world: World, tmp_path: 
 
 
 def test_attack_non_ascii_digit_in_a_proof_or_receipt_checkpoint(world: World) -> None:
-    forged = world.proof.model_copy(update={"checkpoint": _superscript_size(world.proof.checkpoint)})
+    forged = world.proof.model_copy(
+        update={"checkpoint": _superscript_size(world.proof.checkpoint)}
+    )
     report = verify_proof(forged, trust=world.key)
     assert not report.ok and report.problem is not None
     assert world.receipt.checkpoint is not None

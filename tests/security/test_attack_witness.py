@@ -90,9 +90,11 @@ def test_attack_a_new_keyring_id_blinds_the_directory_witness(
         Personalizer.open(store_url, keyring=keyring_path, witness=sinks())
     default_witness_path(keyring_path).unlink()  # that open anchored the old origin there
     _new_keyring_id(store_url, keyring_path)
-    with pytest.raises(LedgerRollback, match=rf"entries {kept + 1}\.\.{size}"):
-        with Personalizer.open(store_url, keyring=keyring_path, witness=sinks()) as p:
-            assert not p.audit.verify().ok, "the rolled-back store verified"
+    with (
+        pytest.raises(LedgerRollback, match=rf"entries {kept + 1}\.\.{size}"),
+        Personalizer.open(store_url, keyring=keyring_path, witness=sinks()) as p,
+    ):
+        assert not p.audit.verify().ok, "the rolled-back store verified"
 
 
 @pytest.mark.xfail(strict=True, reason=_REKEY_REASON)
@@ -107,9 +109,11 @@ def test_attack_a_new_keyring_id_blinds_the_http_witness(
     witness_for.append(w)
     kept, size = _withdrawal_rolled_back(store_url, keyring_path, [w.client()])
     _new_keyring_id(store_url, keyring_path)
-    with pytest.raises(LedgerRollback, match=rf"entries {kept + 1}\.\.{size}"):
-        with Personalizer.open(store_url, keyring=keyring_path, witness=[w.client()]) as p:
-            assert not p.audit.verify().ok, "the rolled-back store verified"
+    with (
+        pytest.raises(LedgerRollback, match=rf"entries {kept + 1}\.\.{size}"),
+        Personalizer.open(store_url, keyring=keyring_path, witness=[w.client()]) as p,
+    ):
+        assert not p.audit.verify().ok, "the rolled-back store verified"
 
 
 def test_attack_an_old_line_appended_to_an_append_only_witness_log(
