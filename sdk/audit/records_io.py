@@ -18,6 +18,7 @@ from .columns import COLUMNS, FLOATS, INTS, cell
 __all__ = ["RecordsWriter", "read_records"]
 
 _BATCH = 5000
+_MAX_CELL = 1 << 30  # a cell is one ledger body at most
 _HINT = "Parquet exports need pyarrow: pip install 'whylens[parquet]'"
 
 
@@ -117,6 +118,10 @@ def read_records(path: Path, format: str) -> Iterator[dict[str, Any]]:
                     raise ValueError(f"line {number}: not a JSON object")
                 yield row
     elif format == "csv":
+        # the body cell of a large record (a recommendation of many items) is over the csv
+        # module's default limit of 128 KiB; the limit is process-wide, so put it back after
+        limit = csv.field_size_limit()
+        csv.field_size_limit(max(limit, _MAX_CELL))
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             try:
@@ -132,6 +137,8 @@ def read_records(path: Path, format: str) -> Iterator[dict[str, Any]]:
                 raise ValueError(
                     f"line {reader.line_num + 1}: unreadable ({type(exc).__name__})"
                 ) from None
+            finally:
+                csv.field_size_limit(limit)
     else:
         _, pq = _pyarrow()
         parquet = pq.ParquetFile(str(path))

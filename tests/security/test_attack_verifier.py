@@ -228,3 +228,32 @@ def test_attack_insider_fork_larger_than_the_trusted_checkpoint(tmp_path: Path) 
         f.audit.export(tmp_path / "fork-export")
     report = verify_export(tmp_path / "fork-export", trust=key, trusted_checkpoint=held)
     assert not report.ok, "an export of a forked log verified against the auditor's checkpoint"
+
+
+# -- a large, honest record in a CSV export ------------------------------------------------------
+
+
+def test_a_recommendation_of_many_items_verifies_as_csv(tmp_path: Path) -> None:
+    """Not an attack, a false alarm the review met: the ``body`` cell of a recommendation of
+    120 items is over the csv module's default field limit (128 KiB), and the verifier said
+    ``unreadable`` of an untouched export."""
+    import pandas as pd
+
+    from sdk.demo.shop import candidates_for, generate_shop, ranking_frame
+    from sdk.demo.story import ranking_schema
+
+    shop = generate_shop(seed=7)
+    with Personalizer.open(tmp_path / "shop.db") as p:
+        for customer in shop.customers["customer_id"][shop.customers["consents_to_personalization"]]:
+            p.consent.grant(customer, "personalization")
+        p.models.train_ranker("r", ranking_frame(shop), ranking_schema(), target="relevance",
+                              group="query_id", num_boost_round=5)
+        p.models.sign_off("r", 1, reviewer="reviewer.tests")
+        base = candidates_for(shop, "cust-0007")
+        copies = [base.assign(item_id=base["item_id"].astype(str) + f"-{k}") for k in range(4)]
+        candidates = pd.concat(copies, ignore_index=True)
+        p.recommend("cust-0007", candidates, model="r", k=len(candidates))
+        assert max(len(e.body) for e in p.ledger.raw_entries()) > 128 * 1024
+        p.audit.export(tmp_path / "csv", format="csv")
+        report = verify_export(tmp_path / "csv", trust=p.signer.public_key_bytes())
+    assert report.ok, report.problem
