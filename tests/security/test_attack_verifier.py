@@ -244,7 +244,8 @@ def test_a_recommendation_of_many_items_verifies_as_csv(tmp_path: Path) -> None:
 
     shop = generate_shop(seed=7)
     with Personalizer.open(tmp_path / "shop.db") as p:
-        for customer in shop.customers["customer_id"][shop.customers["consents_to_personalization"]]:
+        customers = shop.customers
+        for customer in customers["customer_id"][customers["consents_to_personalization"]]:
             p.consent.grant(customer, "personalization")
         p.models.train_ranker("r", ranking_frame(shop), ranking_schema(), target="relevance",
                               group="query_id", num_boost_round=5)
