@@ -11,7 +11,7 @@ What the log holds is its *largest* record, not its last line: an append-only fi
 refuses truncation) still lets anyone who can write it append a copy of an older, authentic
 record, and a reader of the last line alone would then go back with it. Each instance reads the
 file once and then only what was appended since (under the lock), so the cost is one pass per
-process; a second record of a size already held, with another root, is a fork in the log
+process; a second record of the largest size, with another root, is a fork in the log
 (:class:`~sdk.errors.WitnessConflict`).
 
 By default (:func:`default_witness_path`) the log sits beside the keyring: it stops an attacker
@@ -22,6 +22,7 @@ application can append to -- one file per ledger origin.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import json
@@ -52,12 +53,12 @@ class FileWitness:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
         self._lock = threading.Lock()  # flock is per open file; threads share the process's
-        # what this instance read of the file: which file, how far (complete records), the
-        # largest record, and the root of every size (to see a second root for one size)
+        # what this instance read of the file: which file, how far (complete records), and
+        # the largest record
         self._file_id: tuple[int, int] | None = None
         self._read = 0
         self._best: Anchor | None = None
-        self._roots: dict[int, bytes] = {}
+        self._top: tuple[int, bytes, bytes] | None = None  # size, root text, record
 
     @property
     def path(self) -> Path:
@@ -149,7 +150,8 @@ class FileWitness:
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != self._file_id or st.st_size < self._read:
             # another file, or this one cut shorter than what was read: read it all again
-            self._file_id, self._read, self._best, self._roots = (st.st_dev, st.st_ino), 0, None, {}
+            self._file_id, self._read, self._best, self._top = (st.st_dev, st.st_ino), 0, None, None
+        head = b'{"note":"' + origin.encode() + b"\\n"
         pending = b""
         at = self._read
         while at < st.st_size:
@@ -162,13 +164,33 @@ class FileWitness:
             if len(pending) > _MAX_RECORD:
                 raise WitnessError(f"{self.name} is malformed (a record without an end)")
             for record in lines:
-                self._fold(record, origin)
+                self._fold(record, head, origin)
                 self._read += len(record) + 1
+        if self._best is None and self._top is not None:
+            self._best = self._parse(self._top[2], origin)
+            if (self._best.size, base64.b64encode(self._best.root or b"")) != self._top[:2]:
+                raise WitnessError(f"a record of {self.name} is malformed")
         cut = self._read if self._read < st.st_size else None
         return self._best, cut
 
-    def _fold(self, record: bytes, origin: str) -> None:
-        """Take one complete record into what this instance holds."""
+    def _fold(self, record: bytes, head: bytes, origin: str) -> None:
+        """Take one complete record into the largest so far. Its size and root are read off the
+        bytes, without a JSON parse; only the largest is parsed in full."""
+        size_text, _, rest = record[len(head) :].partition(b"\\n")
+        if record.startswith(head) and size_text.isdigit() and len(size_text) < 20:
+            size, root_text = int(size_text), rest.partition(b"\\n")[0]
+        else:  # not in the writer's layout: parse it, so a bad or foreign record is named
+            anchor = self._parse(record, origin)
+            size, root_text = anchor.size, base64.b64encode(anchor.root or b"")
+        top = self._top
+        if top is not None and size == top[0] and root_text != top[1]:
+            raise WitnessConflict(
+                f"{self.name} holds two roots for {size} entries: the log was forked"
+            )
+        if top is None or size > top[0]:
+            self._top, self._best = (size, root_text, record), None
+
+    def _parse(self, record: bytes, origin: str) -> Anchor:
         try:
             note = json.loads(record)["note"]
             if not isinstance(note, str):
@@ -181,13 +203,7 @@ class FileWitness:
             raise WitnessConflict(
                 f"{self.name} belongs to another ledger (origin {name!r})"
             )
-        known = self._roots.setdefault(size, root)
-        if known != root:
-            raise WitnessConflict(
-                f"{self.name} holds two roots for {size} entries: the log was forked"
-            )
-        if self._best is None or size > self._best.size:
-            self._best = Anchor(self.name, size, root, note)
+        return Anchor(self.name, size, root, note)
 
 
 class DirectoryWitness:
