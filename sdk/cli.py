@@ -161,6 +161,10 @@ EXAMPLES: dict[str, str] = {
     "consent withdraw": "whylens consent withdraw cust-1 personalization --db shop.db",
     "consent state": "whylens consent state cust-1 --db shop.db",
     "consent history": "whylens consent history cust-1 --db shop.db",
+    "consent verify-receipt": (
+        "whylens consent verify-receipt receipt.json --trust whylens.pub\n"
+        "whylens consent verify-receipt receipt.json --checkpoint held.checkpoint"
+    ),
     "review list": "whylens review list --db shop.db",
     "review approve": "whylens review approve dec_0190... --reviewer anna --db shop.db",
     "review override": (
@@ -654,8 +658,8 @@ def main() -> None:
         sys.exit(2)
 
 
-# the keys commands live in their own module; importing it registers them on keys_app
-from . import cli_keys  # noqa: E402, F401
+# commands kept in modules of their own; importing them registers them on their groups
+from . import cli_keys, cli_receipts  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     # run as ``python -m sdk.cli`` this file is __main__, and the keys commands registered
