@@ -15,7 +15,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .cli import (
+from ..errors import KeyringError
+from . import (
     DbOption,
     SigningKeyOption,
     YesOption,
@@ -25,7 +26,6 @@ from .cli import (
     console,
     keys_app,
 )
-from .errors import KeyringError
 
 __all__ = ["signing_key_app"]
 
@@ -44,7 +44,7 @@ def signing_key_create(path: Path) -> None:
     or volume that holds the database and the keyring: then whoever holds those cannot re-sign
     a rewritten history. Prints the public key (base64) to pin.
     """
-    from .crypto.signing import FileSigner
+    from ..crypto.signing import FileSigner
 
     if path.exists() or path.is_symlink():
         raise typer.BadParameter(f"{path} already exists; nothing was changed", param_hint="PATH")
@@ -75,7 +75,7 @@ def keys_public(
     through a channel other than the export itself; they pass it as ``--trust whylens.pub``.
     """
     if signing_key is not None and not db.exists():
-        from .crypto.signing import FileSigner
+        from ..crypto.signing import FileSigner
 
         public = FileSigner.load(_existing_signing_key(signing_key) or signing_key)
         key, fingerprint = public.public_key_bytes(), public.fingerprint

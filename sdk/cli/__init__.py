@@ -18,12 +18,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ._version import __version__
-from .errors import SigningKeyMismatch, WhylensError
+from .._version import __version__
+from ..errors import SigningKeyMismatch, WhylensError
 
 if TYPE_CHECKING:
-    from .personalizer import Personalizer
-    from .types import Audience
+    from ..personalizer import Personalizer
+    from ..types import Audience
 
 app = typer.Typer(
     name="whylens",
@@ -92,7 +92,7 @@ def _existing_signing_key(signing_key: Path | None) -> Path | None:
 
 
 def _open(db: Path, signing_key: Path | None = None) -> Personalizer:
-    from .personalizer import Personalizer
+    from ..personalizer import Personalizer
 
     _sqlite_only(db)
     if not db.exists():
@@ -248,7 +248,7 @@ def init(
     Keep the keyring out of the database's backups: together they decrypt everything. With
     ``--signing-key`` the keyring alone cannot re-sign the ledger's history.
     """
-    from .personalizer import Personalizer, default_keyring_path
+    from ..personalizer import Personalizer, default_keyring_path
 
     _sqlite_only(db)
     if db.exists():
@@ -282,7 +282,7 @@ def demo(
     ] = Path("demo-output"),
 ) -> None:
     """Run the handmade-goods shop story end to end."""
-    from .demo.story import run_story
+    from ..demo.story import run_story
 
     run_story(folder, console)
 
@@ -437,7 +437,7 @@ def audit_verify(
 ) -> None:
     """Check the hash chain of the database, or an export offline against a pinned key."""
     if export is not None:
-        from .audit.export_check import verify_export
+        from ..audit.export_check import verify_export
 
         try:
             report = verify_export(
@@ -626,7 +626,7 @@ def serve(
     try:
         import uvicorn  # noqa: F401
 
-        from .server.run import serve as run_server
+        from ..server.run import serve as run_server
     except ImportError:
         raise WhylensError("whylens serve needs its extra: pip install 'whylens[server]'") from None
     if db.startswith(("postgresql://", "postgres://")):
@@ -658,12 +658,6 @@ def main() -> None:
         sys.exit(2)
 
 
-# commands kept in modules of their own; importing them registers them on their groups
-from . import cli_keys, cli_receipts  # noqa: E402, F401
-
-if __name__ == "__main__":  # pragma: no cover
-    # run as ``python -m sdk.cli`` this file is __main__, and the keys commands registered
-    # themselves on the imported sdk.cli: run that one
-    from sdk.cli import main as _main
-
-    _main()
+# commands kept in modules of their own (sdk/cli/keys.py, receipts.py); importing them
+# registers them on their groups
+from . import keys, receipts  # noqa: E402, F401

@@ -10,8 +10,8 @@ from typing import Annotated, NoReturn
 import typer
 from rich.markup import escape
 
-from .cli import consent_app, console
-from .errors import ProofError
+from ..errors import ProofError
+from . import consent_app, console
 
 __all__ = ["consent_verify_receipt"]
 
@@ -41,7 +41,7 @@ def consent_verify_receipt(
     Needs ``--trust`` or ``--checkpoint`` (or both): a receipt's own key proves nothing. Exits
     1 with the first failed check, 0 when all pass.
     """
-    from .consent.receipts import verify_receipt
+    from ..consent.receipts import verify_receipt
 
     try:
         if receipt.stat().st_size > _MAX_RECEIPT:
