@@ -206,14 +206,16 @@ class Personalizer:
         (:mod:`sdk.ledger.witness`). Default: an append-only ``0600`` checkpoint log beside the
         keyring, ``<keyring name>.witness.log``; pass a
         :class:`~sdk.ledger.witness_file.DirectoryWitness` on another volume or an
-        :class:`~sdk.ledger.witness_http.HttpWitness` (or several) to survive an attacker who
+        :class:`~sdk.ledger.witness_http.HttpWitness` or an
+        :class:`~sdk.ledger.witness_s3.S3ObjectLockWitness` (or several) to survive an attacker who
         holds the keyring's folder too. On open the store must hold everything anchored:
         otherwise :class:`~sdk.errors.LedgerRollback` names what was lost.
 
         ``signing_key``: the key that signs checkpoints, exports and receipts, apart from the
         keyring (recommended): a path to its own ``0600`` key file (created if missing, see
         :class:`~sdk.crypto.signing.FileSigner`) or any :class:`~sdk.crypto.signing.Signer`
-        (a KMS adapter). Then the keyring alone cannot re-sign a rewritten history. Default:
+        (an HSM: :class:`~sdk.crypto.pkcs11.Pkcs11Signer`). Then the keyring alone cannot
+        re-sign a rewritten history. Default:
         the keyring's key (backwards compatible). A store remembers which key signs it and
         refuses another (:class:`~sdk.errors.SigningKeyMismatch`).
         """

@@ -3,12 +3,15 @@
 A receipt carries the ledger entry's canonical bytes, its RFC 9162 inclusion proof and the signed
 checkpoint (C2SP note) the proof leads to, and is itself signed (Ed25519, the keyring's key) over
 the RFC 8785 canonical JSON of all its other fields, prefixed with a domain tag.
-:func:`verify_receipt` needs only the receipt and the public key:
+:func:`verify_receipt` needs only the receipt and a key the verifier pinned, or a checkpoint the
+verifier holds from elsewhere (which vouches for the key the receipt names):
 
 1. the receipt's signature (so no field, not one byte, was changed);
 2. the checkpoint's signature (the same key);
 3. SHA-256 of the entry bytes is the receipt's entry hash, and its leaf is in the checkpointed tree;
-4. the entry says what the receipt says: action, subject pseudonym, purposes, seq.
+4. the entry says what the receipt says: action, subject pseudonym, purposes, seq;
+5. with a trusted checkpoint: the same key signed it, for the same log, and at the same tree size
+   it has the same root.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .._canonical import canonical_json
-from ..crypto.trust import PIN_HINT, TrustMaterial, load_key
+from ..crypto.trust import PIN_HINT, TrustMaterial, load_key, load_note
 from ..errors import ConfigurationError, ProofError
 from ..ledger import (
     Checkpoint,
@@ -33,6 +37,7 @@ from ..ledger import (
     Ledger,
     LedgerEntry,
     Signer,
+    open_checkpoint,
     verify_inclusion_proof,
 )
 from ..types import ConsentReceipt, Notice
@@ -160,6 +165,7 @@ def build_receipt(
         "tree_size": proof.tree_size,
         "checkpoint": checkpoint.note,
         "key_fingerprint": hashlib.sha256(signer.public_key_bytes()).hexdigest(),
+        "public_key": base64.b64encode(signer.public_key_bytes()).decode(),
     }
     unsigned = ConsentReceipt.model_validate(fields, strict=False)
     # sign the receipt's own JSON form, so what a verifier re-reads is exactly what was signed
@@ -169,27 +175,40 @@ def build_receipt(
 
 def verify_receipt(
     receipt: ConsentReceipt | Mapping[str, Any] | str | bytes,
-    public_key: TrustMaterial | None,
+    public_key: TrustMaterial | None = None,
+    *,
+    trusted_checkpoint: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Check a consent receipt offline with only the signer's public key, which you pinned.
+    """Check a consent receipt offline against a key you pinned or a checkpoint you hold.
 
-    ``public_key``: the raw 32 bytes, base64 text, or a trust file written by ``whylens keys
-    public`` (a receipt carries no key of its own: only a key you got by another channel says
-    who signed it); ``None`` raises :class:`ProofError` saying how to pin.
+    ``public_key``: the signer's key, the raw 32 bytes, base64 text, or a trust file written by
+    ``whylens keys public``. ``trusted_checkpoint``: a signed checkpoint note (its text, or a
+    file holding it) you got from elsewhere -- a witness, an auditor, an earlier export: the
+    key the receipt names must have signed it (so the receipt comes from that log), and at the
+    same tree size the two checkpoints must have the same root (no fork). A receipt's own key
+    proves nothing (a forger puts theirs), so with neither argument :class:`ProofError` says
+    how to pin; with both, both must hold.
+
     Accepts the receipt object, its JSON dict, or its JSON text (``receipt.model_dump_json()``).
     The signature covers the fields exactly as given, so changing any byte of the JSON fails.
     Raises :class:`ProofError` naming the first check that failed (malformed input included);
     returns None when all pass.
     """
-    if public_key is None:
-        raise ProofError(f"no trusted key to check the receipt against: {PIN_HINT}")
+    if public_key is None and trusted_checkpoint is None:
+        raise ProofError(
+            "no trusted key or checkpoint to check the receipt against: "
+            f"{PIN_HINT}, or pass a checkpoint you hold (trusted_checkpoint=, --checkpoint)"
+        )
     try:
-        public_key = load_key(public_key).raw
+        pinned = load_key(public_key).raw if public_key is not None else None
+        note = load_note(trusted_checkpoint) if trusted_checkpoint is not None else None
     except ConfigurationError as exc:
         raise ProofError(f"trust: {exc}") from None
     try:
         if isinstance(receipt, ConsentReceipt):
             raw: Any = receipt.model_dump(mode="json")
+            if raw.get("public_key") is None:
+                raw.pop("public_key", None)  # a receipt from before the field: never signed
         elif isinstance(receipt, str | bytes):
             raw = json.loads(receipt)
         else:
@@ -201,8 +220,9 @@ def verify_receipt(
         raise ProofError("the receipt is not a well-formed consent receipt") from exc
     if receipt.signature is None or receipt.checkpoint is None or receipt.entry_body is None:
         raise ProofError("the receipt carries no signature, checkpoint or entry")
+    key_bytes = pinned if pinned is not None else _claimed_key(receipt)
     try:
-        key = Ed25519PublicKey.from_public_bytes(public_key)
+        key = Ed25519PublicKey.from_public_bytes(key_bytes)
         sig = base64.b64decode(receipt.signature, validate=True)
         if base64.b64encode(sig).decode() != receipt.signature:
             raise ValueError("not canonical base64")  # the signature itself is not signed
@@ -212,6 +232,47 @@ def verify_receipt(
             "the receipt's signature does not verify with this key (it was altered, or signed "
             "by another key)"
         ) from exc
+    _check_proof(receipt, key_bytes)
+    if note is not None:
+        _check_trusted_checkpoint(note, receipt.checkpoint, key_bytes)
+
+
+def _claimed_key(receipt: ConsentReceipt) -> bytes:
+    if receipt.public_key is None:
+        raise ProofError(
+            "the receipt names no public key (made before receipts carried one), so a trusted "
+            f"checkpoint cannot vouch for it: {PIN_HINT}"
+        )
+    try:
+        key = base64.b64decode(receipt.public_key, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProofError("the receipt's public key is not base64") from None
+    if len(key) != 32:
+        raise ProofError("the receipt's public key is not an Ed25519 key")
+    return key
+
+
+def _check_trusted_checkpoint(note: str, ours_note: str, key: bytes) -> None:
+    """The receipt's key signed the checkpoint the verifier holds, of the same log, and the
+    two agree where they can be compared."""
+    ours = open_checkpoint(ours_note, key)
+    try:
+        trusted = open_checkpoint(note, key, origin=ours.origin)
+    except ProofError as exc:
+        raise ProofError(
+            f"trusted checkpoint: not signed by the receipt's key for its log, so the receipt "
+            f"is not from that log ({exc})"
+        ) from None
+    if trusted.size == ours.size and trusted.root != ours.root:
+        raise ProofError(
+            "trusted checkpoint: the receipt's tree differs from the trusted one at the same "
+            "size (a fork)"
+        )
+
+
+def _check_proof(receipt: ConsentReceipt, public_key: bytes) -> None:
+    """The entry bytes are in the receipt's checkpointed tree and say what the receipt says."""
+    assert receipt.entry_body is not None and receipt.checkpoint is not None
     if len(receipt.ledger_seqs) != 1 or len(receipt.entry_hashes) != 1:
         raise ProofError("a receipt proves exactly one ledger entry")
     try:

@@ -10,8 +10,8 @@ anchored: a store that holds fewer entries, or other ones, is a
 
 This module is only the protocol (as ``opentelemetry-api`` is apart from the SDK); the sinks are
 :mod:`sdk.ledger.witness_file` (a local append-only checkpoint log, the default; a directory on
-another volume) and :mod:`sdk.ledger.witness_http` (a C2SP ``tlog-witness`` over HTTP, with
-cosignatures).
+another volume), :mod:`sdk.ledger.witness_http` (a C2SP ``tlog-witness`` over HTTP, with
+cosignatures) and :mod:`sdk.ledger.witness_s3` (write-once objects in an S3 Object Lock bucket).
 
 Cadence: the leader of each group commit anchors the checkpoint of its batch right after the
 database committed it, so one anchor covers every entry of the batch (amortised like the commit).

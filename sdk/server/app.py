@@ -85,7 +85,10 @@ def build_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     logs.install()
     p = Personalizer.open(
-        settings.db, keyring=settings.keyring, require_sign_off=settings.require_sign_off
+        settings.db,
+        keyring=settings.keyring,
+        require_sign_off=settings.require_sign_off,
+        signing_key=settings.signing_key,
     )
 
     @asynccontextmanager

@@ -20,6 +20,9 @@ class ServerSettings(BaseSettings):
     """The store: a SQLite path or a ``postgresql://`` URL (then set ``keyring`` too)."""
     keyring: str | None = None
     """The keyring file (default: beside the database)."""
+    signing_key: str | None = None
+    """The separate signing key file (``whylens keys signing-key create``), if the store has
+    one; default: the keyring's key signs."""
     require_sign_off: bool = True
     session_ttl_seconds: int = 8 * 3600
     """How long a console session lasts after logging in."""

@@ -73,6 +73,11 @@ class ConsentReceipt(Frozen):
     checkpoint: str | None = None
     """The C2SP signed note the inclusion proof leads to."""
     key_fingerprint: str | None = None
+    public_key: str | None = None
+    """Base64 Ed25519 public key of the signer, as the receipt claims it: worth nothing alone
+    (a forger puts theirs), it is what a trusted checkpoint is checked against
+    (:func:`sdk.consent.verify_receipt` with ``trusted_checkpoint``). Absent in receipts made
+    before it was added (those need a pinned key)."""
     signature: str | None = None
     """Base64 Ed25519 signature over the canonical JSON of every other field."""
 

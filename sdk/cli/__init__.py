@@ -18,12 +18,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ._version import __version__
-from .errors import WhylensError
+from .._version import __version__
+from ..errors import SigningKeyMismatch, WhylensError
 
 if TYPE_CHECKING:
-    from .personalizer import Personalizer
-    from .types import Audience
+    from ..personalizer import Personalizer
+    from ..types import Audience
 
 app = typer.Typer(
     name="whylens",
@@ -41,7 +41,10 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(review_app, name="review")
 app.add_typer(audit_app, name="audit")
 app.add_typer(subject_app, name="subject")
-keys_app = typer.Typer(help="Key rotation: KEK versions, rewrap, retirement.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Keys: KEK rotation, rewrap, retirement; the signing key and its public half.",
+    no_args_is_help=True,
+)
 app.add_typer(keys_app, name="keys")
 models_app = typer.Typer(help="Model versions: list, sign off, shadow.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -65,15 +68,38 @@ def _sqlite_only(db: Path) -> None:
         )
 
 
-def _open(db: Path) -> Personalizer:
-    from .personalizer import Personalizer
+SigningKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--signing-key",
+        envvar="WHYLENS_SIGNING_KEY",
+        help="The store's separate signing key file, if it has one "
+        "(made by `whylens keys signing-key create`).",
+    ),
+]
+
+
+def _existing_signing_key(signing_key: Path | None) -> Path | None:
+    # Personalizer.open would create a missing key file; for a store that exists, a missing
+    # file is a typo or a lost key, never a reason to make a new one
+    if signing_key is not None and not signing_key.exists():
+        raise typer.BadParameter(
+            f"no signing key at {signing_key} (create one with: whylens keys signing-key "
+            f"create {signing_key})",
+            param_hint="--signing-key",
+        )
+    return signing_key
+
+
+def _open(db: Path, signing_key: Path | None = None) -> Personalizer:
+    from ..personalizer import Personalizer
 
     _sqlite_only(db)
     if not db.exists():
         raise typer.BadParameter(
             f"no database at {db} (create one with: whylens init --db {db})", param_hint="--db"
         )
-    return Personalizer.open(db)
+    return Personalizer.open(db, signing_key=_existing_signing_key(signing_key))
 
 
 YesOption = Annotated[
@@ -128,13 +154,17 @@ EXAMPLES: dict[str, str] = {
     "keys": "whylens keys status --db shop.db",
     "models": "whylens models list --db shop.db",
     "tokens": "whylens tokens list --db shop.db",
-    "init": "whylens init --db shop.db",
+    "init": "whylens init --db shop.db --signing-key /vault/shop.signing.key",
     "demo": "whylens demo --dir demo-output",
     "why": "whylens why dec_0190... --db shop.db --audience reviewer",
     "consent grant": "whylens consent grant cust-1 personalization --db shop.db",
     "consent withdraw": "whylens consent withdraw cust-1 personalization --db shop.db",
     "consent state": "whylens consent state cust-1 --db shop.db",
     "consent history": "whylens consent history cust-1 --db shop.db",
+    "consent verify-receipt": (
+        "whylens consent verify-receipt receipt.json --trust whylens.pub\n"
+        "whylens consent verify-receipt receipt.json --checkpoint held.checkpoint"
+    ),
     "review list": "whylens review list --db shop.db",
     "review approve": "whylens review approve dec_0190... --reviewer anna --db shop.db",
     "review override": (
@@ -151,7 +181,12 @@ EXAMPLES: dict[str, str] = {
     "keys schedule": "whylens keys schedule --every-days 30 --retain-days 35 --db shop.db",
     "keys rewrap": "whylens keys rewrap --db shop.db",
     "keys retire": "whylens keys retire --below 2 --db shop.db --yes",
-    "keys public": "whylens keys public --db shop.db > whylens.pub",
+    "keys public": (
+        "whylens keys public --db shop.db > whylens.pub\n"
+        "whylens keys public --db shop.db --signing-key /vault/shop.signing.key --out whylens.pub"
+    ),
+    "keys signing-key": "whylens keys signing-key create /vault/shop.signing.key",
+    "keys signing-key create": "whylens keys signing-key create /vault/shop.signing.key",
     "keys status": "whylens keys status --db shop.db",
     "models list": "whylens models list --db shop.db",
     "models sign-off": "whylens models sign-off ranker 1 --reviewer anna --db shop.db",
@@ -198,12 +233,22 @@ def init(
         Path | None,
         typer.Option(help="Where to put the keyring (default: <name>.keyring.json beside it)."),
     ] = None,
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--signing-key",
+            envvar="WHYLENS_SIGNING_KEY",
+            help="Sign with a key apart from the keyring: this key file (created, mode 0600, "
+            "if missing). Recommended: keep it on another machine or volume.",
+        ),
+    ] = None,
 ) -> None:
     """Create an empty store and its keyring (mode 0600), and say where they are.
 
-    Keep the keyring out of the database's backups: together they decrypt everything.
+    Keep the keyring out of the database's backups: together they decrypt everything. With
+    ``--signing-key`` the keyring alone cannot re-sign the ledger's history.
     """
-    from .personalizer import Personalizer, default_keyring_path
+    from ..personalizer import Personalizer, default_keyring_path
 
     _sqlite_only(db)
     if db.exists():
@@ -213,14 +258,21 @@ def init(
         raise typer.BadParameter(
             f"{keyring_path} already exists; nothing was changed", param_hint="--keyring"
         )
-    with Personalizer.open(db, keyring=keyring_path):
-        pass
+    with Personalizer.open(db, keyring=keyring_path, signing_key=signing_key) as p:
+        fingerprint = p.signer.fingerprint
     console.print(f"store:   {db.resolve()}", highlight=False, markup=False)
     console.print(
         f"keyring: {keyring_path.resolve()} (mode 0600; back it up apart from the store)",
         highlight=False,
         markup=False,
     )
+    if signing_key is not None:
+        console.print(
+            f"signing key: {signing_key.resolve()} (mode 0600; fingerprint {fingerprint[:16]}...;"
+            " pass --signing-key or set WHYLENS_SIGNING_KEY on every command)",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()
@@ -230,7 +282,7 @@ def demo(
     ] = Path("demo-output"),
 ) -> None:
     """Run the handmade-goods shop story end to end."""
-    from .demo.story import run_story
+    from ..demo.story import run_story
 
     run_story(folder, console)
 
@@ -240,11 +292,12 @@ def consent_grant(
     subject: str,
     purposes: list[str],
     db: DbOption = Path("whylens.db"),
+    signing_key: SigningKeyOption = None,
     notice: Annotated[str | None, typer.Option(help="Id of the notice shown.")] = None,
     source: Annotated[str | None, typer.Option(help="Where consent was given.")] = None,
 ) -> None:
     """Record a grant of one or more purposes."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         receipt = p.consent.grant(subject, purposes, notice=notice, source=source)
     console.print_json(receipt.model_dump_json())
 
@@ -254,27 +307,32 @@ def consent_withdraw(
     subject: str,
     purposes: list[str],
     db: DbOption = Path("whylens.db"),
+    signing_key: SigningKeyOption = None,
     source: Annotated[str | None, typer.Option(help="Where consent was withdrawn.")] = None,
 ) -> None:
     """Record a withdrawal of one or more purposes."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         receipt = p.consent.withdraw(subject, purposes, source=source)
     console.print_json(receipt.model_dump_json())
 
 
 @consent_app.command("state")
-def consent_state(subject: str, db: DbOption = Path("whylens.db")) -> None:
+def consent_state(
+    subject: str, db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None
+) -> None:
     """A subject's consent to each purpose now."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         state = p.consent.state(subject)
     for purpose, status in state.purposes.items():
         console.print(f"{purpose:<16} {status}")
 
 
 @consent_app.command("history")
-def consent_history(subject: str, db: DbOption = Path("whylens.db")) -> None:
+def consent_history(
+    subject: str, db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None
+) -> None:
     """Every grant and withdrawal of a subject."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         for event in p.consent.history(subject):
             console.print(
                 f"#{event.seq:<6} {event.at:%Y-%m-%d %H:%M:%S} {event.action:<9} {event.purpose}"
@@ -285,6 +343,7 @@ def consent_history(subject: str, db: DbOption = Path("whylens.db")) -> None:
 def why(
     decision_id: str,
     db: DbOption = Path("whylens.db"),
+    signing_key: SigningKeyOption = None,
     audience: Annotated[str, typer.Option(help="end_user, reviewer or auditor")] = "end_user",
     locale: Annotated[str, typer.Option(help="en or de")] = "en",
     item: Annotated[str | None, typer.Option(help="Item id, for a recommendation.")] = None,
@@ -293,7 +352,7 @@ def why(
     ] = False,
 ) -> None:
     """Explain a decision or a recommended item."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         if audience not in ("end_user", "reviewer", "auditor"):
             raise typer.BadParameter("use end_user, reviewer or auditor", param_hint="--audience")
         explanation = p.explain(
@@ -310,9 +369,9 @@ def why(
 
 
 @review_app.command("list")
-def review_list(db: DbOption = Path("whylens.db")) -> None:
+def review_list(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None) -> None:
     """Decisions waiting for a person."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         pending = p.reviews.pending()
     if not pending:
         console.print("No decisions are waiting for review.")
@@ -328,10 +387,11 @@ def review_approve(
     decision_id: str,
     reviewer: Annotated[str, typer.Option(help="Your staff id.")],
     db: DbOption = Path("whylens.db"),
+    signing_key: SigningKeyOption = None,
     note: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Confirm a held decision."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         decision = p.reviews.approve(decision_id, reviewer=reviewer, note=note)
     console.print(f"{decision.decision_id}: {decision.status}, outcome {decision.outcome}")
 
@@ -343,9 +403,10 @@ def review_override(
     reviewer: Annotated[str, typer.Option(help="Your staff id.")],
     reason: Annotated[str, typer.Option(help="Why (required).")],
     db: DbOption = Path("whylens.db"),
+    signing_key: SigningKeyOption = None,
 ) -> None:
     """Change a decision's outcome, with a reason."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         decision = p.reviews.override(
             decision_id, outcome=outcome, reviewer=reviewer, reason=reason
         )
@@ -358,6 +419,7 @@ def audit_verify(
         Path | None, typer.Argument(help="An export folder; omit to verify the database.")
     ] = None,
     db: DbOption = Path("whylens.db"),
+    signing_key: SigningKeyOption = None,
     trust: Annotated[
         str | None,
         typer.Option(
@@ -375,7 +437,7 @@ def audit_verify(
 ) -> None:
     """Check the hash chain of the database, or an export offline against a pinned key."""
     if export is not None:
-        from .audit.export_check import verify_export
+        from ..audit.export_check import verify_export
 
         try:
             report = verify_export(
@@ -385,7 +447,7 @@ def audit_verify(
             console.print(f"[red]FAILED[/red]: {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
     else:
-        with _open(db) as p:
+        with _open(db, signing_key) as p:
             report = p.audit.verify()
     if report.ok:
         console.print(f"[green]OK[/green]: {report.checked} records verified")
@@ -402,6 +464,7 @@ def audit_verify(
 def audit_export(
     path: Path,
     db: DbOption = Path("whylens.db"),
+    signing_key: SigningKeyOption = None,
     format: Annotated[str, typer.Option(help="jsonl, csv or parquet")] = "jsonl",
     since: Annotated[str | None, typer.Option(help="ISO time with zone, inclusive")] = None,
     until: Annotated[str | None, typer.Option(help="ISO time with zone, inclusive")] = None,
@@ -419,7 +482,7 @@ def audit_export(
         end = datetime.fromisoformat(until) if until else None
     except ValueError:
         raise typer.BadParameter("use ISO 8601 times such as 2026-11-01T00:00:00+00:00") from None
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         manifest = p.audit.export(
             path, format=format, since=start, until=end, model=model, personal=personal
         )
@@ -430,161 +493,37 @@ def audit_export(
 
 
 @subject_app.command("export")
-def subject_export(subject: str, db: DbOption = Path("whylens.db")) -> None:
+def subject_export(
+    subject: str, db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None
+) -> None:
     """Everything held about a subject, as JSON (to stdout: it is their personal data)."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         data = p.subjects.export(subject)
     sys.stdout.write(json.dumps(data.model_dump(mode="json"), indent=2) + "\n")
 
 
 @subject_app.command("erase")
-def subject_erase(subject: str, db: DbOption = Path("whylens.db"), yes: YesOption = False) -> None:
+def subject_erase(
+    subject: str,
+    db: DbOption = Path("whylens.db"),
+    signing_key: SigningKeyOption = None,
+    yes: YesOption = False,
+) -> None:
     """Destroy a subject's key and profile (crypto-shredding). Irreversible: asks first.
 
     Everything encrypted under the subject's key becomes unreadable, in backups too; the ledger
     keeps its pseudonymous records, so proofs still verify. Prints the signed erasure receipt.
     """
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         _confirm("erase this subject's data for good", yes)
         receipt = p.subjects.erase(subject)
     console.print_json(receipt.model_dump_json())
 
 
-@keys_app.command("rotate")
-def keys_rotate(
-    db: DbOption = Path("whylens.db"),
-    rewrap: Annotated[
-        bool, typer.Option(help="Rewrap every data key under the new KEK right away.")
-    ] = True,
-    if_due: Annotated[
-        bool,
-        typer.Option(
-            "--if-due",
-            help="Run the rotation schedule (`whylens keys schedule`): rotate only when due, "
-            "destroy expired KEK versions. For cron or a systemd timer.",
-        ),
-    ] = False,
-) -> None:
-    """Make a new key-encryption key version current, rewrap the data keys under it, and
-    destroy KEK versions the schedule's retention window has passed."""
-    with _open(db) as p:
-        if if_due:
-            report = p.keys.rotate_if_due()
-            if report is None:
-                console.print("KEK rotation not due; nothing to destroy")
-                return
-        elif not rewrap:
-            version = p.keys.provider.rotate()
-            console.print(f"KEK version {version} is now current")
-            return
-        else:
-            report = p.keys.rotate()
-        if report.rotated:
-            console.print(f"KEK version {report.kek_version} is now current")
-            console.print(
-                f"rewrapped {report.rewrapped} data keys; {report.remaining} left under older KEKs"
-            )
-        if report.destroyed:
-            console.print(f"destroyed KEK versions {list(report.destroyed)}")
-
-
-@keys_app.command("schedule")
-def keys_schedule(
-    every_days: Annotated[float, typer.Option(help="Rotate the KEK this often (days).")],
-    retain_days: Annotated[
-        float,
-        typer.Option(
-            help="Destroy a superseded KEK this long after (days): the backup retention window."
-        ),
-    ],
-    db: DbOption = Path("whylens.db"),
-) -> None:
-    """Store the KEK rotation schedule in the database (applied by `keys rotate --if-due`)."""
-    from datetime import timedelta
-
-    with _open(db) as p:
-        p.keys.set_rotation_schedule(
-            every=timedelta(days=every_days), retain=timedelta(days=retain_days)
-        )
-    console.print(
-        f"KEKs rotate every {every_days:g} days; superseded ones are destroyed after "
-        f"{retain_days:g} days"
-    )
-
-
-@keys_app.command("rewrap")
-def keys_rewrap(db: DbOption = Path("whylens.db")) -> None:
-    """Rewrap data keys still under an older KEK (resumable, idempotent; data untouched)."""
-    with _open(db) as p:
-        report = p.keys.rewrap_all()
-    console.print(
-        f"rewrapped {report.rewrapped} data keys under KEK version {report.kek_version}; "
-        f"{report.remaining} left under older KEKs"
-    )
-
-
-@keys_app.command("retire")
-def keys_retire(
-    below: Annotated[int, typer.Option(help="Retire versions below this one.")],
-    db: DbOption = Path("whylens.db"),
-    data_keys: Annotated[
-        bool, typer.Option("--data-keys", help="Retire data-key versions instead of KEKs.")
-    ] = False,
-    yes: YesOption = False,
-) -> None:
-    """Retire old key versions: reading anything made under them raises KeyRetired. Asks first.
-
-    Rewrap first (``whylens keys rewrap``) so nothing current is still under a retired KEK.
-    """
-    with _open(db) as p:
-        kind = "data-key" if data_keys else "KEK"
-        _confirm(f"retire {kind} versions below {below}", yes)
-        if data_keys:
-            p.keys.retire_data_keys(below)
-        else:
-            p.keys.retire_keks(below)
-    console.print(f"{'data-key' if data_keys else 'KEK'} versions below {below} are retired")
-
-
-@keys_app.command("public")
-def keys_public(db: DbOption = Path("whylens.db")) -> None:
-    """Print the store's Ed25519 public key (base64), to pin when verifying exports offline.
-
-    It signs ledger checkpoints, export manifests, consent and erasure receipts. Write it to a
-    trust file (``> whylens.pub``) and give that to the people who verify, through a channel
-    other than the export itself; they pass it as ``--trust whylens.pub``.
-    """
-    import base64
-
-    with _open(db) as p:
-        key = base64.b64encode(p.keyring.public_key_bytes()).decode()
-    sys.stdout.write(key + "\n")
-
-
-@keys_app.command("status")
-def keys_status(db: DbOption = Path("whylens.db")) -> None:
-    """The key provider, KEK versions and how many data keys are under older KEKs."""
-    with _open(db) as p:
-        provider = p.keys.provider
-        older = p.keys.count_below_kek(provider.current_version)
-        console.print(
-            f"provider {provider.name}: KEK versions {list(provider.versions)}, current "
-            f"{provider.current_version}, minimum {provider.min_version}; {older} data keys "
-            f"under older KEKs; minimum data-key version {p.keys.min_data_key_version}"
-        )
-        schedule = p.keys.rotation_schedule
-        if schedule is not None:
-            due = "due now" if p.keys.rotation_due() else "not due"
-            console.print(
-                f"schedule: rotate every {schedule.every.total_seconds() / 86400:g} days, "
-                f"destroy after {schedule.retain.total_seconds() / 86400:g} days ({due})"
-            )
-
-
 @models_app.command("list")
-def models_list(db: DbOption = Path("whylens.db")) -> None:
+def models_list(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None) -> None:
     """Every model version with its hash, metrics, rows left out and sign-off."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         for card in p.models.list():
             signed = p.models.sign_off_of(card.name, card.version)
             metrics = ", ".join(f"{k} {v:.4f}" for k, v in card.metrics.items())
@@ -602,10 +541,11 @@ def models_sign_off(
     version: int,
     reviewer: Annotated[str, typer.Option(help="Your staff id.")],
     db: DbOption = Path("whylens.db"),
+    signing_key: SigningKeyOption = None,
     note: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Approve a model version for serving (recorded on the ledger)."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         record = p.models.sign_off(name, version, reviewer=reviewer, note=note)
     console.print(f"{name} v{version} signed off by {record.reviewer} (ledger #{record.seq})")
 
@@ -615,9 +555,10 @@ def models_shadow(
     name: str,
     version: Annotated[int | None, typer.Argument(help="Candidate version; omit to stop.")] = None,
     db: DbOption = Path("whylens.db"),
+    signing_key: SigningKeyOption = None,
 ) -> None:
     """Score a candidate version beside the serving one; only agreement is logged."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         p.models.shadow(name, version)
     console.print(f"{name}: shadow {'off' if version is None else f'v{version}'}")
 
@@ -627,9 +568,10 @@ def tokens_create(
     role: Annotated[str, typer.Option(help="service, reviewer or compliance")],
     name: Annotated[str, typer.Option(help="Who or what uses it (a staff id or an app name).")],
     db: DbOption = Path("whylens.db"),
+    signing_key: SigningKeyOption = None,
 ) -> None:
     """Make a token and print it once (only its SHA-256 is kept, on the ledger)."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         token, info = p.tokens.create(role, name)
     Console(stderr=True).print(
         f"token {info.token_id} for {info.name} ({info.role}); shown once, keep it secret:",
@@ -639,9 +581,9 @@ def tokens_create(
 
 
 @tokens_app.command("list")
-def tokens_list(db: DbOption = Path("whylens.db")) -> None:
+def tokens_list(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None) -> None:
     """Every token: id, role, name, when made, and whether revoked (never the token)."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         for t in p.tokens.list():
             console.print(
                 f"{t.token_id}  {t.role:<10} {t.name:<24} {t.created_at:%Y-%m-%d %H:%M}  "
@@ -651,9 +593,11 @@ def tokens_list(db: DbOption = Path("whylens.db")) -> None:
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token_id: str, db: DbOption = Path("whylens.db")) -> None:
+def tokens_revoke(
+    token_id: str, db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None
+) -> None:
     """Revoke a token by id; every worker refuses it from its next request on."""
-    with _open(db) as p:
+    with _open(db, signing_key) as p:
         t = p.tokens.revoke(token_id)
     console.print(f"{t.token_id} ({t.name}, {t.role}) revoked", highlight=False)
 
@@ -662,8 +606,11 @@ def tokens_revoke(token_id: str, db: DbOption = Path("whylens.db")) -> None:
 def serve(
     db: Annotated[
         str,
-        typer.Option("--db", envvar="WHYLENS_DB",
-                     help="The store: a SQLite file or a postgresql:// URL (then --keyring)."),
+        typer.Option(
+            "--db",
+            envvar="WHYLENS_DB",
+            help="The store: a SQLite file or a postgresql:// URL (then --keyring).",
+        ),
     ] = "whylens.db",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -671,6 +618,7 @@ def serve(
     keyring: Annotated[
         Path | None, typer.Option(help="Keyring file (default: beside --db).")
     ] = None,
+    signing_key: SigningKeyOption = None,
 ) -> None:
     """Serve the HTTP API, the why page and the review console (needs whylens\\[server])."""
     import os
@@ -678,7 +626,7 @@ def serve(
     try:
         import uvicorn  # noqa: F401
 
-        from .server.run import serve as run_server
+        from ..server.run import serve as run_server
     except ImportError:
         raise WhylensError("whylens serve needs its extra: pip install 'whylens[server]'") from None
     if db.startswith(("postgresql://", "postgres://")):
@@ -692,6 +640,8 @@ def serve(
     os.environ["WHYLENS_DB"] = str(db)
     if keyring is not None:
         os.environ["WHYLENS_KEYRING"] = str(keyring)
+    if _existing_signing_key(signing_key) is not None:
+        os.environ["WHYLENS_SIGNING_KEY"] = str(signing_key)
     run_server(host, port, workers)
 
 
@@ -701,9 +651,13 @@ def main() -> None:
         _attach_examples(app)
         app()
     except WhylensError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        err = Console(stderr=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        if isinstance(exc, SigningKeyMismatch):
+            err.print("pass --signing-key PATH (or set WHYLENS_SIGNING_KEY)", highlight=False)
         sys.exit(2)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+# commands kept in modules of their own (sdk/cli/keys.py, receipts.py); importing them
+# registers them on their groups
+from . import keys, receipts  # noqa: E402, F401

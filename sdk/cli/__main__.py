@@ -1,0 +1,5 @@
+"""``python -m sdk.cli``: the ``whylens`` command."""
+
+from . import main
+
+main()
