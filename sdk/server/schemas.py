@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from ..access.tokens import Role
 from ..consent.tcf.apply import TcfOutcome
@@ -116,10 +116,17 @@ class ExportRequest(Frozen):
     """Which stretch of the ledger to export, and how (all optional: everything, as JSONL)."""
 
     format: Literal["jsonl", "csv", "parquet"] = "jsonl"
-    since: datetime | None = None
-    until: datetime | None = None
+    # not strict: JSON has no datetime type, so an RFC 3339 string is the only way to send one
+    since: Annotated[AwareDatetime, Field(strict=False)] | None = None
+    until: Annotated[AwareDatetime, Field(strict=False)] | None = None
     model: Name | None = None
     """Only this model's decisions and recommendations (consent entries stay, for the chain)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExportRequest:
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError("since is after until: the stretch to export would be empty")
+        return self
 
 
 class ExportResult(Frozen):

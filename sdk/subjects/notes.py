@@ -141,7 +141,7 @@ class Notes:
 
     def of_subject(self, subject: str) -> list[Note]:
         """Every note of one person, oldest first (for their own access request)."""
-        pseudo = self._keys.pseudonym(subject)
+        pseudo = self._keys.pseudonym(subject, create=False)
         return [n for n in self.inbox(None) if n.subject == pseudo]
 
     def get(self, note_id: str) -> Note:
