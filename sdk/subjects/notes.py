@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, get_args
 
-from ..errors import NoteConsentMissing, NoteStateError
+from ..errors import NoteConsentMissing, NoteStateError, UnknownSubject
 from ..keys import SubjectKeys
 from ..keys.sealed import open_sealed, seal
 from ..ledger import Ledger, LedgerEntry
@@ -113,6 +113,11 @@ class Notes:
         if topic is not None and (not isinstance(topic, str) or not 0 < len(topic) <= _MAX_TOPIC):
             raise NoteStateError(f"a topic is 1 to {_MAX_TOPIC} characters of text")
         pseudo = self._keys.pseudonym(subject)
+        try:
+            # an erased id raises SubjectErased here, before the consent check says "not agreed"
+            self._keys.cipher(pseudo, create=False)
+        except UnknownSubject:
+            pass  # no data key yet: seal() makes one once consent is checked
         if not self._consent.state_of_pseudonym(pseudo).allows(NOTES_PURPOSE):
             raise NoteConsentMissing(
                 f"this person has not agreed to purpose {NOTES_PURPOSE!r}, so their note cannot "
