@@ -153,9 +153,9 @@ class GlobalPrivacyControl:
         if conflicting and not acknowledged:
             state = self._subjects[self._consent._keys.pseudonym(subject)]
             raise GPCConflict(
-                f"purposes {list(conflicting)} were opted out by a Global Privacy Control signal "
-                f"(ledger entry {state.seq}); show the person the conflict and, if they confirm, "
-                "call grant(..., acknowledge_gpc_conflict=True)"
+                f"purposes {', '.join(conflicting)} were opted out by a Global Privacy Control "
+                f"signal (ledger entry {state.seq}); show the person the conflict and, if they "
+                "confirm, grant again with acknowledge_gpc_conflict=True (JSON: true)"
             )
         return conflicting
 

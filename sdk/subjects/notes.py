@@ -10,6 +10,7 @@ other process's inbox on its next call.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -113,11 +114,10 @@ class Notes:
         if topic is not None and (not isinstance(topic, str) or not 0 < len(topic) <= _MAX_TOPIC):
             raise NoteStateError(f"a topic is 1 to {_MAX_TOPIC} characters of text")
         pseudo = self._keys.pseudonym(subject)
-        try:
-            # an erased id raises SubjectErased here, before the consent check says "not agreed"
+        # an erased id raises SubjectErased here, before the consent check says "not agreed";
+        # no data key yet is fine: seal() makes one once consent is checked
+        with contextlib.suppress(UnknownSubject):
             self._keys.cipher(pseudo, create=False)
-        except UnknownSubject:
-            pass  # no data key yet: seal() makes one once consent is checked
         if not self._consent.state_of_pseudonym(pseudo).allows(NOTES_PURPOSE):
             raise NoteConsentMissing(
                 f"this person has not agreed to purpose {NOTES_PURPOSE!r}, so their note cannot "
