@@ -57,6 +57,11 @@ class ProtectedAttributes:
         """Every protected attribute name stored so far (kept in memory: decide() checks it)."""
         return self._names
 
+    def stored_names(self) -> tuple[str, ...]:
+        """Every protected attribute name in the store now, by any process, sorted (one query:
+        for pages that offer the attributes to audit by, not for the serving path)."""
+        return tuple(sorted(set(self._db.protected.names())))
+
     def put(self, subject: str, attributes: Mapping[str, str | int | float | bool]) -> None:
         """Store (replace) protected attributes of ``subject``, encrypted.
 

@@ -215,8 +215,11 @@ def fairness(request: Request, model: str = "", group_by: str = "") -> HTMLRespo
                     [(g.group, g.review_rate, False) for g in report.groups],
                     title="review rate by group"),
             }
-    return _page(request, "fairness.html", caller, models=models, report=report,
-                 problem=problem, charts=charts, f={"model": model, "group_by": group_by})
+    # a select of what is stored: a typed name that nobody has gave a report of all "unknown"
+    attributes = p.audit.protected.stored_names()
+    return _page(request, "fairness.html", caller, models=models, attributes=attributes,
+                 report=report, problem=problem, charts=charts,
+                 f={"model": model, "group_by": group_by})
 
 
 _REFERENCE_ROWS = 500

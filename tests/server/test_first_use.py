@@ -151,3 +151,14 @@ def test_the_console_filters_by_trigger_rule(server: Server, store: Store) -> No
     waiting = int(re.search(r"(\d+) decision\(s\) waiting", page).group(1))  # type: ignore[union-attr]
     shown = console.get("/console", params={"trigger": "uncertainty_band"}).text
     assert f"{waiting} decision(s) waiting" in shown and waiting >= 3
+
+
+def test_the_fairness_page_offers_the_stored_attributes(server: Server, store: Store) -> None:
+    svc = server.client(token=store.tokens["service"])
+    # stored through the service API, i.e. possibly by another worker than the page's
+    r = svc.put(f"/v1/subjects/{store.consenting[40]}/protected",
+                json={"attributes": {"age_band": "40-49"}})
+    assert r.status_code == 200, r.text
+    page = _console(server, store.tokens["compliance"]).get("/console/fairness").text
+    select = page.split('name="group_by">', 1)[1].split("</select>", 1)[0]
+    assert "age_band" in re.findall(r'<option value="([^"]*)"', select)
