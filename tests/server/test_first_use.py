@@ -162,3 +162,16 @@ def test_the_fairness_page_offers_the_stored_attributes(server: Server, store: S
     page = _console(server, store.tokens["compliance"]).get("/console/fairness").text
     select = page.split('name="group_by">', 1)[1].split("</select>", 1)[0]
     assert "age_band" in re.findall(r'<option value="([^"]*)"', select)
+
+
+def test_approve_names_the_outcome_it_confirms(server: Server, store: Store) -> None:
+    # held for missing consent: the decision's outcome is "pending", approving confirms the model's
+    who = "never-consented-approve-1"
+    d = server.client(token=store.tokens["service"]).post("/v1/decide", json={
+        "subject": who, "model": CREDIT,
+        "features": store.credit_features(store.consenting[0])}).json()
+    assert d["outcome"] == "pending" and d["automated_outcome"] != "pending"
+    page = _console(server, store.tokens["reviewer"]).get(
+        f"/console/decisions/{d['decision_id']}").text
+    assert f"Approve {d['automated_outcome']}</button>" in page
+    assert "Approve pending" not in page and "has not agreed to" in page
