@@ -175,3 +175,23 @@ def test_approve_names_the_outcome_it_confirms(server: Server, store: Store) -> 
         f"/console/decisions/{d['decision_id']}").text
     assert f"Approve {d['automated_outcome']}</button>" in page
     assert "Approve pending" not in page and "has not agreed to" in page
+
+
+def test_approve_after_a_contested_override_says_it_restores_the_models_outcome(
+    server: Server, store: Store
+) -> None:
+    svc, reviewer = (server.client(token=store.tokens[r]) for r in ("service", "reviewer"))
+    who = store.consenting[45]
+    d = svc.post("/v1/decide", json={"subject": who, "model": CREDIT,
+                                     "features": store.credit_features(who)}).json()
+    other = "approved" if d["automated_outcome"] == "declined" else "declined"
+    r = reviewer.post(f"/v1/reviews/{d['decision_id']}/override",
+                      json={"outcome": other, "reason": "checked by phone"})
+    assert r.status_code == 200, r.text
+    assert svc.post(f"/v1/decisions/{d['decision_id']}/contest",
+                    json={"message": "please look again"}).status_code == 200
+    page = _console(server, store.tokens["reviewer"]).get(
+        f"/console/decisions/{d['decision_id']}").text
+    assert f"Approve {d['automated_outcome']}</button>" in page  # what approving sets
+    approved = reviewer.post(f"/v1/reviews/{d['decision_id']}/approve").json()
+    assert approved["outcome"] == d["automated_outcome"]
