@@ -35,6 +35,8 @@ def test_an_export_can_be_narrowed_by_time_over_json(server: Server, store: Stor
     assert backwards.status_code == 422 and "since is after until" in _detail(backwards)
     naive = compliance.post("/v1/audit/exports", json={"since": "2026-12-03T00:00:00"})
     assert naive.status_code == 422 and "timezone" in _detail(naive)
+    typo = compliance.post("/v1/audit/exports", json={"model": CREDIT + "x"})
+    assert typo.status_code == 404 and typo.json()["code"] == "model_not_found"
 
 
 def test_a_body_without_its_content_type_says_what_to_send(server: Server, store: Store) -> None:
