@@ -26,7 +26,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 FormText = Annotated[str, Form(max_length=2000)]
-FormId = Annotated[str, Form(max_length=256)]
+FormId = Annotated[str, Form(max_length=128)]  # as the JSON API's names and the why page's ids
 STAFF = ("reviewer", "compliance")
 
 
