@@ -18,7 +18,7 @@ from sdk.audit import verify_export
 from sdk.audit.export import _signed_bytes
 from sdk.audit.export_format import manifest_bytes
 from sdk.cli import app
-from sdk.errors import ConfigurationError
+from sdk.errors import ConfigurationError, ModelNotFound
 
 CANARY_SUBJECT = "canary-subject-7Q4Z"
 CANARY_MESSAGE = "CANARY-contest-message-XK81"
@@ -238,3 +238,14 @@ def test_any_byte_of_the_chain_changed_and_resigned_still_fails(two_models, tmp_
     ledger.write_bytes(original)
     (folder / "manifest.json").write_text(manifest)
     assert verify_export(folder, trust=p.keyring.public_key_bytes()).ok
+
+
+def test_an_export_names_what_is_wrong_with_its_target(two_models, tmp_path) -> None:
+    p, _, _ = two_models
+    taken = tmp_path / "a-file"
+    taken.write_text("x")
+    with pytest.raises(ConfigurationError, match="is a file"):
+        p.audit.export(taken)
+    with pytest.raises(ModelNotFound):
+        p.audit.export(tmp_path / "typo", model="credit-c")
+    assert not (tmp_path / "typo").exists()

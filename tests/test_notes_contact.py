@@ -13,7 +13,7 @@ from conftest import all_bytes, feature_row
 
 from sdk import Personalizer
 from sdk.audit.contact import ServiceLevel, TriagePolicy
-from sdk.errors import ContactCaseError, NoteConsentMissing, NoteStateError
+from sdk.errors import ContactCaseError, NoteConsentMissing, NoteStateError, SubjectErased
 
 WHO = "cust-notes-1"
 
@@ -74,6 +74,11 @@ def test_erasure_makes_notes_unreadable(p: Personalizer) -> None:
     gone = p.notes.get(note.note_id)
     assert gone.text is None and gone.reply is None and gone.topic is None
     assert gone.status == "resolved" and gone.resolved_by == "anna.k"  # the trail stays
+    # a new note from the erased id says so (not "has not agreed", which would invite a grant)
+    size = p.ledger.size
+    with pytest.raises(SubjectErased):
+        p.notes.add(WHO, "one more thing")
+    assert p.ledger.size == size
 
 
 def test_bad_input_is_refused_with_nothing_stored(p: Personalizer) -> None:

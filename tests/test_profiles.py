@@ -73,7 +73,7 @@ def test_invalid_subject_ids_never_echo_the_id(bad: object, profiles: Profiles) 
 
 
 def test_invalid_subject_id_message_says_what_is_wrong() -> None:
-    with pytest.raises(InvalidSubjectId, match=r"got a str of 300 characters\)"):
+    with pytest.raises(InvalidSubjectId, match=r"got 300 characters\)"):
         validate_subject_id("a" * 300)
     with pytest.raises(InvalidSubjectId, match=r"got int"):
         validate_subject_id(7)

@@ -85,3 +85,17 @@ def test_contest_result_is_shown_to_the_person_after_review(held, store_url, key
         german = again.decision(d.decision_id, locale="de")
         assert "Prüfung" in german.why
         assert "You asked for a person" in again.explain(d.decision_id).text
+
+
+def test_a_review_case_shows_categories_by_label_and_code(held) -> None:
+    p, decisions = held
+    case = p.reviews.case(decisions[3].decision_id, reviewer="rev.c")
+    model = p.models.get("credit")
+    categorical = [f for f in model.schema if f.is_categorical]
+    assert categorical
+    for feature in categorical:
+        shown, value = case.inputs[feature.name], case.values[feature.name]
+        code = feature.category_of(value)
+        assert code is not None and shown == f"{feature.category_label(code)} ({code})"
+    numeric = next(f for f in model.schema if not f.is_categorical)
+    assert case.inputs[numeric.name] == case.values[numeric.name]

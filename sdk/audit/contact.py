@@ -327,7 +327,7 @@ class Contact:
 
     def of_subject(self, subject: str) -> list[ContactCase]:
         """Every case of one person, oldest first."""
-        pseudo = self._keys.pseudonym(subject)
+        pseudo = self._keys.pseudonym(subject, create=False)
         return [c for c in self.cases() if c.subject == pseudo]
 
     def _open(self, case_id: str) -> _Case:

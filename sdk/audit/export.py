@@ -81,7 +81,9 @@ def write_export(
             raise ConfigurationError("since and until must be timezone-aware datetimes")
     if model is not None and not isinstance(model, str):
         raise ConfigurationError("model must be a model name")
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(f"export folder {str(folder)!r} is a file; choose a new folder")
+    if folder.exists() and any(folder.iterdir()):
         raise ConfigurationError(f"export folder {str(folder)!r} is not empty; choose a new one")
     writer = RecordsWriter(folder / records_file(format), format)  # fails early without pyarrow
     folder.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._canonical import canonical_json, loads
 from ..crypto.field import field_aad
 from ..errors import AuditError, DecryptionError, SubjectErased
-from ..keys import SubjectKeys
+from ..keys import SubjectKeys, validate_subject_id
 from ..models.registry import ModelRegistry
 
 if TYPE_CHECKING:
@@ -57,6 +57,11 @@ class ProtectedAttributes:
         """Every protected attribute name stored so far (kept in memory: decide() checks it)."""
         return self._names
 
+    def stored_names(self) -> tuple[str, ...]:
+        """Every protected attribute name in the store now, by any process, sorted (one query:
+        for pages that offer the attributes to audit by, not for the serving path)."""
+        return tuple(sorted(set(self._db.protected.names())))
+
     def put(self, subject: str, attributes: Mapping[str, str | int | float | bool]) -> None:
         """Store (replace) protected attributes of ``subject``, encrypted.
 
@@ -64,7 +69,7 @@ class ProtectedAttributes:
         number. A name that is a feature of any registered model raises :class:`AuditError`
         and nothing is written.
         """
-        pseudo = self._keys.pseudonym(subject)
+        validate_subject_id(subject)
         if not isinstance(attributes, Mapping) or not attributes:
             raise AuditError("protected attributes must be a non-empty mapping of name to value")
         for name, value in attributes.items():
@@ -76,6 +81,7 @@ class ProtectedAttributes:
                 raise AuditError(f"protected attribute {name!r} must be a text label or a number")
         features = {f for card in self._models.list() for f in card.features}
         check_not_protected(features, attributes)
+        pseudo = self._keys.pseudonym(subject)  # only now: refused input leaves no pseudonym
         cipher = self._keys.cipher(pseudo, create=True)
         now = datetime.now(UTC).isoformat()
         rows = [

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from ..errors import ReviewStateError
 from ..explain.disclosure import Disclosures
 from ..keys import SubjectKeys
-from ..models.registry import ModelRegistry
+from ..models.registry import Model, ModelRegistry
 from ..types import Decision, Frozen
 from .entries import ReviewRecord, decision_record
 from .policy import check_contest_window
@@ -34,7 +34,10 @@ _MAX_TEXT = 2000
 class ReviewCase(Frozen):
     """A decision as a reviewer first sees it; under *assess first* without the model's view.
 
-    ``inputs`` are the decrypted feature values (``None`` once the subject was erased).
+    ``inputs`` are the decrypted feature values as a reviewer reads them: a number, a
+    categorical feature's category as ``"label (code)"``, ``None`` when missing or once the
+    subject was erased. ``values`` are the same inputs as the model saw them (a category by its
+    integer code, NaN when missing), to score or measure with.
     ``suggestion`` (the model's outcome), ``probability`` and ``score`` are ``None`` while
     ``suggestion_hidden``.
     """
@@ -45,7 +48,8 @@ class ReviewCase(Frozen):
     created_at: datetime
     trigger: str | None
     contested: bool
-    inputs: dict[str, float | None]
+    inputs: dict[str, float | str | None]
+    values: dict[str, float | None]
     labels: dict[str, str]
     suggestion_hidden: bool
     suggestion: str | None
@@ -116,6 +120,7 @@ class ReviewQueue:
         record = decision_record(entry)
         output = record.output
         cipher = try_cipher(self._keys.cipher, state.subject)
+        values = decrypt_inputs(cipher, state.subject, decision_id, record.inputs)
         return ReviewCase(
             decision_id=decision_id,
             model=model.name,
@@ -123,7 +128,8 @@ class ReviewQueue:
             created_at=entry.ts,
             trigger=output.trigger,
             contested=state.contested,
-            inputs=decrypt_inputs(cipher, state.subject, decision_id, record.inputs),
+            inputs={name: _shown(model, name, v) for name, v in values.items()},
+            values=values,
             labels={f.name: f.label for f in model.schema},
             suggestion_hidden=hidden,
             suggestion=None if hidden else state.automated_outcome,
@@ -277,3 +283,14 @@ def _text(text: str | None) -> str | None:
     if not isinstance(text, str) or len(text) > _MAX_TEXT:
         raise ReviewStateError(f"notes and reasons must be text of at most {_MAX_TEXT} characters")
     return text
+
+
+def _shown(model: Model, name: str, value: float | None) -> float | str | None:
+    """A model input as a reviewer reads it: the category's label and code, not its index."""
+    if value is None or value != value:
+        return None
+    feature = model.schema[name]
+    if not feature.is_categorical:
+        return value
+    code = feature.category_of(value)
+    return f"{feature.category_label(code)} ({code})" if code is not None else None

@@ -300,6 +300,9 @@ class AuditTrail:
         from .export import write_export
         from .personal_export import PERSONAL_FILE, PersonalFields
 
+        if isinstance(model, str):
+            # a misspelt name would select no record at all, and the export would look complete
+            self._registry().get(model)
         folder = Path(path)
         fields = None
         if personal:

@@ -77,7 +77,7 @@ def decision_view(
     the person's categories, as the decision's own text did."""
     if entry.kind != "decision":
         raise WrongModelKind(
-            "this id names a recommendation, not a decision; use explain() for its reasons"
+            "this id names a recommendation, not a decision; its explanation gives its reasons"
         )
     record = decision_record(entry)
     output = record.output

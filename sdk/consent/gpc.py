@@ -95,7 +95,7 @@ class GlobalPrivacyControl:
         return self._active(subject)
 
     def _active(self, subject: str) -> bool:
-        state = self._subjects.get(self._consent._keys.pseudonym(subject))
+        state = self._subjects.get(self._consent._keys.pseudonym(subject, create=False))
         return state is not None and state.on
 
     # -- the header --------------------------------------------------------------------------
@@ -106,7 +106,8 @@ class GlobalPrivacyControl:
         """Record the request's GPC signal; returns the withdrawal receipt when one was made."""
         on = gpc_header_is_on(sec_gpc_header)
         consent = self._consent
-        pseudo = consent._keys.pseudonym(subject)
+        # a signal that is off changes nothing for an id never seen: a read, no pseudonym made
+        pseudo = consent._keys.pseudonym(subject, create=on)
         # only our own lock: the ledger's locks are taken inside withdraw(), in its own order
         with self._lock:
             self._follower.catch_up()
@@ -152,9 +153,9 @@ class GlobalPrivacyControl:
         if conflicting and not acknowledged:
             state = self._subjects[self._consent._keys.pseudonym(subject)]
             raise GPCConflict(
-                f"purposes {list(conflicting)} were opted out by a Global Privacy Control signal "
-                f"(ledger entry {state.seq}); show the person the conflict and, if they confirm, "
-                "call grant(..., acknowledge_gpc_conflict=True)"
+                f"purposes {', '.join(conflicting)} were opted out by a Global Privacy Control "
+                f"signal (ledger entry {state.seq}); show the person the conflict and, if they "
+                "confirm, grant again with acknowledge_gpc_conflict=True (JSON: true)"
             )
         return conflicting
 

@@ -35,26 +35,26 @@ def validate_subject_id(subject: object) -> str:
     wrong without echoing the id.
     """
     if not isinstance(subject, str):
-        raise InvalidSubjectId(f"{_RULE} (got {type(subject).__name__})")
+        raise InvalidSubjectId(f"{_RULE} (got {type(subject).__name__}, not a string)")
     plain = subject if type(subject) is str else str.__str__(subject)
     bad = _FORBIDDEN.search(plain)
     if bad is not None:
         kind = "a lone surrogate" if "\ud800" <= bad.group() <= "\udfff" else "a control character"
         raise InvalidSubjectId(
-            f"{_RULE} (got a str of {len(plain)} characters with {kind} at position {bad.start()})"
+            f"{_RULE} (got {len(plain)} characters with {kind} at position {bad.start()})"
         )
     for position, char in enumerate(plain):
         if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
             raise InvalidSubjectId(
-                f"{_RULE} (got a str of {len(plain)} characters with an invisible format "
+                f"{_RULE} (got {len(plain)} characters with an invisible format "
                 f"character U+{ord(char):04X} at position {position})"
             )
     normal = unicodedata.normalize("NFC", plain)
     size = len(normal)
     if size == 0:
-        raise InvalidSubjectId(f"{_RULE} (got an empty str)")
+        raise InvalidSubjectId(f"{_RULE} (got an empty id)")
     if size > MAX_SUBJECT_ID_LENGTH:
-        raise InvalidSubjectId(f"{_RULE} (got a str of {size} characters)")
+        raise InvalidSubjectId(f"{_RULE} (got {size} characters)")
     if normal.isspace():
-        raise InvalidSubjectId(f"{_RULE} (got a str of {size} whitespace characters)")
+        raise InvalidSubjectId(f"{_RULE} (got {size} whitespace characters)")
     return normal

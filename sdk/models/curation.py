@@ -248,7 +248,7 @@ class Curation:
         """Withdraw every pick of ``item_id`` for ``subject``; returns what was withdrawn."""
         _staff(staff)
         _item(item_id)
-        pseudo = self._keys.pseudonym(subject)
+        pseudo = self._keys.pseudonym(subject, create=False)
         gone = tuple(p for p in self._picks_of(pseudo, expired=True) if p.item_id == item_id)
         if not gone:
             raise CurationError("this person has no current pick of that item")
@@ -258,7 +258,7 @@ class Curation:
 
     def picks(self, subject: str) -> list[StaffPick]:
         """The picks that apply to ``subject`` now (not expired, not withdrawn), oldest first."""
-        return self._picks_of(self._keys.pseudonym(subject))
+        return self._picks_of(self._keys.pseudonym(subject, create=False))
 
     def _picks_of(
         self, pseudo: str, *, expired: bool = False, caught_up: bool = False

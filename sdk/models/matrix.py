@@ -233,8 +233,8 @@ def _category_code(schema: FeatureSchema, feature: Feature, value: Any) -> tuple
     if not isinstance(value, str):
         # the value itself may be personal data: name the feature and the type only
         raise FeatureError(
-            f"feature {feature.name!r} is categorical: pass its category code as a str "
-            f"(or None), got {type(value).__name__}"
+            f"feature {feature.name!r} is categorical: pass its category code as text "
+            f"(or {_MISSING}), got {_kind(value)}"
         )
     index = schema.code_index(feature.name, value)
     return (float("nan"), True) if index is None else (float(index), False)
@@ -257,11 +257,30 @@ def _number(name: str, value: Any) -> float:
             number = math.inf
         if math.isinf(number):
             raise FeatureError(
-                f"feature {name!r} is infinite; pass a finite number (or None when missing)"
+                f"feature {name!r} is infinite; pass a finite number (or {_MISSING})"
             )
         return number
     # the value itself may be personal data: name the feature and the type only
-    raise FeatureError(f"feature {name!r} must be a number or None, got {type(value).__name__}")
+    raise FeatureError(f"feature {name!r} must be a number (or {_MISSING}), got {_kind(value)}")
+
+
+# errors reach Python callers and HTTP clients alike: no Python type names, both spellings of null
+_MISSING = "missing: None in Python, null in JSON"
+
+
+def _kind(value: object) -> str:
+    """What was sent instead, in words (never the value: it may be personal data)."""
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
 
 
 def mask_for_consent(

@@ -102,7 +102,7 @@ class Preferences:
         """The preferences the next recommendation for ``subject`` applies (as recorded by any
         process)."""
         self._follower.catch_up()
-        return self.state_of_pseudonym(self._keys.pseudonym(subject))
+        return self.state_of_pseudonym(self._keys.pseudonym(subject, create=False))
 
     def state_of_pseudonym(self, pseudo: str) -> PreferenceState:
         """Like :meth:`state`, for a subject known by pseudonym (default state once erased),

@@ -308,8 +308,8 @@ class ModelRegistry:
             latest = self._db.models.latest_version(name)
             if latest is None:
                 raise ModelNotFound(
-                    f"no model named {name!r}; train one with models.train_ranker or "
-                    "models.train_classifier"
+                    f"no model named {name!r} in this store (the model list shows them); "
+                    "models are trained in Python with models.train_ranker or train_classifier"
                 )
             version = latest
         with self._lock:

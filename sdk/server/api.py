@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from ..access import AccessToken
+from ..audit.fairness import FairnessReport
 from ..errors import ConfigurationError, ExportNotFound, Forbidden, WhylensError
 from ..personalizer import Personalizer
 from ..types import Audience, ConsentState, Decision, Explanation, Recommendations
@@ -33,7 +34,11 @@ from .schemas import (
     LinkResult,
     Locale,
     ModelInfo,
+    OutcomeRequest,
+    OutcomeResult,
     OverrideRequest,
+    ProtectedRequest,
+    ProtectedResult,
     RecommendRequest,
     VerifyResult,
 )
@@ -65,13 +70,15 @@ def _consent(p: Personalizer, subject: str, body: ConsentChange, grant: bool, gp
     if body.tc_string is not None or body.vendor_id is not None:
         if body.tc_string is None or body.vendor_id is None:
             raise ConfigurationError("a TCF signal needs both tc_string and vendor_id")
-        tcf = p.consent.apply_tcf(subject, body.tc_string, body.vendor_id, source=body.source)
+        tcf = p.consent.apply_tcf(subject, body.tc_string, body.vendor_id, source=body.source,
+                                  acknowledge_gpc_conflict=body.acknowledge_gpc_conflict)
         receipts.extend(tcf.receipts)
     if body.purposes:
         if grant:
-            receipts.append(
-                p.consent.grant(subject, body.purposes, notice=body.notice, source=body.source)
-            )
+            receipts.append(p.consent.grant(
+                subject, body.purposes, notice=body.notice, source=body.source,
+                acknowledge_gpc_conflict=body.acknowledge_gpc_conflict,
+            ))
         else:
             receipts.append(p.consent.withdraw(subject, body.purposes, source=body.source))
     elif tcf is None and gpc is None:
@@ -285,3 +292,38 @@ def link(body: LinkRequest, request: Request, p: P, _: Service) -> LinkResult:
     ttl = timedelta(seconds=body.ttl_seconds or request.app.state.settings.link_ttl_seconds)
     path = p.links.why(body.subject, body.decision_id, ttl=ttl)
     return LinkResult(path=path, expires_at=datetime.now(UTC) + ttl)
+
+
+# -- what the fairness audit reads --------------------------------------------------------------
+# The application knows both (from a form, from what happened later), so the service role sends
+# them; only the compliance role reads the report built from them.
+
+
+@router.put("/subjects/{subject}/protected", tags=["fairness"])
+def put_protected(subject: str, body: ProtectedRequest, p: P, _: Service) -> ProtectedResult:
+    """Store (replace) the subject's protected attributes, encrypted under their key; only the
+    fairness audit reads them (a protected attribute cannot be a model feature)."""
+    p.audit.protected.put(subject, body.attributes)
+    return ProtectedResult(names=tuple(sorted(body.attributes)))
+
+
+@router.post("/decisions/{decision_id}/outcome", tags=["fairness"])
+def record_outcome(decision_id: str, body: OutcomeRequest, p: P, _: Service) -> OutcomeResult:
+    """Record what really happened after a decision (one of the model's outcomes); the last one
+    recorded counts. The fairness audit's error rates are computed from these."""
+    entry = p.audit.record_outcome(decision_id, body.actual)
+    return OutcomeResult(decision_id=decision_id, actual=body.actual, seq=entry.seq)
+
+
+@router.get("/audit/fairness", tags=["audit"])
+def fairness(
+    p: P,
+    _: Compliance,
+    model: Annotated[str, Query(min_length=1, max_length=128)],
+    group_by: Annotated[str, Query(min_length=1, max_length=64)],
+    bootstrap: Annotated[int, Query(ge=0, le=2000)] = 200,
+    seed: int = 0,
+) -> FairnessReport:
+    """Selection, error, review and override rates of ``model``'s decisions per group of the
+    protected attribute ``group_by``, with bootstrap intervals and four-fifths flags."""
+    return p.audit.fairness(model, group_by=group_by, bootstrap=bootstrap, seed=seed)

@@ -26,7 +26,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 FormText = Annotated[str, Form(max_length=2000)]
-FormId = Annotated[str, Form(max_length=256)]
+FormId = Annotated[str, Form(max_length=128)]  # as the JSON API's names and the why page's ids
 STAFF = ("reviewer", "compliance")
 
 
@@ -103,12 +103,13 @@ def queue(request: Request, model: str = "", trigger: str = "", contested: str =
     caller = session_caller(request, *STAFF)
     pending = personalizer(request).reviews.pending()
     models = sorted({d.model for d in pending})
-    triggers = sorted({d.review_trigger for d in pending if d.review_trigger})
+    # a trigger reads "rule: its detail" (a probability, a sample seed): one option per rule
+    triggers = sorted({_rule(d.review_trigger) for d in pending if d.review_trigger})
     cutoff = datetime.now(UTC) - timedelta(hours=max(0.0, min(older_than_hours, 1e5)))
     shown = [
         d for d in pending
         if (not model or d.model == model)
-        and (not trigger or d.review_trigger == trigger)
+        and (not trigger or _rule(d.review_trigger or "") == trigger)
         and (contested != "yes" or d.contested)
         and (contested != "no" or not d.contested)
         and d.created_at <= cutoff
@@ -116,6 +117,10 @@ def queue(request: Request, model: str = "", trigger: str = "", contested: str =
     return _page(request, "queue.html", caller, decisions=shown, models=models,
                  triggers=triggers, f={"model": model, "trigger": trigger,
                                        "contested": contested, "older": older_than_hours})
+
+
+def _rule(trigger: str) -> str:
+    return trigger.split(":", 1)[0].strip()
 
 
 @router.get("/decisions/{decision_id}", response_class=HTMLResponse)
@@ -210,8 +215,11 @@ def fairness(request: Request, model: str = "", group_by: str = "") -> HTMLRespo
                     [(g.group, g.review_rate, False) for g in report.groups],
                     title="review rate by group"),
             }
-    return _page(request, "fairness.html", caller, models=models, report=report,
-                 problem=problem, charts=charts, f={"model": model, "group_by": group_by})
+    # a select of what is stored: a typed name that nobody has gave a report of all "unknown"
+    attributes = p.audit.protected.stored_names()
+    return _page(request, "fairness.html", caller, models=models, attributes=attributes,
+                 report=report, problem=problem, charts=charts,
+                 f={"model": model, "group_by": group_by})
 
 
 _REFERENCE_ROWS = 500
@@ -236,7 +244,7 @@ def logic_card_page(request: Request, name: str, version: int) -> HTMLResponse:
             state = p.audit.state(decision_id)
             if (state.model, state.model_version) != (model.name, model.version):
                 continue
-            inputs = p.reviews.case(decision_id, reviewer=caller.name).inputs
+            inputs = p.reviews.case(decision_id, reviewer=caller.name).values
             if all(v is not None for v in inputs.values()):
                 rows.append(inputs)
             if len(rows) >= _REFERENCE_ROWS:

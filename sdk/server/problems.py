@@ -110,11 +110,21 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # pydantic's errors echo the input: keep only where and what, never the value
     issues = [
-        {"loc": [str(x) for x in err.get("loc", ())], "msg": str(err.get("msg", ""))}
+        {"loc": [str(x) for x in err.get("loc", ())], "msg": _message(err)}
         for err in exc.errors()
     ]
-    return problem(422, "invalid_request", "the request does not match the schema",
-                   errors=issues[:20])
+    detail = "the request does not match the schema"
+    sent_as = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if sent_as != "application/json" and any(i["loc"][:1] == ["body"] for i in issues):
+        # FastAPI reads a body sent without this header as no JSON at all
+        detail += "; send the body as JSON with Content-Type: application/json"
+    return problem(422, "invalid_request", detail, errors=issues[:20])
+
+
+def _message(err: Any) -> str:
+    if err.get("type") == "json_invalid":
+        return "the body is not valid JSON (loc gives the character position)"
+    return str(err.get("msg", ""))
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from ..access.tokens import Role
 from ..consent.tcf.apply import TcfOutcome
+from ..keys import MAX_SUBJECT_ID_LENGTH
 from ..types import ConsentReceipt, ConsentState, ExportManifest, Frozen, VerifyReport
 
 __all__ = [
@@ -20,7 +21,11 @@ __all__ = [
     "ExportResult",
     "LinkRequest",
     "LinkResult",
+    "OutcomeRequest",
+    "OutcomeResult",
     "OverrideRequest",
+    "ProtectedRequest",
+    "ProtectedResult",
     "RecommendRequest",
     "VerifyResult",
 ]
@@ -29,6 +34,11 @@ Locale = Literal["en", "de"]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 Value = float | int | str | bool | None
+# One rule for a subject id wherever it arrives (body, path or form): the SDK's, with its
+# invalid_subject_id error. The schema only documents the limit, so a body never fails with a
+# different limit and code than a path does.
+SubjectId = Annotated[str, Field(json_schema_extra={"minLength": 1,
+                                                    "maxLength": MAX_SUBJECT_ID_LENGTH})]
 
 
 class ConsentChange(Frozen):
@@ -39,6 +49,9 @@ class ConsentChange(Frozen):
     source: Annotated[str, Field(max_length=40)] | None = None
     tc_string: Annotated[str, Field(min_length=1, max_length=20000)] | None = None
     vendor_id: Annotated[int, Field(ge=1, le=65535)] | None = None
+    acknowledge_gpc_conflict: bool = False
+    """The person confirmed this opt-in although a Global Privacy Control signal opted them out
+    (without it such a grant is ``409 gpc_conflict``)."""
 
 
 class ConsentResult(Frozen):
@@ -50,7 +63,7 @@ class ConsentResult(Frozen):
 
 
 class RecommendRequest(Frozen):
-    subject: Name
+    subject: SubjectId
     model: Name
     candidates: Annotated[list[dict[str, Value]], Field(min_length=1, max_length=10000)]
     k: Annotated[int, Field(ge=1, le=1000)] = 10
@@ -59,7 +72,7 @@ class RecommendRequest(Frozen):
 
 
 class DecideRequest(Frozen):
-    subject: Name
+    subject: SubjectId
     model: Name
     features: Annotated[dict[str, float | int | str | None], Field(max_length=1000)]
     """Numbers, ``null`` for missing, and a categorical feature's category code as a string."""
@@ -80,7 +93,7 @@ class OverrideRequest(Frozen):
 
 
 class LinkRequest(Frozen):
-    subject: Name
+    subject: SubjectId
     decision_id: Name | None = None
     ttl_seconds: Annotated[int, Field(ge=60, le=90 * 86400)] | None = None
 
@@ -116,10 +129,17 @@ class ExportRequest(Frozen):
     """Which stretch of the ledger to export, and how (all optional: everything, as JSONL)."""
 
     format: Literal["jsonl", "csv", "parquet"] = "jsonl"
-    since: datetime | None = None
-    until: datetime | None = None
+    # not strict: JSON has no datetime type, so an RFC 3339 string is the only way to send one
+    since: Annotated[AwareDatetime, Field(strict=False)] | None = None
+    until: Annotated[AwareDatetime, Field(strict=False)] | None = None
     model: Name | None = None
     """Only this model's decisions and recommendations (consent entries stay, for the chain)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExportRequest:
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError("since is after until: the stretch to export would be empty")
+        return self
 
 
 class ExportResult(Frozen):
@@ -130,6 +150,32 @@ class ExportResult(Frozen):
 
 class VerifyResult(Frozen):
     audit: VerifyReport
+
+
+class ProtectedRequest(Frozen):
+    """A subject's protected attributes (group labels or numbers), for the fairness audit only."""
+
+    attributes: Annotated[
+        dict[Annotated[str, Field(min_length=1, max_length=64)], str | bool | int | float],
+        Field(min_length=1, max_length=64),
+    ]
+
+
+class ProtectedResult(Frozen):
+    names: tuple[str, ...]
+    """The attribute names stored (their values are kept encrypted under the subject's key)."""
+
+
+class OutcomeRequest(Frozen):
+    actual: Name
+    """What really happened, as one of the classifier's outcomes (e.g. the loan was repaid)."""
+
+
+class OutcomeResult(Frozen):
+    decision_id: str
+    actual: str
+    seq: int
+    """The ledger entry that holds it."""
 
 
 class TokenInfo(Frozen):

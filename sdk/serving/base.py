@@ -53,7 +53,9 @@ class EngineBase:
     def _model(self, name: str | Model, kind: str) -> Model:
         model = name if isinstance(name, Model) else self.models.serving(name)
         if model.kind != kind:
-            use = "recommend()" if model.kind == "ranker" else "decide()"
+            # worded for both callers: the Python facade and the HTTP route of the same name
+            use = "recommend (POST /v1/recommend)" if model.kind == "ranker" else (
+                "decide (POST /v1/decide)")
             raise WrongModelKind(f"model {model.name!r} is a {model.kind}; use it with {use}")
         self.models.check_signed(model)
         return model

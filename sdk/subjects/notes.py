@@ -10,13 +10,14 @@ other process's inbox on its next call.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, get_args
 
-from ..errors import NoteConsentMissing, NoteStateError
+from ..errors import NoteConsentMissing, NoteStateError, UnknownSubject
 from ..keys import SubjectKeys
 from ..keys.sealed import open_sealed, seal
 from ..ledger import Ledger, LedgerEntry
@@ -113,6 +114,10 @@ class Notes:
         if topic is not None and (not isinstance(topic, str) or not 0 < len(topic) <= _MAX_TOPIC):
             raise NoteStateError(f"a topic is 1 to {_MAX_TOPIC} characters of text")
         pseudo = self._keys.pseudonym(subject)
+        # an erased id raises SubjectErased here, before the consent check says "not agreed";
+        # no data key yet is fine: seal() makes one once consent is checked
+        with contextlib.suppress(UnknownSubject):
+            self._keys.cipher(pseudo, create=False)
         if not self._consent.state_of_pseudonym(pseudo).allows(NOTES_PURPOSE):
             raise NoteConsentMissing(
                 f"this person has not agreed to purpose {NOTES_PURPOSE!r}, so their note cannot "
@@ -141,7 +146,7 @@ class Notes:
 
     def of_subject(self, subject: str) -> list[Note]:
         """Every note of one person, oldest first (for their own access request)."""
-        pseudo = self._keys.pseudonym(subject)
+        pseudo = self._keys.pseudonym(subject, create=False)
         return [n for n in self.inbox(None) if n.subject == pseudo]
 
     def get(self, note_id: str) -> Note:

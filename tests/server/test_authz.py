@@ -30,6 +30,9 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/audit/exports"): {"compliance"},
     ("GET", "/v1/audit/exports/{export_id}"): {"compliance"},
     ("POST", "/v1/links"): {"service"},
+    ("PUT", "/v1/subjects/{subject}/protected"): {"service"},
+    ("POST", "/v1/decisions/{decision_id}/outcome"): {"service"},
+    ("GET", "/v1/audit/fairness"): {"compliance"},
     ("GET", "/healthz"): {"anyone"},
 }
 
@@ -73,6 +76,12 @@ def _requests(server: Server, store: Store) -> dict[tuple[str, str], dict[str, A
         ("POST", "/v1/audit/exports"): {"url": "/v1/audit/exports"},
         ("GET", "/v1/audit/exports/{export_id}"): {"url": export["download"]},
         ("POST", "/v1/links"): {"url": "/v1/links", "json": {"subject": who}},
+        ("PUT", "/v1/subjects/{subject}/protected"): {
+            "url": f"/v1/subjects/{who}/protected", "json": {"attributes": {"region": "west"}}},
+        ("POST", "/v1/decisions/{decision_id}/outcome"): {
+            "url": f"/v1/decisions/{approved}/outcome", "json": {"actual": "approved"}},
+        ("GET", "/v1/audit/fairness"): {
+            "url": f"/v1/audit/fairness?model={CREDIT}&group_by=region&bootstrap=0"},
         ("GET", "/healthz"): {"url": "/healthz"},
     }
 
