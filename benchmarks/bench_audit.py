@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import feature_row, german_credit
 
 from sdk import Personalizer, ReviewPolicy
+from sdk.models.matrix import encode_mapping
 from sdk.audit import verify_export
 from sdk.audit.export import _check_chain
 from sdk.audit.records import new_decision_id
@@ -78,7 +79,7 @@ def _decisions(folder: Path) -> tuple[list[tuple[str, float]], dict[str, Any]]:
         p.models.sign_off(card.name, card.version, reviewer="bench")
         features = feature_row(frame, schema, 7)
         subject = frame["subject"].iloc[7]
-        x = np.array([[features[n] for n in schema.names]])
+        x = encode_mapping(schema, features).matrix  # categories as the model's codes
         booster = p.models.get("credit").booster
         rows.append(("raw pred_contrib", _rate(lambda: booster.predict(x, pred_contrib=True),
                                                DECISIONS)))

@@ -19,6 +19,7 @@ from _timing import median
 from conftest import feature_row, german_credit
 
 from sdk import Personalizer, ReviewPolicy
+from sdk.models.matrix import encode_mapping
 
 REPEATS = 400
 
@@ -41,7 +42,7 @@ def main() -> None:
                 p.models.sign_off("credit", 1, reviewer="bench")
                 model = p.models.get("credit")
                 features = feature_row(frame, schema, 7)
-                x = np.array([[features[n] for n in schema.names]])
+                x = encode_mapping(schema, features).matrix  # categories as the model's codes
                 subject = frame["subject"].iloc[7]
                 booster = model.booster
 
