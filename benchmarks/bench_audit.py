@@ -22,18 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from conftest import feature_row, german_credit
 
 from sdk import Personalizer, ReviewPolicy
-from sdk.models.matrix import encode_mapping
 from sdk.audit import verify_export
 from sdk.audit.export import _check_chain
 from sdk.audit.records import new_decision_id
 from sdk.ledger import LedgerEntry, PendingEntry
+from sdk.models.matrix import encode_mapping
 from sdk.types import VerifyReport
 
 DECISIONS = 300

@@ -16,6 +16,7 @@ Both backends (``p`` is parametrized over SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -47,10 +48,9 @@ def _numbers(value: Any, out: set[float]) -> set[float]:
         for item in value:
             _numbers(item, out)
     elif isinstance(value, str):
-        try:  # a number spelled as text (a CSV cell, a JSON body inside a column)
+        # a number spelled as text (a CSV cell, a JSON body inside a column)
+        with contextlib.suppress(ValueError, RecursionError):
             _numbers(json.loads(value), out)
-        except (ValueError, RecursionError):
-            pass
     return out
 
 
