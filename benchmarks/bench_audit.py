@@ -28,7 +28,7 @@ from conftest import feature_row, german_credit
 
 from sdk import Personalizer, ReviewPolicy
 from sdk.audit import verify_export
-from sdk.audit.export import _check_chain
+from sdk.audit.export_check import _check_chain
 from sdk.audit.records import new_decision_id
 from sdk.ledger import LedgerEntry, PendingEntry
 from sdk.models.matrix import encode_mapping
