@@ -11,6 +11,7 @@ import pytest
 from _pg import IN_CI, SERVER_UNDER_TEST
 
 from sdk import Feature, FeatureSchema, ModelCard, Personalizer, ReviewPolicy
+from sdk.audit.sealing import Opened, open_entries
 from sdk.crypto.keyring import Keyring
 from sdk.store import Database
 
@@ -263,6 +264,14 @@ def feature_row(
         else:
             out[feature.name] = float(value)
     return out
+
+
+def opened(p: Personalizer, decision_id: str) -> Opened:
+    """The sealed personal parts of a decision or recommendation (record version 3: inputs,
+    exact scores, propensities, shadow figures), opened with the person's key as staff see them."""
+    entry, _ = p.audit.entries_of(decision_id)
+    assert entry.subject is not None
+    return open_entries(p.keys.cipher(entry.subject, create=False), entry.subject, entry, ())
 
 
 def tamper(store_url: str, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:

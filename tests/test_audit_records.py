@@ -8,8 +8,9 @@ import pytest
 from conftest import feature_row, german_credit, tamper
 
 from sdk import Personalizer, ReviewPolicy
+from sdk.audit.entries import decision_record
 from sdk.audit.policy import in_sample
-from sdk.audit.sealing import keyed_hash, record_mac_key
+from sdk.audit.sealing import keyed_hash, open_decision, record_mac_key
 from sdk.errors import ReviewStateError
 
 
@@ -60,17 +61,27 @@ def test_decision_record_carries_purpose_consent_notice_model_and_hashes(granted
     grant = p.ledger.get(consent["authorised_by"])
     assert grant.kind == "consent.grant" and "profiling" in grant.data["purposes"]
     assert consent["notice"]["notice_id"] == "privacy-2026-11"
-    # version 2: the text hash is keyed by the subject's own key (a plain hash of so little
-    # text could be reversed), and goes with it on erasure
-    assert data["version"] == 2
+    # since version 2: the text hash is keyed by the subject's own key (a plain hash of so
+    # little text could be reversed), and goes with it on erasure
+    assert data["version"] == 3
     key = record_mac_key(p.keys.cipher(entry.subject, create=False))
     assert data["shown_text_sha256"] == keyed_hash(key, decision.why.encode())
     assert data["shown_text_sha256"] != hashlib.sha256(decision.why.encode()).hexdigest()
     assert len(data["feature_mac"]) == 64
-    assert set(data["inputs"]) == set(schema.names)
+    # version 3: inputs, exact score and probability, contributions and residual in ONE sealed
+    # part; only what an audit needs without the person stays in clear
+    assert data["inputs"] == {}
     assert data["output"]["outcome"] == decision.automated_outcome
-    assert data["explanation"]["contributions"] == []  # sealed under the subject's key
+    assert data["output"]["score"] is None and data["output"]["probability"] is None
+    assert data["explanation"]["contributions"] == []
+    assert data["explanation"]["residual"] is None
     assert isinstance(data["sealed"], str)
+    opened = open_decision(
+        decision_record(entry), p.keys.cipher(entry.subject, create=False), entry.subject
+    )
+    assert opened is not None
+    assert (opened.score, opened.probability) == (decision.score, decision.probability)
+    assert set(opened.inputs) == set(schema.names)
     assert len(p.explain(decision.decision_id, audience="auditor").contributions) == len(
         schema.names
     )

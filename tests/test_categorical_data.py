@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import shap
-from conftest import DATA, all_bytes, feature_frame, feature_row, german_credit, signed_classifier
+from conftest import (
+    DATA,
+    all_bytes,
+    feature_frame,
+    feature_row,
+    german_credit,
+    opened,
+    signed_classifier,
+)
 
 from sdk import Feature, FeatureSchema, Personalizer, ReviewPolicy
 from sdk.batch import local
@@ -333,8 +341,10 @@ def test_unknown_category_scores_as_missing_and_reviewers_are_told(german, tmp_p
     assert "housing = missing" in p.explain(known.decision_id, audience="reviewer").text
     assert "your housing:" not in d.why
     assert canary not in reviewer and canary.encode() not in all_bytes(p.path)
-    assert p.audit.entries_of(d.decision_id)[0].data["unknown_categories"] == ["housing"]
-    assert p.audit.entries_of(known.decision_id)[0].data["unknown_categories"] == []
+    # which categories were unknown is about the person's input: sealed with it
+    assert p.audit.entries_of(d.decision_id)[0].data["unknown_categories"] == []
+    assert opened(p, d.decision_id).unknown == ("housing",)
+    assert opened(p, known.decision_id).unknown == ()
 
 
 def test_concepts_group_categorical_with_numeric_features(tmp_path) -> None:

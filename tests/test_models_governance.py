@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, feature_frame, feature_row, german_credit, signed_classifier
+from conftest import (
+    DATA,
+    feature_frame,
+    feature_row,
+    german_credit,
+    opened,
+    signed_classifier,
+)
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -285,7 +292,9 @@ def test_shadow_classifier_is_recorded_beside_decide_and_never_served(
         then = p.audit.entries_of(served.decision_id)[0].data
         assert {k: now[k] for k in SAME} == {k: then[k] for k in SAME}
         assert then["shadow"] is None
-        shadow = now["shadow"]
+        assert set(now["shadow"]) == {"version", "content_hash"}  # the figures are sealed
+        shadow = opened(p, decision.decision_id).shadow
+        assert shadow is not None
         masked = LOAN if i == withdrawn else ()
         want = expected_probability(p, 2, rows[i], masked)
         assert shadow["version"] == 2 and shadow["scored"] is True
@@ -322,7 +331,8 @@ def test_a_disagreeing_shadow_is_recorded_as_disagreeing(
     decision = p.decide(subject, row, model="credit")
     assert (decision.model_version, decision.outcome, decision.probability) == (
         1, served.outcome, served.probability)
-    shadow = p.audit.entries_of(decision.decision_id)[0].data["shadow"]
+    shadow = opened(p, decision.decision_id).shadow
+    assert shadow is not None
     want = expected_probability(p, 2, row)
     assert (want >= 0.5) != (served.probability >= 0.5)  # the premise: they really disagree
     assert shadow["agrees"] is False and shadow["outcome"] != served.automated_outcome
@@ -338,10 +348,11 @@ def test_a_disagreeing_shadow_is_recorded_as_disagreeing(
     p.models.shadow("credit", 3)
     again = p.decide(subject, row, model="credit")
     assert again.probability == served.probability
-    assert p.audit.entries_of(again.decision_id)[0].data["shadow"] == {
+    assert opened(p, again.decision_id).shadow == {
         "version": 3, "content_hash": p.models.get("credit", 3).content_hash,
         "scored": False, "reason": "features", "missing": ["extra"],
     }
     p.models.shadow("credit", None)
     off = p.decide(subject, row, model="credit")
     assert p.audit.entries_of(off.decision_id)[0].data["shadow"] is None
+    assert opened(p, off.decision_id).shadow is None

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import opened
 
 from sdk import Personalizer
 from sdk.demo.shop import candidates_for as shop_candidates
@@ -150,8 +151,11 @@ def test_exploration_and_long_tail_are_tagged_with_propensities(shop_p) -> None:
         recs = p.recommend(WHO, cands, model="r", k=6, rerank=policy)
         data = record(p, recs.decision_id)
         assert isinstance(data["rerank"]["seed"], int)
-        for item, stored in zip(recs.items, data["items"], strict=True):
-            assert 0 < stored["propensity"] <= 1
+        sealed = opened(p, recs.decision_id).values
+        assert sealed is not None
+        for item, stored, values in zip(recs.items, data["items"], sealed, strict=True):
+            assert values.propensity is not None and 0 < values.propensity <= 1
+            assert stored["propensity"] is None  # sealed with the person's other values
             assert stored["source"] == item.source
             sources.add(item.source)
             if item.source in ("exploration", "long_tail"):
@@ -171,7 +175,7 @@ def test_exploration_and_long_tail_are_tagged_with_propensities(shop_p) -> None:
     assert all(i.why.startswith("Something new for you") for i in pulled)
     # without a policy every propensity is 1 (the deterministic model order)
     plain = p.recommend(WHO, cands, model="r", k=6)
-    assert all(i["propensity"] == 1.0 for i in record(p, plain.decision_id)["items"])
+    assert all(i.propensity == 1.0 for i in opened(p, plain.decision_id).values or ())
 
 
 def test_shadow_candidate_is_logged_but_never_served(shop_p) -> None:  # type: ignore[no-untyped-def]
@@ -186,8 +190,12 @@ def test_shadow_candidate_is_logged_but_never_served(shop_p) -> None:  # type: i
     assert [(i.item_id, i.score) for i in shadowed.items] == [
         (i.item_id, i.score) for i in serving.items
     ]
-    shadow = record(p, shadowed.decision_id)["shadow"]
+    # in clear only which candidate ran; its agreement figures are sealed with the list
+    assert set(record(p, shadowed.decision_id)["shadow"]) == {"version", "content_hash"}
+    shadow = opened(p, shadowed.decision_id).shadow
+    assert shadow is not None
     assert shadow["version"] == 2 and -1 <= shadow["spearman"] <= 1
     assert 0 <= shadow["top_k_overlap"] <= 1
     p.models.shadow("r", None)
-    assert record(p, p.recommend(WHO, cands, model="r", k=5).decision_id)["shadow"] is None
+    unshadowed = p.recommend(WHO, cands, model="r", k=5).decision_id
+    assert record(p, unshadowed)["shadow"] is None and opened(p, unshadowed).shadow is None

@@ -8,8 +8,11 @@ entries written before a field existed still read: every field added later has a
 Nothing here is personal in clear: inputs and contest messages are ciphertexts (base64) bound to
 the subject, the record and the field. Since record version 2 (``version``), so are the exact
 contributions and the reviewers' notes and reasons (``sealed``, see :mod:`sdk.audit.sealing`), and
-the hashes of inputs and texts are keyed by the subject's own key; version 1 entries (no
-``version`` field) still read, with those parts in clear.
+the hashes of inputs and texts are keyed by the subject's own key. Since record version 3 every
+personal value of a decision or recommendation (inputs, exact score and probability, item scores
+and propensities, contributions, residuals, the shadow candidate's figures) is in one sealed part
+(:class:`SealedDecision`, :class:`SealedListing`); the clear record keeps only what an audit needs
+without the person. Version 1 entries (no ``version`` field) and version 2 entries still read.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ __all__ = [
     "RecommendationRecord",
     "RecordHead",
     "ReviewRecord",
+    "SealedDecision",
+    "SealedItem",
+    "SealedListing",
     "decision_record",
     "recommendation_record",
     "record_head",
@@ -77,10 +83,14 @@ class ConsentRecord(_Record):
 
 
 class DecisionOutput(_Record):
-    """The model's output and what was served."""
+    """The model's output and what was served.
 
-    score: float
-    probability: float
+    From record version 3 ``score`` and ``probability`` are ``None`` here (sealed in
+    :class:`SealedDecision`: the exact float is a fingerprint of the inputs), and an
+    ``uncertainty_band`` trigger names the band without the probability."""
+
+    score: float | None = None
+    probability: float | None = None
     outcome: str
     provisional_outcome: str | None = None
     status: DecisionStatus = "automated"
@@ -91,11 +101,12 @@ class DecisionExplanation(_Record):
     """Exact attributions of the decision: ``sum(contributions) + base_value == score``.
 
     From record version 2 ``contributions`` is empty here: they are sealed in the record's
-    ``sealed`` part under the subject's key."""
+    ``sealed`` part under the subject's key; from version 3 so is ``residual`` (``None`` here).
+    ``base_value`` is the model's expected value, the same for everyone."""
 
     contributions: list[float]
     base_value: float
-    residual: float
+    residual: float | None = None
 
 
 class DecisionRecord(_Record):
@@ -107,11 +118,14 @@ class DecisionRecord(_Record):
     purpose: str = "profiling"
     model: ModelRef
     consent: ConsentRecord
-    inputs: dict[str, str]
+    inputs: dict[str, str] = {}
+    """Versions 1 and 2: each input encrypted on its own; version 3: empty (sealed)."""
     feature_mac: str
     """HMAC-SHA256 of the exact feature vector; version 2 under the subject's record key."""
     output: DecisionOutput
     shadow: dict[str, Any] | None = None
+    """Version 3: only the shadow candidate's ``version`` and ``content_hash`` (its figures are
+    sealed)."""
     explanation_method: str | None = None
     explanation: DecisionExplanation
     shown_text_sha256: str
@@ -121,7 +135,42 @@ class DecisionRecord(_Record):
     """Categorical features whose value was not one of their categories (scored as missing);
     names only, never the value."""
     sealed: str | None = None
-    """Version 2: ``{"contributions": [...]}`` under the subject's key (base64)."""
+    """Version 2: ``{"contributions": [...]}`` under the subject's key (base64); version 3: a
+    :class:`SealedDecision`."""
+
+
+class SealedDecision(_Record):
+    """Record version 3: every personal value of a decision, in one AEAD part under the
+    subject's key. Inputs in schema order, ``None`` for a missing value."""
+
+    inputs: dict[str, float | None]
+    score: float
+    probability: float
+    contributions: list[float]
+    residual: float
+    trigger: str | None = None
+    """The review trigger as the policy wrote it (with the exact probability)."""
+    shadow: dict[str, Any] | None = None
+    unknown_categories: tuple[str, ...] = ()
+
+
+class SealedItem(_Record):
+    """Record version 3: the personal values of one served item."""
+
+    inputs: dict[str, float | None]
+    score: float
+    model_score: float | None = None
+    propensity: float | None = None
+    contributions: list[float]
+    residual: float
+    unknown_categories: tuple[str, ...] = ()
+
+
+class SealedListing(_Record):
+    """Record version 3: the personal values of a recommendation, items in record order."""
+
+    items: list[SealedItem]
+    shadow: dict[str, Any] | None = None
 
 
 class PickRef(_Record):
@@ -138,14 +187,16 @@ class ItemRecord(_Record):
 
     item_id: str
     rank: int
-    score: float
+    score: float | None = None
+    """Versions 1 and 2; ``None`` from version 3 (sealed with ``model_score``, ``propensity``,
+    ``inputs``, ``residual`` and ``unknown_categories`` in :class:`SealedItem`)."""
     model_score: float | None = None
     source: ItemSource | None = None
     propensity: float | None = None
-    inputs: dict[str, str]
-    contributions: list[float]
+    inputs: dict[str, str] = {}
+    contributions: list[float] = []
     base_value: float
-    residual: float
+    residual: float | None = None
     why_sha256: str
     unknown_categories: tuple[str, ...] = ()
     """Categorical features of this item whose value was not one of their categories."""
@@ -182,7 +233,8 @@ class RecommendationRecord(_Record):
     locale: str = "en"
     sealed: str | None = None
     """Version 2: ``{"items": [[contributions], ...]}`` in item order, under the subject's key;
-    the items' own ``contributions`` are then empty and ``why_sha256`` is keyed."""
+    the items' own ``contributions`` are then empty and ``why_sha256`` is keyed. Version 3: a
+    :class:`SealedListing`."""
 
     def item(self, item_id: str | None) -> ItemRecord | None:
         """The served item ``item_id`` (the first one for ``None``), or None."""

@@ -19,14 +19,15 @@ from ..keys import SubjectKeys
 from ..models.registry import ModelRegistry
 from ..types import Audience, Comparison, Counterfactual, Decision, Explanation
 from .entries import decision_record, recommendation_record
-from .records import decrypt_inputs, input_aad_id, try_cipher
+from .records import try_cipher
 from .reviews import ReviewQueue
 from .sealing import Opened, open_entries
 from .trail import AuditTrail
 from .views import explanation_view, model_of
 
 if TYPE_CHECKING:
-    from ..crypto.field import FieldCipher
+    from collections.abc import Sequence
+
     from ..ledger import LedgerEntry
     from .records import DecisionState
 
@@ -64,10 +65,11 @@ class Explanations:
         model = model_of(self._models, entry)
         change = self._counterfactual(state, entry, locale) if counterfactual else None
         cipher = try_cipher(self._keys.cipher, state.subject)
+        opened = open_entries(cipher, state.subject, entry, ())
         # an end-user text of a decision names the person's categories: it needs the inputs too
         named = entry.kind == "decision" and bool(model.schema.categorical)
         wanted = audience == "reviewer" or named
-        values = self._reviewer_values(state, entry, item_id, cipher) if wanted else None
+        values = _values(entry, opened, item_id, model.schema.names) if wanted else None
         return explanation_view(
             state,
             entry,
@@ -75,7 +77,7 @@ class Explanations:
             audience=audience,
             locale=locale,
             values=values,
-            opened=open_entries(cipher, state.subject, entry, ()),
+            opened=opened,
             item_id=item_id,
             counterfactual=change,
             disclosures=self._disclosures,
@@ -118,24 +120,6 @@ class Explanations:
 
     # -- stages ---------------------------------------------------------------------------------
 
-    def _reviewer_values(
-        self,
-        state: DecisionState,
-        entry: LedgerEntry,
-        item_id: str | None,
-        cipher: FieldCipher | None,
-    ) -> dict[str, float | None] | None:
-        """The decrypted inputs of the decision, or of the item a reviewer looks at."""
-        if entry.kind == "decision":
-            record = decision_record(entry)
-            return decrypt_inputs(cipher, state.subject, record.decision_id, record.inputs)
-        listing = recommendation_record(entry)
-        item = listing.item(item_id)
-        if item is None:
-            return None
-        record_id = input_aad_id(listing.decision_id, item.item_id)
-        return decrypt_inputs(cipher, state.subject, record_id, item.inputs)
-
     def _counterfactual(
         self, state: DecisionState, entry: LedgerEntry, locale: str
     ) -> Counterfactual:
@@ -145,16 +129,16 @@ class Explanations:
             raise ExplanationError("counterfactuals are for decisions, not recommendations")
         model = model_of(self._models, entry)
         cipher = try_cipher(self._keys.cipher, state.subject)
-        if cipher is None:
+        opened = open_entries(cipher, state.subject, entry, ())
+        if opened.inputs is None:
             raise ExplanationError(
                 "the inputs of this decision can no longer be read (the subject was erased)"
             )
         record = decision_record(entry)
         decision_id = record.decision_id
-        values = decrypt_inputs(cipher, state.subject, decision_id, record.inputs)
+        values = opened.inputs
         row = np.array(
-            [float("nan") if values[n] is None else values[n] for n in model.schema.names],
-            dtype=np.float64,
+            [values.get(n, float("nan")) for n in model.schema.names], dtype=np.float64
         )
         return find_counterfactual(
             model,
@@ -165,16 +149,35 @@ class Explanations:
         )
 
 
+def _values(
+    entry: LedgerEntry, opened: Opened, item_id: str | None, names: Sequence[str]
+) -> dict[str, float | None] | None:
+    """The opened inputs of the decision, or of the item a reviewer looks at, by feature
+    (``None`` values once the subject was erased)."""
+    if entry.kind == "decision":
+        inputs = opened.inputs
+    else:
+        listing = recommendation_record(entry)
+        item = listing.item(item_id)
+        if item is None:
+            return None
+        index = listing.items.index(item)
+        inputs = opened.values[index].inputs if opened.values is not None else None
+    if inputs is None:
+        return dict.fromkeys(names)
+    return {name: inputs.get(name) for name in names}
+
+
 def _with_contributions(data: dict[str, Any], opened: Opened) -> dict[str, Any]:
-    """A recommendation entry's data with each item's opened contributions in place."""
-    if opened.items is None:
+    """A recommendation entry's data with each item's opened contributions and score in place."""
+    if opened.items is None or opened.values is None:
         raise ExplanationError(
             "the attributions of this recommendation can no longer be read (the subject was "
             "erased)"
         )
     items = [
-        {**item, "contributions": phi}
-        for item, phi in zip(data["items"], opened.items, strict=True)
+        {**item, "contributions": phi, "score": values.score}
+        for item, phi, values in zip(data["items"], opened.items, opened.values, strict=True)
     ]
     return {**data, "items": items}
 

@@ -3,9 +3,10 @@
 The ledger segment and records file of an export hold the entries exactly as stored, so the
 personal parts are ciphertexts there. A compliance officer who needs them gets one more file,
 ``personal.jsonl``, listed (and so hashed and signed) in the manifest: one line per selected
-decision, recommendation or review action, with its inputs, exact contributions, notes, reasons
-and contest message decrypted while the person's key exists, and ``"erased": true`` with no
-fields once it does not. Nothing in it is needed to verify the export.
+decision, recommendation or review action, with its inputs, exact score, probability and item
+scores, contributions, notes, reasons and contest message decrypted while the person's key
+exists, and ``"erased": true`` with no fields once it does not. Nothing in it is needed to
+verify the export.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from ..crypto.field import FieldCipher
 from ..errors import DecryptionError, KeyRetired, SubjectErased, UnknownSubject
 from ..keys import SubjectKeys
 from .entries import DecisionRecord, RecommendationRecord, ReviewRecord
-from .records import ACTION_KINDS, decrypt_inputs, decrypt_text, input_aad_id
-from .sealing import decision_contributions, item_contributions, review_text
+from .records import ACTION_KINDS, decrypt_text
+from .sealing import decision_parts, listing_parts, review_text
 
 __all__ = ["PERSONAL_FILE", "PersonalFields"]
 
@@ -74,39 +75,43 @@ class PersonalFields:
         self._file().close()
 
 
-def _inputs(values: dict[str, float | None]) -> dict[str, float | None]:
+def _inputs(values: dict[str, float] | None) -> dict[str, float | None] | None:
     # a missing value (NaN) as null, so the file is plain JSON
-    return {k: None if v is None or v != v else v for k, v in values.items()}
+    if values is None:
+        return None
+    return {k: None if v != v else v for k, v in values.items()}
 
 
 def _fields(kind: str, data: dict[str, Any], cipher: FieldCipher, pseudo: str) -> dict[str, Any]:
     if kind == "decision":
-        record = DecisionRecord.model_validate(data)
+        opened = decision_parts(DecisionRecord.model_validate(data), cipher, pseudo)
         return {
-            "inputs": _inputs(
-                decrypt_inputs(cipher, pseudo, record.decision_id, record.inputs)
-            ),
-            "contributions": decision_contributions(record, cipher, pseudo),
+            "inputs": _inputs(opened.inputs),
+            "score": opened.score,
+            "probability": opened.probability,
+            "contributions": opened.contributions,
+            "residual": opened.residual,
+            "trigger": opened.trigger,
+            "shadow": opened.shadow,
         }
     if kind == "recommendation":
         listing = RecommendationRecord.model_validate(data)
-        phis = item_contributions(listing, cipher, pseudo) or []
+        opened = listing_parts(listing, cipher, pseudo)
         return {
             "items": [
                 {
                     "item_id": item.item_id,
-                    "inputs": _inputs(
-                        decrypt_inputs(
-                            cipher,
-                            pseudo,
-                            input_aad_id(listing.decision_id, item.item_id),
-                            item.inputs,
-                        )
-                    ),
+                    "inputs": _inputs(values.inputs),
+                    "score": values.score,
+                    "model_score": values.model_score,
+                    "propensity": values.propensity,
                     "contributions": phi,
                 }
-                for item, phi in zip(listing.items, phis, strict=True)
-            ]
+                for item, phi, values in zip(
+                    listing.items, opened.items or [], opened.values or [], strict=True
+                )
+            ],
+            "shadow": opened.shadow,
         }
     action = ReviewRecord.model_validate(data)
     texts = review_text(action, kind, cipher, pseudo) or {}

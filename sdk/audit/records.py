@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,7 @@ __all__ = [
     "feature_mac",
     "fold_actions",
     "input_aad_id",
+    "input_vector",
     "model_ref",
     "new_decision_id",
 ]
@@ -119,14 +121,21 @@ def decrypt_inputs(
     return out
 
 
-def feature_mac(key: bytes, names: Sequence[str], row: np.ndarray) -> str:
-    """Keyed hash of the exact feature vector the model saw.
+def feature_mac(key: bytes, vector: Mapping[str, float | None]) -> str:
+    """Keyed hash of the exact feature vector the model saw (feature -> value, ``None`` for a
+    missing one, in schema order), spelled as compact JSON (record version 3; versions 1 and 2
+    hashed its RFC 8785 form, which no reader recomputes).
 
     Keyed (HMAC) rather than a bare SHA-256 because feature vectors have little entropy: a plain
     hash could be reversed by trying the likely values.
     """
-    vector = {name: _value(float(row[i])) for i, name in enumerate(names)}
-    return hmac.new(key, canonical_json(vector), sha256).hexdigest()
+    text = json.dumps(dict(vector), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hmac.new(key, text.encode(), sha256).hexdigest()
+
+
+def input_vector(names: Sequence[str], row: np.ndarray) -> dict[str, float | None]:
+    """One row of the model's matrix as feature -> value, ``None`` for a missing (NaN) one."""
+    return {name: None if v != v else v for name, v in zip(names, row.tolist(), strict=True)}
 
 
 @dataclass

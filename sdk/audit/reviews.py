@@ -20,8 +20,8 @@ from ..models.registry import Model, ModelRegistry
 from ..types import Decision, Frozen
 from .entries import ReviewRecord, decision_record
 from .policy import check_contest_window
-from .records import decrypt_inputs, decrypt_text, encrypt_text, try_cipher
-from .sealing import RECORD_VERSION, open_entries, review_text_id, seal_part
+from .records import decrypt_text, encrypt_text, try_cipher
+from .sealing import RECORD_VERSION, Opened, open_entries, review_text_id, seal_part
 from .trail import AuditTrail
 from .views import decision_view, model_of
 
@@ -39,7 +39,7 @@ class ReviewCase(Frozen):
     subject was erased. ``values`` are the same inputs as the model saw them (a category by its
     integer code, NaN when missing), to score or measure with.
     ``suggestion`` (the model's outcome), ``probability`` and ``score`` are ``None`` while
-    ``suggestion_hidden``.
+    ``suggestion_hidden``, and the probability and score once the subject was erased.
     """
 
     decision_id: str
@@ -80,15 +80,16 @@ class ReviewQueue:
         model = model_of(self._models, entry)
         values = None
         cipher = try_cipher(self._keys.cipher, state.subject)
+        opened = open_entries(cipher, state.subject, entry, actions)
         if entry.kind == "decision" and model.schema.categorical:
             # the text names the person's categories, as the decision's own text did
-            values = decrypt_inputs(cipher, state.subject, decision_id, entry.data["inputs"])
+            values = _inputs(opened, model.schema.names)
         return decision_view(
             state,
             entry,
             actions,
             model,
-            opened=open_entries(cipher, state.subject, entry, actions),
+            opened=opened,
             locale=locale,
             values=values,
             disclosures=self._disclosures,
@@ -117,24 +118,25 @@ class ReviewQueue:
         model = model_of(self._models, entry)
         policy = model.card.review_policy
         hidden = bool(policy and policy.assess_first) and reviewer not in state.assessed_by
-        record = decision_record(entry)
-        output = record.output
+        output = decision_record(entry).output
         cipher = try_cipher(self._keys.cipher, state.subject)
-        values = decrypt_inputs(cipher, state.subject, decision_id, record.inputs)
+        opened = open_entries(cipher, state.subject, entry, ())
+        values = _inputs(opened, model.schema.names)
         return ReviewCase(
             decision_id=decision_id,
             model=model.name,
             model_version=model.version,
             created_at=entry.ts,
-            trigger=output.trigger,
+            # the exact trigger names the probability: hidden with it under assess-first
+            trigger=output.trigger if hidden or opened.trigger is None else opened.trigger,
             contested=state.contested,
             inputs={name: _shown(model, name, v) for name, v in values.items()},
             values=values,
             labels={f.name: f.label for f in model.schema},
             suggestion_hidden=hidden,
             suggestion=None if hidden else state.automated_outcome,
-            probability=None if hidden else output.probability,
-            score=None if hidden else output.score,
+            probability=None if hidden else opened.probability,
+            score=None if hidden else opened.score,
         )
 
     def assess(
@@ -269,6 +271,13 @@ class ReviewQueue:
     def _require_decision(kind: str) -> None:
         if kind != "decision":
             raise ReviewStateError("recommendations are not reviewed; only decisions are")
+
+
+def _inputs(opened: Opened, names: tuple[str, ...] | list[str]) -> dict[str, float | None]:
+    """The decision's inputs by feature, ``None`` for each once the person was erased."""
+    if opened.inputs is None:
+        return dict.fromkeys(names)
+    return {name: opened.inputs.get(name) for name in names}
 
 
 def _reviewer(reviewer: str) -> str:

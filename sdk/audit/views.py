@@ -105,11 +105,12 @@ def decision_view(
         model_version=model.version,
         outcome=state.outcome,
         automated_outcome=state.automated_outcome,
-        score=output.score,
-        probability=output.probability,
+        # sealed with the person's other values (record version 3): None once they are erased
+        score=opened.score,
+        probability=opened.probability,
         status=state.status,
         contested=state.contested,
-        review_trigger=output.trigger,
+        review_trigger=opened.trigger if opened.trigger is not None else output.trigger,
         why=why,
         created_at=entry.ts,
         history=tuple(review_action(e, opened.texts) for e in [entry, *actions]),
@@ -143,8 +144,8 @@ def explanation_view(
 ) -> Explanation:
     """One record's explanation for ``audience``.
 
-    ``opened`` holds the record's sealed contributions, decrypted; once the subject was erased
-    they are gone, and the explanation has no reasons and no contributions.
+    ``opened`` holds the record's sealed parts, decrypted; once the subject was erased they are
+    gone, and the explanation has no reasons, no contributions and (record version 3) no score.
 
     ``values`` (decrypted inputs) are needed for reviewers, and for decisions with categorical
     features (the text names the person's category); ``None`` entries mean the subject was
@@ -157,15 +158,20 @@ def explanation_view(
     if entry.kind == "decision":
         record = decision_record(entry)
         part: DecisionExplanation | ItemRecord = record.explanation
-        score, trigger = record.output.score, record.output.trigger
-        unknown = record.unknown_categories
+        score, residual = opened.score, opened.residual
+        trigger = opened.trigger if opened.trigger is not None else record.output.trigger
+        unknown = opened.unknown
         phi = opened.contributions
     else:
         record = recommendation_record(entry)
         part = _item(record, item_id)
-        item_id, score, source = part.item_id, part.score, part.source
-        unknown = part.unknown_categories
-        phi = None if opened.items is None else opened.items[record.items.index(part)]
+        index = record.items.index(part)
+        item_id, source = part.item_id, part.source
+        item = opened.values[index] if opened.values is not None else None
+        score = item.score if item is not None else None
+        residual = item.residual if item is not None else None
+        unknown = item.unknown if item is not None else ()
+        phi = None if opened.items is None else opened.items[index]
     masked = record.consent.masked
     contributions = _contributions(model, phi)
     erased = phi is None
@@ -237,7 +243,6 @@ def explanation_view(
             other_share=1.0 - shown.shown_share,
             counterfactual=counterfactual,
         )
-    residual = part.residual
     if audience == "reviewer":
         text = reviewer_text(
             schema=model.schema,

@@ -377,7 +377,8 @@ def review_list(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption
         console.print("No decisions are waiting for review.")
     for d in pending:
         console.print(
-            f"{d.decision_id}  {d.model} v{d.model_version}  p={d.probability:.3f}  "
+            f"{d.decision_id}  {d.model} v{d.model_version}  "
+            f"p={'erased' if d.probability is None else format(d.probability, '.3f')}  "
             f"{'contested' if d.contested else d.review_trigger}"
         )
 

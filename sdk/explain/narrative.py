@@ -188,7 +188,7 @@ def reviewer_text(
     reasons: Sequence[Reason],
     values: Mapping[str, float | None],
     base_value: float,
-    score: float,
+    score: float | None,
     trigger: str | None,
     suppressed: Sequence[str],
     why_suppressed: Mapping[str, str] | None = None,
@@ -197,7 +197,8 @@ def reviewer_text(
     unknown: Sequence[str] = (),
 ) -> str:
     """Every feature with its value and contribution, concept totals, the base value, score,
-    the review trigger and which features the person was not told about (and why).
+    the review trigger and which features the person was not told about (and why). ``score``
+    is ``None`` once the person was erased (it was sealed with their inputs).
 
     A categorical value shows as its label and code ("renting (A151)"); ``unknown`` names the
     categorical features whose value was not one of their categories (scored as missing, as
@@ -205,7 +206,10 @@ def reviewer_text(
     """
     t = _t(locale)
     why = why_suppressed or {}
-    lines = [t["r_score"].format(score=score, base=base_value)]
+    if score is None:
+        lines = [t["r_score_erased"].format(base=base_value)]
+    else:
+        lines = [t["r_score"].format(score=score, base=base_value)]
     for reason in reasons:
         name = reason.features[0]
         value = values.get(name)
@@ -265,19 +269,22 @@ def auditor_text(
     *,
     contributions: Mapping[str, float],
     base_value: float,
-    score: float,
+    score: float | None,
     model: str,
     model_version: int,
     model_hash: str,
     explainer: str,
-    residual: float,
+    residual: float | None,
 ) -> str:
-    """The full attribution vector with everything needed to re-check it (locale-neutral)."""
+    """The full attribution vector with everything needed to re-check it (locale-neutral);
+    ``score`` and ``residual`` read ``erased`` once they went with the person's key."""
     vector = ", ".join(f"{k}={v:.17g}" for k, v in contributions.items())
+    shown = "erased" if score is None else f"{score:.17g}"
+    gap = "erased" if residual is None else f"{residual:.3g}"
     return (
         f"model {model} v{model_version} sha256:{model_hash}\n"
         f"explainer {explainer}\n"
-        f"base_value={base_value:.17g} score={score:.17g} additivity_residual={residual:.3g}\n"
+        f"base_value={base_value:.17g} score={shown} additivity_residual={gap}\n"
         f"contributions: {vector}"
     )
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ExplanationError
 
 if TYPE_CHECKING:
     from ..types import Comparison, Explanation
@@ -69,6 +69,10 @@ def waterfall(
 ) -> bytes:
     """From the base value through each feature's contribution to the score (PNG or SVG bytes;
     also written to ``path`` when given). Features beyond ``top`` are drawn as one bar."""
+    if explanation.score is None:
+        raise ExplanationError(
+            "this explanation has no score to draw: it went with the person's key on erasure"
+        )
     Figure = _figure()
     contributions = dict(explanation.contributions)
     hidden = explanation.score - explanation.base_value - sum(contributions.values())

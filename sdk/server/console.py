@@ -137,7 +137,10 @@ def decision_page(request: Request, decision_id: str, done: str = "") -> HTMLRes
         cf = None
     return _page(
         request, "decision.html", caller, d=d, ex=ex, cf=cf,
-        chart=waterfall(ex.contributions, labels, ex.base_value, ex.score),
+        # after erasure the score and contributions are gone with the person's key: no chart
+        chart=waterfall(ex.contributions, labels, ex.base_value, ex.score)
+        if ex.score is not None
+        else "",
         notes=p.reviews.contest_messages(decision_id),
         outcomes=model.card.outcomes or (), done=done if done in ("approved", "overridden")
         else "",

@@ -10,12 +10,18 @@ from ..audit.policy import consent_purposes, consent_trigger, review_trigger
 from ..audit.protected import check_not_protected
 from ..audit.records import (
     consent_authorisation,
-    encrypt_inputs,
     feature_mac,
+    input_vector,
     model_ref,
     new_decision_id,
 )
-from ..audit.sealing import RECORD_VERSION, keyed_hash, record_mac_key, seal_part
+from ..audit.sealing import (
+    RECORD_VERSION,
+    clear_trigger,
+    keyed_hash,
+    record_mac_key,
+    seal_part,
+)
 from ..errors import ConsentRequired
 from ..explain.concepts import end_user_reasons
 from ..explain.narrative import decision_text
@@ -80,7 +86,8 @@ class Deciding(EngineBase):
             shown_outcome = (
                 HELD_OUTCOME if held_for_consent else provisional if trigger else outcome
             )
-            contributions = dict(zip(m.schema.names, attributions.phi[0].tolist(), strict=True))
+            phi = attributions.phi[0].tolist()
+            contributions = dict(zip(m.schema.names, phi, strict=True))
             values = dict(zip(m.schema.names, matrix[0].tolist(), strict=True))
             shown = end_user_reasons(
                 m.schema, contributions, masked=masked, locale=locale, values=values
@@ -113,39 +120,43 @@ class Deciding(EngineBase):
                     self.consent.history_of_pseudonym(pseudo), state.based_on, "profiling"
                 ),
             )
-            # the person's parts: the contributions sealed under their key (one AEAD), the
-            # hashes keyed by it, so both go with the key on erasure
+            # every personal value in ONE AEAD part under the person's key (the exact score is a
+            # fingerprint of the inputs: in clear it lets anyone with the model brute-force
+            # them); the hashes keyed by that key, so all of it goes with the key on erasure
             mac_key = record_mac_key(cipher)
-            phi = attributions.phi[0].tolist()
+            vector = input_vector(m.schema.names, matrix[0])
+            residual = float(attributions.residual[0])
+            sealed = {
+                "inputs": vector,
+                "score": score,
+                "probability": probability,
+                "contributions": phi,
+                "residual": residual,
+                "trigger": trigger,
+                "shadow": shadow,
+                "unknown_categories": list(encoded.unknown),
+            }
             record = DecisionRecord(
                 version=RECORD_VERSION,
                 decision_id=decision_id,
                 purpose="profiling",
                 model=ModelRef(**model_ref(m)),
                 consent=consent_record,
-                inputs=encrypt_inputs(cipher, pseudo, decision_id, m.schema.names, matrix[0]),
-                feature_mac=feature_mac(mac_key, m.schema.names, matrix[0]),
+                feature_mac=feature_mac(mac_key, vector),
                 output=DecisionOutput(
-                    score=score,
-                    probability=probability,
                     outcome=outcome,
                     provisional_outcome=shown_outcome,
                     status=status,
-                    trigger=trigger,
+                    trigger=clear_trigger(trigger),
                 ),
-                shadow=shadow,
+                shadow=_shadow_ref(shadow),
                 explanation_method=EXPLAINER,
                 explanation=DecisionExplanation(
-                    contributions=[],
-                    base_value=float(attributions.base[0]),
-                    residual=float(attributions.residual[0]),
+                    contributions=[], base_value=float(attributions.base[0])
                 ),
                 shown_text_sha256=keyed_hash(mac_key, why.encode()),
                 locale=locale,
-                unknown_categories=encoded.unknown,
-                sealed=seal_part(
-                    cipher, pseudo, decision_id, "explanation", {"contributions": phi}
-                ),
+                sealed=seal_part(cipher, pseudo, decision_id, "explanation", sealed),
             )
             entry = self.trail.append("decision", pseudo, record.model_dump(mode="json"))
             span.set_attributes(
@@ -189,3 +200,10 @@ class Deciding(EngineBase):
                 ),
                 disclosure=self.disclosures.for_decision(status, locale),
             )
+
+
+def _shadow_ref(shadow: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a record keeps in clear of a shadow run: which candidate (its figures are sealed)."""
+    if shadow is None:
+        return None
+    return {"version": shadow["version"], "content_hash": shadow["content_hash"]}

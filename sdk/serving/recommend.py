@@ -9,12 +9,7 @@ import numpy as np
 
 from .._canonical import canonical_json, sha256_hex
 from ..audit.entries import ItemRecord, ModelRef, RecommendationRecord
-from ..audit.records import (
-    encrypt_inputs,
-    input_aad_id,
-    model_ref,
-    new_decision_id,
-)
+from ..audit.records import input_vector, model_ref, new_decision_id
 from ..audit.sealing import RECORD_VERSION, keyed_hash, record_mac_key, seal_part
 from ..errors import ConfigurationError, FeatureError
 from ..explain.concepts import end_user_reasons
@@ -165,6 +160,7 @@ class Recommending(EngineBase):
             plain: ItemSource = "personal" if personalized else "popular"
             served: list[RecommendedItem] = []
             records: list[ItemRecord] = []
+            sealed_items: list[dict[str, Any]] = []
             for rank, (row, tag, propensity) in enumerate(served_rows):
                 contributions = dict(zip(m.schema.names, phi[rank].tolist(), strict=True))
                 shown = end_user_reasons(
@@ -200,26 +196,25 @@ class Recommending(EngineBase):
                         disclosure=self.disclosures.for_item(source, locale),
                     )
                 )
+                # the item's numbers are the person's: sealed below, in one part with the others
+                sealed_items.append(
+                    {
+                        "inputs": input_vector(m.schema.names, matrix[row]),
+                        "score": score,
+                        "model_score": float(scored.model_scores[row]),
+                        "propensity": None if propensity is None else float(propensity),
+                        "contributions": phi[rank].tolist(),
+                        "residual": abs(float(phi[rank].sum() + base[rank]) - score),
+                        "unknown_categories": list(encoded.unknown_in(row)),
+                    }
+                )
                 records.append(
                     ItemRecord(
                         item_id=items[row],
                         rank=rank + 1,
-                        score=score,
-                        model_score=float(scored.model_scores[row]),
                         source=source,
-                        propensity=propensity,
-                        inputs=encrypt_inputs(
-                            cipher,
-                            pseudo,
-                            input_aad_id(decision_id, items[row]),
-                            m.schema.names,
-                            matrix[row],
-                        ),
-                        contributions=[],  # sealed below with the others
                         base_value=float(base[rank]),
-                        residual=abs(float(phi[rank].sum() + base[rank]) - score),
                         why_sha256=keyed_hash(mac_key, why.encode()),
-                        unknown_categories=encoded.unknown_in(row),
                         **curation_record(pick, is_featured),
                     )
                 )
@@ -253,7 +248,10 @@ class Recommending(EngineBase):
                     "items_excluded": int((outcome.keep & ~keep).sum()),
                 },
                 rerank={**policy.model_dump(mode="json"), "seed": seed},
-                shadow=shadow,
+                # which candidate shadowed the list; its agreement figures are sealed
+                shadow=None
+                if shadow is None
+                else {"version": shadow["version"], "content_hash": shadow["content_hash"]},
                 curation={
                     "blocked": int(np.isin(np.asarray(all_items), list(curated.blocked)).sum()),
                     "staff_picks": len(staff),
@@ -263,13 +261,13 @@ class Recommending(EngineBase):
                 items=records,
                 notice_sha256=sha256_hex(notice.encode()),
                 locale=locale,
-                # every item's exact attributions, in one AEAD under the person's key
+                # every item's numbers and attributions, in one AEAD under the person's key
                 sealed=seal_part(
                     cipher,
                     pseudo,
                     decision_id,
                     "explanation",
-                    {"items": [phi[r].tolist() for r in range(len(records))]},
+                    {"items": sealed_items, "shadow": shadow},
                 ),
             )
             self.trail.append("recommendation", pseudo, record.model_dump(mode="json"))

@@ -66,8 +66,11 @@ class Decision(Frozen):
     outcome: str
     """The effective outcome: the reviewer's, if overridden; else the model's."""
     automated_outcome: str
-    score: float
-    probability: float
+    score: float | None
+    """The raw margin; ``None`` when read back after the person was erased (record version 3
+    seals it with their inputs: the exact float is a fingerprint of them)."""
+    probability: float | None
+    """Like ``score``: ``None`` once the person was erased."""
     status: DecisionStatus
     contested: bool = False
     review_trigger: str | None = None

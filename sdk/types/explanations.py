@@ -98,7 +98,8 @@ class Explanation(Frozen):
     reasons: tuple[Reason, ...]
     contributions: dict[str, float]
     base_value: float
-    score: float
+    score: float | None
+    """The raw score explained; ``None`` (with no contributions) once the person was erased."""
     other_share: float
     suppressed: tuple[str, ...] = ()
     """Features kept out of the end-user text (sensitive or not consented); not for end users."""

@@ -30,6 +30,7 @@ from test_spine_privacy import spans  # noqa: F401  (fixture: the one span expor
 from sdk import FeatureSchema, Personalizer
 from sdk._canonical import canonical_json
 from sdk.audit import verify_export
+from sdk.audit.sealing import RECORD_VERSION
 from sdk.models.matrix import encode_mapping
 
 SUBJECT = "canary.erasure.77f1@example.org"
@@ -319,12 +320,12 @@ def test_records_of_the_previous_release_still_read(tmp_path: Path) -> None:
         mine = {r["kind"]: r for r in rows if r["decision_id"] == overridden}
         assert mine["decision"]["fields"]["contributions"] == stored
         assert mine["review.override"]["fields"]["reason"] == reason
-        # new decisions on the upgraded store are version 2, beside the old ones
+        # new decisions on the upgraded store are the current version, beside the old ones
         p.consent.grant("member-new", ["profiling"])
         # v1 sign-offs covered the model text only: signed off again before it serves
         p.models.sign_off("credit", 1, reviewer="reviewer.upgrade")
         decision = p.decide(
             "member-new", {"tenure_months": 12.0, "late_payments": 0.0}, model="credit"
         )
-        assert p.audit.entries_of(decision.decision_id)[0].data["version"] == 2
+        assert p.audit.entries_of(decision.decision_id)[0].data["version"] == RECORD_VERSION
         assert p.audit.verify().ok
