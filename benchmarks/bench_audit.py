@@ -35,6 +35,7 @@ from sdk.models.matrix import encode_mapping
 from sdk.types import VerifyReport
 
 DECISIONS = 300
+ON_OFF_GOAL = 0.6
 RECORDS = 100_000
 BATCH = 2_000
 
@@ -107,6 +108,12 @@ def main() -> None:
         off, on = rows[1][1], rows[2][1]
         print(f"audit cost: on/off = {on / off:.2f} (off = same path without the ledger append; "
               "on = one durable commit per decision, durability=full unless 'normal')")
+        verdict = "PASS" if on / off >= ON_OFF_GOAL else "FAIL"
+        print(f"goal: audit-on >= {ON_OFF_GOAL:.1f}x audit-off throughput: {on / off:.2f}x "
+              f"{verdict}")
+        raw = rows[0][1]
+        verdict = "PASS" if raw / on <= 1.0 else "FAIL"
+        print(f"goal: durable decide <= 1.0x raw pred_contrib: {raw / on:.2f}x {verdict}")
 
         with Personalizer.open(folder / "v.db", durability="normal") as p:
             started = time.perf_counter()

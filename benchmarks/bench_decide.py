@@ -22,6 +22,7 @@ from sdk import Personalizer, ReviewPolicy
 from sdk.models.matrix import encode_mapping
 
 REPEATS = 400
+GOAL = 1.0
 
 
 def _median_seconds(fn, repeats: int = REPEATS) -> float:
@@ -65,6 +66,13 @@ def main() -> None:
             f"{raw_one * 1e3:>9.3f}ms {decide / raw_default:>6.2f}x {decide / raw_one:>8.2f}x"
         )
     print("ratio = median decide() / median raw booster.predict(x, pred_contrib=True), same row")
+    # issue 17 goal: a durable decide costs at most one raw pred_contrib of the same row
+    # (against the faster of LightGBM's default threads and one thread: the stricter baseline)
+    for durability, decide, raw_default, raw_one, _ in rows:
+        ratio = decide / min(raw_default, raw_one)
+        verdict = "PASS" if ratio <= GOAL else "FAIL"
+        print(f"goal: decide ({durability}) <= {GOAL:.1f}x raw pred_contrib: {ratio:.2f}x "
+              f"{verdict}")
 
 
 if __name__ == "__main__":
