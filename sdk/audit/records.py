@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._canonical import canonical_json, loads
+from .._canonical import loads
 from ..crypto.field import FieldCipher, field_aad
 from ..errors import DecryptionError, SubjectErased
 from ..ledger import LedgerEntry
@@ -34,7 +34,6 @@ __all__ = [
     "DecisionState",
     "consent_authorisation",
     "decrypt_inputs",
-    "encrypt_inputs",
     "feature_mac",
     "fold_actions",
     "input_aad_id",
@@ -85,29 +84,12 @@ def input_aad_id(decision_id: str, item_id: str | None = None) -> str:
     return decision_id if item_id is None else f"{decision_id}/{item_id}"
 
 
-def _value(x: float) -> float | None:
-    return None if x != x else float(x)
-
-
-def encrypt_inputs(
-    cipher: FieldCipher, pseudo: str, decision_id: str, names: Sequence[str], row: np.ndarray
-) -> dict[str, str]:
-    """Each input value encrypted on its own, bound to the subject, the decision and the feature."""
-    return {
-        name: base64.b64encode(
-            cipher.encrypt(
-                canonical_json(_value(float(row[i]))),
-                aad=field_aad(subject=pseudo, field=f"decision/{decision_id}/{name}"),
-            )
-        ).decode()
-        for i, name in enumerate(names)
-    }
-
-
 def decrypt_inputs(
     cipher: FieldCipher | None, pseudo: str, decision_id: str, inputs: Mapping[str, str]
 ) -> dict[str, float | None]:
-    """Inverse of :func:`encrypt_inputs`; ``None`` values when the subject was erased."""
+    """The inputs of a record of version 1 or 2, each encrypted on its own (version 3 seals
+    them with the rest, see :mod:`sdk.audit.sealing`); ``None`` values once the subject was
+    erased."""
     if cipher is None:
         return dict.fromkeys(inputs)
     out: dict[str, float | None] = {}

@@ -120,7 +120,7 @@ class SubjectCipher(FieldCipher):
     :meth:`FieldCipher.decrypt` itself.
     """
 
-    __slots__ = ("_keys", "_min_version", "_others", "_sivs")
+    __slots__ = ("_derived", "_keys", "_min_version", "_others", "_sivs")
 
     def __init__(self, keys: Mapping[int, bytes], *, current: int, min_version: int = 0) -> None:
         """Ciphers over every version in ``keys``; ``current`` is used for encryption."""
@@ -136,6 +136,7 @@ class SubjectCipher(FieldCipher):
         self._min_version = min_version
         self._others: dict[int, FieldCipher] = {}
         self._sivs: dict[int, DeterministicCipher] = {}
+        self._derived: dict[tuple[bytes, int], bytes] = {}
 
     @property
     def versions(self) -> tuple[int, ...]:
@@ -156,10 +157,18 @@ class SubjectCipher(FieldCipher):
         data key of ``version`` (the current one by default): it goes when the data key goes."""
         if not isinstance(info, bytes) or not info:
             raise CryptoError("a derived key needs a non-empty info label")
-        key = self._keys.get(self._key_version if version is None else version)
+        wanted = self._key_version if version is None else version
+        # kept beside the data key it comes from, for as long as this cipher (one HKDF per
+        # audited decision was a measurable part of the decision path)
+        derived = self._derived.get((info, wanted))
+        if derived is not None:
+            return derived
+        key = self._keys.get(wanted)
         if key is None:
             raise DecryptionError(f"this subject has no data-key version {version}")
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
+        self._derived[(info, wanted)] = derived
+        return derived
 
     def key_version_of(self, ciphertext: bytes) -> int:
         """The key version in a ciphertext's header (validates the header only)."""
