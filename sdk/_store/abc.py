@@ -451,6 +451,11 @@ class SubjectIndexStorage(Protocol):
         holds it (another writer's, if it won the race)."""
         ...
 
+    def claim_many(self, claims: Sequence[tuple[bytes, str]]) -> list[str]:
+        """:meth:`claim` for each ``(token, pseudo)``, in one transaction (one durable commit
+        for many new subjects); the pseudonyms that hold them, in order."""
+        ...
+
     def unlink(self, pseudo: str, replacement: str, *, kek_version: int, created: str) -> int:
         """Re-point every token of ``pseudo`` to ``replacement`` and give ``replacement`` a
         key tombstone without an erasure date; returns how many tokens moved."""
