@@ -9,7 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import tamper
 
+from sdk import Personalizer
 from sdk.crypto.keyring import Keyring
 from sdk.ledger import Ledger, PendingEntry
 from sdk.ledger._segment import WalkState
@@ -146,3 +148,27 @@ def test_a_worker_that_cannot_read_leaves_the_walk_to_this_process(
     state, tree = WalkState(prev=bytes(32)), MerkleTree()
     walk_segments(gone, PATTERNS, state, tree, end=N, workers=2, segment_rows=SEG)
     assert state.size == 0 and tree.size == 0
+
+
+@pytest.mark.parametrize("statement", [None, "UPDATE ledger SET ts = 'yesterday' WHERE seq = ?"])
+def test_both_backends_walk_in_workers_and_report_as_the_serial_walk(
+    p: Personalizer, store_url: str, statement: str | None
+) -> None:
+    """SQLite and PostgreSQL: the workers read through their own connection (read_source)."""
+    ledger = p.ledger
+    ledger.append_many([PendingEntry("audit", "decision", {"i": i}, SUBJ) for i in range(N)])
+    rows = ledger._rows
+    end = ledger.size
+    source = rows.read_source()
+    assert source is not None
+    state, tree = WalkState(prev=bytes(32)), MerkleTree()
+    walk_segments(source, PATTERNS, state, tree, end=end, workers=2, segment_rows=SEG)
+    assert state.size == end and state.prev == rows.hash_at(end)
+    if statement is not None:
+        tamper(store_url, statement, (end - 5,))
+    serial = verify_ledger(rows, ledger._key, workers=0)
+    parallel = verify_ledger(rows, ledger._key, workers=2, segment_rows=SEG)
+    assert parallel == serial
+    assert serial.ok is (statement is None)
+    if statement is not None:
+        assert serial.first_bad == end - 5
