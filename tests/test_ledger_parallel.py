@@ -144,7 +144,7 @@ def test_a_worker_that_cannot_read_leaves_the_walk_to_this_process(
     ledger = _filled(tmp_path / "w.db", keyring)
     source = ledger._rows.read_source()
     assert source is not None
-    gone = type(source)(source.driver, str(tmp_path / "missing.db"), source.sql)
+    gone = type(source)(source.driver, str(tmp_path / "missing.db"), source.sql, source.reader)
     state, tree = WalkState(prev=bytes(32)), MerkleTree()
     walk_segments(gone, PATTERNS, state, tree, end=N, workers=2, segment_rows=SEG)
     assert state.size == 0 and tree.size == 0

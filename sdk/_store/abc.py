@@ -129,11 +129,13 @@ LeafOrBody = tuple[int, bytes | None, bytes | None]
 class ReadSource:
     """Where a verification worker reads the ledger: ``driver`` ``"sqlite"`` (``target`` = the
     file path) or ``"postgres"`` (``target`` = a libpq connection string), and the
-    :meth:`LedgerStorage.with_leaves` query, whose parameters are ``(after_seq, limit)``."""
+    :meth:`LedgerStorage.with_leaves` query, whose parameters are ``(after_seq, limit)``;
+    ``reader``: the path of :mod:`sdk._store.segment_reader`, which opens that connection."""
 
     driver: str
     target: str
     sql: str
+    reader: str = ""
 
 
 class LedgerTail(NamedTuple):

@@ -16,6 +16,7 @@ with exactly the serial walk's words.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import itertools
 import marshal
 import re
@@ -148,36 +149,24 @@ def subtree_levels(leaves: bytes) -> list[bytes]:
 
 # -- the worker ---------------------------------------------------------------------------------
 
-Job = tuple[str, str, str, Patterns, int, list[str]]
-"""(driver, target, page sql, patterns, page rows, extra sys.path) sent once to a worker."""
+Job = tuple[str, str, str, str, Patterns, int, list[str]]
+"""(reader module path, driver, target, page sql, patterns, page rows, extra sys.path) sent once
+to a worker."""
+Fetch = Callable[[int, int], list[tuple[Any, ...]]]
 
 Reply = tuple[bool, bytes, str, int, bytes, str, list[bytes]]
 """(ok, start hash, start ts, end size, end hash, end ts, subtree levels) for one segment."""
 
 
-def _reader(driver: str, target: str, sql: str) -> Callable[[int, int], list[tuple[Any, ...]]]:
-    """``fetch(after_seq, limit)`` over a new read-only connection."""
-    if driver == "sqlite":
-        import sqlite3
-
-        conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True, timeout=10.0)
-        # map the file instead of copying every page through read(): the walk is sequential
-        conn.execute("PRAGMA mmap_size=1073741824")
-
-        def fetch_sqlite(after: int, limit: int) -> list[tuple[Any, ...]]:
-            return conn.execute(sql, (after, limit)).fetchall()
-
-        return fetch_sqlite
-    if driver == "postgres":
-        import psycopg
-
-        pg = psycopg.connect(target, autocommit=True)
-
-        def fetch_pg(after: int, limit: int) -> list[tuple[Any, ...]]:
-            return pg.execute(sql, (after, limit)).fetchall()
-
-        return fetch_pg
-    raise ValueError("unknown driver")
+def _reader(path: str, driver: str, target: str, sql: str) -> Fetch:
+    """The store's ``open_reader`` (loaded from its file: this process imports no ``sdk``)."""
+    spec = importlib.util.spec_from_file_location("_whylens_segment_reader", path)
+    if spec is None or spec.loader is None:
+        raise ValueError("no reader module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fetch: Fetch = module.open_reader(driver, target, sql)
+    return fetch
 
 
 def verify_segment(
@@ -220,9 +209,9 @@ def verify_segment(
 
 def serve(inp: BinaryIO, out: BinaryIO) -> None:
     """Read a :data:`Job`, then ``(after, end)`` requests until None; one :data:`Reply` each."""
-    driver, target, sql, patterns, page, path = marshal.load(inp)
+    reader, driver, target, sql, patterns, page, path = marshal.load(inp)
     sys.path.extend(p for p in path if p not in sys.path)
-    fetch = _reader(driver, target, sql)
+    fetch = _reader(reader, driver, target, sql)
     rules = Rules.compile(patterns)
     while (request := marshal.load(inp)) is not None:
         after, end = request

@@ -114,7 +114,15 @@ def walk_segments(
     checked by ``workers`` processes prove them; the caller walks on from ``state.size``."""
     if state.size or tree.size or segment_rows & (segment_rows - 1):
         raise ValueError("segments start from an empty walk, with a power-of-two size")
-    job: Job = (source.driver, source.target, source.sql, patterns, PAGE_ROWS, list(sys.path))
+    job: Job = (
+        source.reader,
+        source.driver,
+        source.target,
+        source.sql,
+        patterns,
+        PAGE_ROWS,
+        list(sys.path),
+    )
     count = min(workers, -(-end // segment_rows))
     try:
         with _workers(count, job) as pool:

@@ -40,6 +40,7 @@ from ..abc import (
     ReadSource,
     VerifyRow,
 )
+from ..segment_reader import READER
 from .database import PgDatabase
 
 if TYPE_CHECKING:
@@ -300,7 +301,7 @@ class PgLedger(_Reads):
         return self._db.query(_WITH_LEAVES, (after_seq, limit))
 
     def read_source(self) -> ReadSource | None:
-        return ReadSource("postgres", self._db.target.conninfo(), _WITH_LEAVES)
+        return ReadSource("postgres", self._db.target.conninfo(), _WITH_LEAVES, READER)
 
     def body(self, seq: int) -> bytes | None:
         row = self._db.query_one("SELECT body FROM ledger WHERE seq = %s", (seq,))

@@ -21,6 +21,7 @@ from ..abc import (
     ReadSource,
     VerifyRow,
 )
+from ..segment_reader import READER
 from .connection import Connection
 
 __all__ = ["SqliteLedger"]
@@ -148,7 +149,7 @@ class SqliteLedger(_Reads):
         path = Path(self._db.path)
         if not path.is_file():
             return None
-        return ReadSource("sqlite", str(path.resolve()), _WITH_LEAVES)
+        return ReadSource("sqlite", str(path.resolve()), _WITH_LEAVES, READER)
 
     def body(self, seq: int) -> bytes | None:
         row = self._db.query_one("SELECT body FROM ledger WHERE seq = ?", (seq,))
