@@ -6,6 +6,8 @@ Merkle proofs at 1,000,000 entries.
 * ``Ledger.append`` from 1 thread and from 128 threads (group commit shares fsyncs), durability
   FULL: each call returns only after its transaction committed; every commit also writes the leaf
   hashes and an Ed25519-signed checkpoint;
+* ``verify()`` over 65,536 entries of 2 KB, in this process and with one worker process per core
+  (issue 17's goal: at least 200,000 entries/s);
 * a 1,000,000-entry ledger (written with the ledger's own encoders, see :func:`bulk_fill`): time
   for a fresh process to load the tree, inclusion and consistency proof generation, offline
   verification, and the next append (which checks the loaded tree against the signed root).
@@ -22,6 +24,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _timing import goal
+
 from sdk.crypto.keyring import Keyring
 from sdk.ledger import (
     GENESIS_HASH,
@@ -33,14 +37,16 @@ from sdk.ledger import (
     verify_inclusion_proof,
 )
 from sdk.ledger.entry import body_hash, encode_body, format_ts
+from sdk.ledger.parallel import default_workers
 from sdk.ledger.tree import CHECKPOINT_KEY
-from sdk.ledger.verify import HEAD_KEY, encode_head
+from sdk.ledger.verify import HEAD_KEY, encode_head, verify_ledger
 from sdk.store import Database, Durability
 
 KEY = b"k" * 32
 SUBJECT = "0123456789abcdef0123456789abcdef"
 DATA = {"purposes": ["personalization", "analytics"], "notice": None, "source": "web"}
 BIG = 1_000_000
+VERIFY_ROWS = 1 << 16
 
 
 def raw_sqlite(path: Path, n: int, *, batch: bool) -> float:
@@ -101,7 +107,7 @@ def ledger_appends(folder: Path, ring: Keyring, threads: int, per_thread: int) -
     return threads * per_thread / took, info
 
 
-def bulk_fill(path: Path, ring: Keyring, n: int) -> None:
+def bulk_fill(path: Path, ring: Keyring, n: int, *, pad: int = 0) -> None:
     """A valid n-entry ledger written straight with the ledger's own encoders (append_many runs
     at tens of thousands of entries per second here; this keeps the benchmark short)."""
     ts = format_ts(datetime.now(UTC))
@@ -120,7 +126,9 @@ def bulk_fill(path: Path, ring: Keyring, n: int) -> None:
                     kind="decision",
                     subject=None,
                     ts=ts,
-                    data_bytes=b'{"i":%d}' % seq,
+                    data_bytes=b'{"i":%d,"pad":"%s"}' % (seq, b"x" * pad)
+                    if pad
+                    else b'{"i":%d}' % seq,
                     prev=prev,
                 )
                 digest = body_hash(body)
@@ -184,6 +192,40 @@ def proofs_at_a_million(folder: Path, ring: Keyring) -> None:
     )
 
 
+def verify_rate(folder: Path, ring: Keyring) -> None:
+    """``verify()`` over VERIFY_ROWS entries of 2 KB: in this process only, and on every core."""
+    path = folder / "verify.db"
+    bulk_fill(path, ring, VERIFY_ROWS, pad=1800)
+    db = Database.open(path)
+    ledger = Ledger(db, mac_key=KEY, signer=ring, origin="bench/big")
+    rows = ledger._rows
+    public = ring.public_key_bytes()
+    mean = statistics.mean(len(rows.body(s) or b"") for s in (1, VERIFY_ROWS // 2, VERIFY_ROWS))
+    rates = {}
+    for workers in (0, None):
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.perf_counter()
+            report = verify_ledger(
+                rows, KEY, public_key=public, origin="bench/big", workers=workers
+            )
+            best = min(best, time.perf_counter() - t0)
+            assert report.ok, report.problem
+        rates[workers] = VERIFY_ROWS / best
+    db.close()
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(
+        f"\nledger.verify() over {VERIFY_ROWS:,} entries of {mean:,.0f} bytes (chain, head, "
+        f"Merkle, signed checkpoint); load average {load}"
+    )
+    print(f"  in this process: {rates[0]:>10,.0f} entries/s")
+    print(
+        f"  {default_workers()} worker processes: {rates[None]:>10,.0f} entries/s "
+        f"({rates[None] / rates[0]:.2f}x)"
+    )
+    goal("ledger.verify(), 2 KB entries, entries/s", rates[None], 200_000, unit="/s")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -211,6 +253,7 @@ def main() -> None:
             f"checkpoint; goal >= 5,000/s; {os.cpu_count()} CPUs)"
         )
         proofs_at_a_million(folder, ring)
+        verify_rate(folder, ring)
 
 
 if __name__ == "__main__":

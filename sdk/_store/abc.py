@@ -83,6 +83,7 @@ __all__ = [
     "ProfileStorage",
     "ProtectedStorage",
     "RawRow",
+    "ReadSource",
     "Store",
     "StoreTx",
     "SubjectIndexStorage",
@@ -122,6 +123,19 @@ VerifyRow = tuple[int, str, str, str | None, str, bytes, bytes, bytes, bytes | N
 
 LeafOrBody = tuple[int, bytes | None, bytes | None]
 """``(seq, cached leaf or None, body if the leaf is missing else None)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadSource:
+    """Where a verification worker reads the ledger: ``driver`` ``"sqlite"`` (``target`` = the
+    file path) or ``"postgres"`` (``target`` = a libpq connection string), and the
+    :meth:`LedgerStorage.with_leaves` query, whose parameters are ``(after_seq, limit)``;
+    ``reader``: the path of :mod:`sdk._store.segment_reader`, which opens that connection."""
+
+    driver: str
+    target: str
+    sql: str
+    reader: str = ""
 
 
 class LedgerTail(NamedTuple):
@@ -197,6 +211,11 @@ class LedgerStorage(LedgerReads, Protocol):
 
     def with_leaves(self, *, after_seq: int, limit: int) -> list[VerifyRow]:
         """One page of rows with their cached leaves (the verification walk)."""
+        ...
+
+    def read_source(self) -> ReadSource | None:
+        """How another process opens its own read connection to these rows (the parallel
+        verification walk), or None when it cannot (an in-memory database)."""
         ...
 
     def body(self, seq: int) -> bytes | None:
@@ -432,6 +451,11 @@ class SubjectIndexStorage(Protocol):
     def claim(self, token: bytes, pseudo: str) -> str:
         """Link ``token`` to ``pseudo`` unless it is linked already; returns the pseudonym that
         holds it (another writer's, if it won the race)."""
+        ...
+
+    def claim_many(self, claims: Sequence[tuple[bytes, str]]) -> list[str]:
+        """:meth:`claim` for each ``(token, pseudo)``, in one transaction (one durable commit
+        for many new subjects); the pseudonyms that hold them, in order."""
         ...
 
     def unlink(self, pseudo: str, replacement: str, *, kek_version: int, created: str) -> int:

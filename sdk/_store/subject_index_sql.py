@@ -55,6 +55,14 @@ class SubjectIndexSql:
         assert row is not None
         return str(row[0])
 
+    def claim_many(self, claims: Sequence[tuple[bytes, str]]) -> list[str]:
+        with self._x.atomic() as x:
+            for token, pseudo in claims:
+                x.write(self._claim, (token, pseudo))
+            rows = [x.read_one(self._lookup, (token,)) for token, _ in claims]
+        assert all(row is not None for row in rows)
+        return [str(row[0]) for row in rows if row is not None]
+
     def unlink(self, pseudo: str, replacement: str, *, kek_version: int, created: str) -> int:
         with self._x.atomic() as x:
             x.write(self._tombstone, (replacement, kek_version, created))

@@ -20,6 +20,7 @@ recomputation (docs/reference/subjects.md).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import secrets
@@ -27,6 +28,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
 
+from ..errors import StoreUnavailable
 from .ids import validate_subject_id
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ class Pseudonyms:
         self._legacy = db.meta.get(LEGACY_MARK[0]) == LEGACY_MARK[1]
         self._lock = threading.Lock()
         self._cache: OrderedDict[bytes, str] = OrderedDict()
+        self._claims = _GroupClaims(db)
         self._tokens: dict[str, bytes] = {}
         # pseudonyms this instance erased, so that erase() again returns that receipt; held in
         # memory only (the store keeps no link), bounded, lost on close
@@ -87,7 +90,7 @@ class Pseudonyms:
                     return _random_pseudonym()
                 pseudo = _random_pseudonym()
             # insert-or-ignore then re-read: two processes racing for one id agree
-            pseudo = self._db.subject_index.claim(token, pseudo)
+            pseudo = self._claims.claim(token, pseudo)
         self._remember(token, pseudo)
         return pseudo
 
@@ -142,6 +145,75 @@ class Pseudonyms:
             while len(self._cache) > _CACHE_MAX:
                 _, old = self._cache.popitem(last=False)
                 self._tokens.pop(old, None)
+
+
+class _Claim:
+    """One caller's new (token, pseudonym), waiting for the transaction that carries it."""
+
+    __slots__ = ("done", "error", "pseudo", "result", "token", "wake")
+
+    def __init__(self, token: bytes, pseudo: str) -> None:
+        self.token, self.pseudo = token, pseudo
+        self.wake = threading.Event()
+        self.result: str | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+    def outcome(self) -> str:
+        if self.error is not None:
+            try:
+                mine = copy.copy(self.error)
+            except Exception:  # pragma: no cover - exotic exception types
+                raise StoreUnavailable("the subject index commit failed") from self.error
+            raise mine from self.error
+        assert self.result is not None
+        return self.result
+
+
+class _GroupClaims:
+    """Group commit of new subjects' index rows: while one caller's transaction commits, the
+    ones that arrive wait, and the next transaction carries all of them (one durable commit for
+    many concurrent first grants instead of one each). Each caller returns only after the
+    transaction holding its row committed, as with a claim of its own."""
+
+    def __init__(self, db: Store) -> None:
+        self._db = db
+        self._cond = threading.Lock()
+        self._queue: list[_Claim] = []
+        self._leading = False
+
+    def claim(self, token: bytes, pseudo: str) -> str:
+        mine = _Claim(token, pseudo)
+        with self._cond:
+            self._queue.append(mine)
+            lead = not self._leading
+            if lead:
+                self._leading = True
+                batch, self._queue = self._queue, []
+        if not lead:
+            mine.wake.wait()  # our batch committed, or the last leader handed over to us
+            if mine.done:
+                return mine.outcome()
+            with self._cond:
+                batch, self._queue = self._queue, []
+        try:
+            held = self._db.subject_index.claim_many([(c.token, c.pseudo) for c in batch])
+            for c, pseudo in zip(batch, held, strict=True):
+                c.result = pseudo
+        except BaseException as exc:
+            for c in batch:
+                c.error = exc
+            raise
+        finally:
+            with self._cond:
+                for c in batch:
+                    c.done = True
+                    c.wake.set()
+                if self._queue:
+                    self._queue[0].wake.set()  # the next leader
+                else:
+                    self._leading = False
+        return mine.outcome()
 
 
 class _Entry(Protocol):

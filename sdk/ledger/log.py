@@ -115,6 +115,9 @@ class Ledger(AnchorsMixin, ProofsMixin):
         self._last_cp: Checkpoint | None = None
         self._pending_base = -1
         self._cond = threading.Condition()
+        # one batch anchors at a time (the sinks and the counters see one caller), while the
+        # next batch commits
+        self._anchoring = threading.Lock()
         self._queue: list[Waiter] = []
         self._leading = False
         self.stats = LedgerStats()
@@ -174,24 +177,46 @@ class Ledger(AnchorsMixin, ProofsMixin):
                 return result_of(waiter)
             with self._cond:
                 batch, self._queue = self._queue, []
+        anchor: Checkpoint | None = None
         try:
-            self._commit(batch)
+            anchor = self._commit(batch)
         except BaseException as exc:
             for w in batch:
                 w.error = exc
             raise
         finally:
             with self._cond:
-                for w in batch:
-                    w.done = True
-                    w.wake.set()
+                if anchor is None:  # nothing to anchor (or failed): this batch is done
+                    self._release(batch)
+                # the next batch may commit while this one's checkpoint goes to the witnesses
                 if self._queue:
                     self._queue[0].wake.set()  # the next leader; _leading stays True
                 else:
                     self._leading = False
-        return waiter.entries
+        if anchor is not None:
+            # after the commit, and before anyone of the batch returns: one anchor covers the
+            # whole batch. A later batch's anchor may land first; the sinks keep the larger
+            # checkpoint (which extends this one), so the entries are covered either way.
+            try:
+                with self._anchoring:
+                    anchor_all(self._witnesses, anchor, self._prover(anchor.size), self.stats)
+            except BaseException as exc:
+                for w in batch:
+                    w.error = exc
+                raise
+            finally:
+                with self._cond:
+                    self._release(batch)
+        return result_of(waiter)
 
-    def _commit(self, batch: list[Waiter]) -> None:
+    @staticmethod
+    def _release(batch: list[Waiter]) -> None:
+        for w in batch:
+            w.done = True
+            w.wake.set()
+
+    def _commit(self, batch: list[Waiter]) -> Checkpoint | None:
+        """Write ``batch`` in one transaction; the checkpoint the witnesses must see, if any."""
         rows: list[LedgerRow] = []
         made: list[list[LedgerEntry]] = []
         leaves: list[tuple[int, bytes]] = []
@@ -218,10 +243,9 @@ class Ledger(AnchorsMixin, ProofsMixin):
         st.appends += len(rows)
         st.commits += 1
         st.largest_batch = max(st.largest_batch, len(rows))
-        if self._witnesses and cp[0] is not None:
-            # after the commit, by the leader: one anchor covers the whole batch; anchoring
-            # before it could leave a witness ahead of a store whose commit then failed
-            anchor_all(self._witnesses, cp[0], self._prover(cp[0].size), st)
+        # anchored by the caller after the commit: anchoring before it could leave a witness
+        # ahead of a store whose commit then failed
+        return cp[0] if self._witnesses else None
 
     def _write(
         self,

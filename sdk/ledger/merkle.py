@@ -19,6 +19,8 @@ import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 
+from ._segment import parent_level
+
 __all__ = [
     "EMPTY_ROOT",
     "MerkleTree",
@@ -94,26 +96,41 @@ class MerkleTree:
         if any(len(leaf) != 32 for leaf in new):
             raise ValueError("a leaf hash is 32 bytes")
         with self._lock:
-            levels = self._levels
-            levels[0] += b"".join(new)
+            self._levels[0] += b"".join(new)
             self._size += len(new)
-            k = 0
-            # level k+1 gains one node for every pair of level-k nodes not yet paired
-            while len(levels[k]) >= 64:
-                lvl = levels[k]
-                if k + 1 == len(levels):
-                    levels.append(bytearray())
-                up = levels[k + 1]
-                have, want = len(up) // 32, len(lvl) // 64
-                if have == want:
-                    break
-                sha = _sha256
-                view = memoryview(lvl)
-                up += b"".join(
-                    sha(b"\x01" + view[i * 64 : i * 64 + 64]).digest() for i in range(have, want)
-                )
-                view.release()
-                k += 1
+            self._complete(0)
+
+    def graft(self, levels: Sequence[bytes]) -> None:
+        """Add the leaves ``levels[0]`` together with their complete aligned subtrees
+        ``levels[1:]`` (as :func:`~sdk.ledger._segment.subtree_levels` computes them, e.g. in a
+        verification worker), when the tree's size is a multiple of ``2**(len(levels)-1)``."""
+        n = len(levels[0]) // 32
+        with self._lock:
+            size = self._size
+            top = len(levels) - 1
+            if len(levels[0]) % 32 or size % (1 << top):
+                raise ValueError("subtrees graft only at a multiple of their size")
+            if any(len(lvl) != (n >> k) * 32 for k, lvl in enumerate(levels)) or (n >> (top + 1)):
+                raise ValueError("not the complete subtrees of these leaves")
+            while len(self._levels) < len(levels):
+                self._levels.append(bytearray())
+            for mine, theirs in zip(self._levels, levels, strict=False):
+                mine += theirs
+            self._size += n
+            self._complete(top)
+
+    def _complete(self, k: int) -> None:
+        """Level by level from ``k`` up, add a node for every pair not yet paired."""
+        levels = self._levels
+        while len(levels[k]) >= 64:
+            if k + 1 == len(levels):
+                levels.append(bytearray())
+            lvl, up = levels[k], levels[k + 1]
+            have, want = len(up) // 32, len(lvl) // 64
+            if have == want:
+                break
+            up += parent_level(memoryview(lvl)[have * 64 : want * 64])
+            k += 1
 
     def truncate(self, size: int) -> None:
         """Drop every leaf after the first ``size`` (used to undo a failed commit)."""

@@ -21,15 +21,13 @@ numbers only, never data.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._canonical import canonical_json
 from ..errors import ProofError
 from ..types import VerifyReport
+from ._segment import Patterns, Rules, WalkState, check_page
 from .checkpoint import open_checkpoint
 from .entry import (
     GENESIS_HASH,
@@ -40,7 +38,9 @@ from .entry import (
     entry_from_body,
     tail_bytes,
 )
+from .head import HEAD_KEY, Head, check_tail, decode_head, encode_head, head_problem
 from .merkle import MerkleTree
+from .parallel import SEGMENT_ROWS, can_spawn, default_workers, walk_segments
 from .tree import CHECKPOINT_KEY, tree_problem
 from .witness import rollback_problem
 
@@ -50,117 +50,37 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD_KEY", "Head", "check_tail", "decode_head", "encode_head", "verify_ledger"]
 
-HEAD_KEY = "ledger_head"
-"""The ``whylens_meta`` key of the signed head."""
-
-PAGE_ROWS = 20_000
+PAGE_ROWS = 4096
+PATTERNS: Patterns = (
+    (STREAM_RE.pattern, STREAM_RE.flags),
+    (KIND_RE.pattern, KIND_RE.flags),
+    (SUBJECT_RE.pattern, SUBJECT_RE.flags),
+    (TS_RE.pattern, TS_RE.flags),
+)
+RULES = Rules.compile(PATTERNS)
+"""The column formats for :func:`~sdk.ledger._segment.check_page` (and, as patterns, workers)."""
 _RUN_VERIFY = "run verify() for details"
-
-
-# -- the signed head ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    """The signed head as stored: the number of entries, the last hash, and their MAC."""
-
-    size: int
-    hash: str
-    mac: str
-
-    def authentic(self, mac_key: bytes) -> bool:
-        """True if ``mac`` is the HMAC of (size, hash) under ``mac_key``."""
-        return hmac.compare_digest(self.mac, head_mac(mac_key, self.size, self.hash))
-
-
-def head_mac(mac_key: bytes, size: int, hash_hex: str) -> str:
-    """Hex HMAC-SHA256 over ``canonical_json({"size": size, "hash": hash_hex})``."""
-    msg = canonical_json({"size": size, "hash": hash_hex})
-    return hmac.new(mac_key, msg, hashlib.sha256).hexdigest()
-
-
-def encode_head(mac_key: bytes, size: int, hash_hex: str) -> str:
-    """The text stored under :data:`HEAD_KEY` after a commit."""
-    mac = head_mac(mac_key, size, hash_hex)
-    return canonical_json({"size": size, "hash": hash_hex, "mac": mac}).decode()
-
-
-def decode_head(text: str) -> Head:
-    """Parse a stored head; raises ValueError if it is not one."""
-    obj = json.loads(text)
-    if not isinstance(obj, dict) or obj.keys() != {"size", "hash", "mac"}:
-        raise ValueError("not a ledger head")
-    size, hash_hex, mac = obj["size"], obj["hash"], obj["mac"]
-    if type(size) is not int or size < 0 or not isinstance(hash_hex, str):
-        raise ValueError("not a ledger head")
-    if not isinstance(mac, str):
-        raise ValueError("not a ledger head")
-    return Head(size, hash_hex, mac)
-
-
-def head_problem(head_text: str | None, mac_key: bytes) -> tuple[Head | None, str | None]:
-    """The parsed head (None when absent or unreadable) and what is wrong with it, if anything."""
-    if head_text is None:
-        return None, None
-    try:
-        head = decode_head(head_text)
-    except ValueError:
-        return None, "the signed ledger head is unreadable (it was altered)"
-    if not head.authentic(mac_key):
-        return head, (
-            "the signed ledger head does not verify with this ledger's key: it was changed "
-            "without the key (or the key is wrong)"
-        )
-    return head, None
-
-
-def check_tail(head_text: str | None, size: int, last_hash: str, mac_key: bytes) -> str | None:
-    """Does the end of the stored chain (its size and last hash) match an authentic head?
-
-    Used before every commit: appending on top of a cut or forged tail would seal the damage under
-    a new, valid head, so the ledger refuses to. Returns the problem, or None when they match.
-    """
-    head, problem = head_problem(head_text, mac_key)
-    if problem is not None:
-        return problem
-    if head is None:
-        if size == 0:
-            return None
-        return (
-            f"the signed ledger head is missing although the ledger has {size} entries "
-            "(it was deleted, or entries were added without the ledger key)"
-        )
-    if size < head.size:
-        return (
-            f"the ledger ends at entry {size} but its signed head covers {head.size} entries: "
-            "entries were removed from the end"
-        )
-    if size > head.size:
-        return (
-            f"entries {head.size + 1}..{size} were added without the ledger key "
-            f"(the signed head covers {head.size})"
-        )
-    if last_hash != head.hash:
-        return (
-            f"the hash of the last entry ({size}) differs from the signed head: the end of the "
-            "ledger was rewritten"
-        )
-    return None
 
 
 # -- the walk -----------------------------------------------------------------------------------
 
 
 class _Walker:
-    """Walks rows in seq order, remembering only the last hash and timestamp."""
+    """Walks rows in seq order, remembering only the last hash and timestamp (:attr:`st`)."""
 
     def __init__(self) -> None:
-        self.size = 0
-        self.prev = bytes.fromhex(GENESIS_HASH)
-        self.prev_hex = GENESIS_HASH
-        self.last_ts = ""
-        self.names_ok: set[tuple[str, str]] = set()
+        self.st = WalkState(prev=bytes.fromhex(GENESIS_HASH))
         self.tree = MerkleTree()
+
+    @property
+    def size(self) -> int:
+        """The number of entries walked (all good)."""
+        return self.st.size
+
+    @property
+    def prev_hex(self) -> str:
+        """The hash of the last entry walked, hex."""
+        return self.st.prev.hex()
 
     def walk(self, db: LedgerStorage) -> VerifyReport | None:
         """Check every row after the ones already walked; a failure report, or None."""
@@ -168,9 +88,13 @@ class _Walker:
             rows = db.with_leaves(after_seq=self.size, limit=PAGE_ROWS)
             if not rows:
                 return None
-            bad = self._page(rows)
-            if bad is not None:
-                return bad
+            leaves = check_page(rows, self.st, RULES)
+            if leaves is not None:  # the whole page is good (checked column-wise)
+                self.tree.extend(leaves)
+            else:  # some row is not: find it, row by row, and say what is wrong with it
+                bad = self._page(rows)
+                if bad is not None:
+                    return bad
             if len(rows) < PAGE_ROWS:
                 return None
 
@@ -178,61 +102,61 @@ class _Walker:
         sha256 = hashlib.sha256
         subject_ok = SUBJECT_RE.fullmatch
         ts_ok = TS_RE.fullmatch
-        names_ok = self.names_ok
-        expected = self.size
-        prev, prev_hex, last_ts = self.prev, self.prev_hex, self.last_ts
+        st = self.st
+        names_ok = st.names_ok
+        expected = st.size
+        prev, prev_hex, last_ts = st.prev, st.prev.hex(), st.last_ts
         tree = self.tree
         leaves: list[bytes] = []
         leaf_prefix = sha256(b"\x00")
-        for full in rows:
-            row = full[:8]
-            seq, stream, kind, subject, ts, body, prev_col, hash_col = row
-            cached_leaf = full[8]
-            expected += 1
-            # Fast path: every check in one expression; the slow path below says which failed.
-            if (
-                seq == expected
-                and type(body) is bytes
-                and (digest := sha256(body).digest()) == hash_col
-                and prev_col == prev
-                and (stream, kind) in names_ok
-                and (subject is None or (type(subject) is str and subject_ok(subject)))
-                and type(ts) is str
-                and ts_ok(ts)
-                and ts >= last_ts
-            ):
-                subj = "null" if subject is None else f'"{subject}"'
-                tail = (
-                    f',"kind":"{kind}","prev":"{prev_hex}","seq":{seq},"stream":"{stream}",'
-                    f'"subject":{subj},"ts":"{ts}","v":1}}'
-                ).encode()
+        try:
+            for full in rows:
+                row = full[:8]
+                seq, stream, kind, subject, ts, body, prev_col, hash_col = row
+                cached_leaf = full[8]
+                expected += 1
+                # Fast path: every check in one expression; the slow path says which failed.
+                if (
+                    seq == expected
+                    and type(body) is bytes
+                    and (digest := sha256(body).digest()) == hash_col
+                    and prev_col == prev
+                    and (stream, kind) in names_ok
+                    and (subject is None or (type(subject) is str and subject_ok(subject)))
+                    and type(ts) is str
+                    and ts_ok(ts)
+                    and ts >= last_ts
+                ):
+                    tail = tail_bytes(
+                        seq=seq, stream=stream, kind=kind, subject=subject, ts=ts, prev=prev_hex
+                    )
+                else:
+                    problem = self._check_row(row, expected, prev, last_ts)
+                    if problem is not None:
+                        return self._fail(
+                            min(expected, seq) if type(seq) is int else expected, problem
+                        )
+                    digest = hash_col
+                    tail = tail_bytes(
+                        seq=seq, stream=stream, kind=kind, subject=subject, ts=ts, prev=prev_hex
+                    )
                 if not (body.endswith(tail) and body.startswith(b'{"data":{')):
                     return self._fail(seq, _diagnose(seq, body, prev_hex, row[1:5]))
-            else:
-                problem = self._check_row(row, expected, prev, last_ts)
-                if problem is not None:
-                    return self._fail(min(expected, seq) if type(seq) is int else expected, problem)
-                digest = hash_col
-                tail = tail_bytes(
-                    seq=seq, stream=stream, kind=kind, subject=subject, ts=ts, prev=prev_hex
-                )
-                if not (body.endswith(tail) and body.startswith(b'{"data":{')):
-                    return self._fail(seq, _diagnose(seq, body, prev_hex, row[1:5]))
-            # No JSON parse of the payload here: the bytes were canonical JSON when written, and
-            # any later change breaks the hash chain, the keyed head and the signed checkpoint;
-            # parsing 2 KB per entry would cost more than all the hashing together.
-            leaf_hasher = leaf_prefix.copy()  # copying a primed hasher avoids copying the body
-            leaf_hasher.update(body)
-            leaf = leaf_hasher.digest()
-            if cached_leaf is not None and cached_leaf != leaf:
-                return self._fail(
-                    seq, f"entry {seq}: its cached Merkle leaf hash differs from its body's"
-                )
-            leaves.append(leaf)
-            prev, prev_hex, last_ts = digest, digest.hex(), ts
-            self.size = expected
-            self.prev, self.prev_hex, self.last_ts = prev, prev_hex, last_ts
-        tree.extend(leaves)  # one call per page: the tree completes its subtrees in bulk
+                # No JSON parse of the payload here: the bytes were canonical JSON when written,
+                # and any later change breaks the hash chain, the keyed head and the signed
+                # checkpoint; parsing 2 KB per entry would cost more than all the hashing.
+                leaf_hasher = leaf_prefix.copy()
+                leaf_hasher.update(body)
+                leaf = leaf_hasher.digest()
+                if cached_leaf is not None and cached_leaf != leaf:
+                    return self._fail(
+                        seq, f"entry {seq}: its cached Merkle leaf hash differs from its body's"
+                    )
+                leaves.append(leaf)
+                prev, prev_hex, last_ts = digest, digest.hex(), ts
+                st.size, st.prev, st.last_ts = expected, prev, last_ts
+        finally:
+            tree.extend(leaves)  # the good rows before a bad one count as walked
         return None
 
     def _check_row(
@@ -265,7 +189,7 @@ class _Walker:
             return f"entry {seq}: its timestamp column is malformed"
         if ts < last_ts:
             return f"entry {seq}: its timestamp is earlier than entry {seq - 1}'s"
-        self.names_ok.add((stream, kind))
+        self.st.names_ok.add((stream, kind))
         return None
 
     def _fail(self, seq: int, problem: str) -> VerifyReport:
@@ -315,6 +239,8 @@ def verify_ledger(
     origin: str | None = None,
     anchors: Sequence[Anchor | str] = (),
     require_head: bool = False,
+    workers: int | None = None,
+    segment_rows: int = SEGMENT_ROWS,
 ) -> VerifyReport:
     """Verify every entry of the ledger in ``db``, its signed head and, with ``public_key``, its
     signed checkpoint (see the module docstring).
@@ -327,8 +253,13 @@ def verify_ledger(
     genesis head).
 
     Safe to run while other threads append: rows committed during the walk are walked too.
+
+    ``workers``: processes that check chain segments of ``segment_rows`` entries in parallel
+    (default: one per core; 0 = all in this process; ledgers under two segments always are); the
+    first bad entry is named by the serial walk either way (:mod:`sdk.ledger.parallel`).
     """
     walker = _Walker()
+    _walk_in_parallel(db, walker, workers, segment_rows)
     bad = walker.walk(db)
     if bad is not None:
         return bad
@@ -349,6 +280,28 @@ def verify_ledger(
     if require_head and db.meta(CHECKPOINT_KEY) is None:
         return _fail_head(walker.size, "the signed checkpoint is missing (it was deleted)")
     return _verify_checkpoint(db, walker, report, public_key, origin)
+
+
+def _walk_in_parallel(
+    db: LedgerStorage, walker: _Walker, workers: int | None, segment_rows: int
+) -> None:
+    count = default_workers() if workers is None else workers
+    if count < 1 or not can_spawn():
+        return
+    tail = db.tail()
+    if tail is None or tail.seq < 2 * segment_rows:
+        return
+    source = db.read_source()
+    if source is not None:
+        walk_segments(
+            source,
+            PATTERNS,
+            walker.st,
+            walker.tree,
+            end=tail.seq,
+            workers=count,
+            segment_rows=segment_rows,
+        )
 
 
 _HEAD_MISSING = (

@@ -30,7 +30,17 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreUnavailable
-from ..abc import EntryRow, LeafOrBody, LedgerBatch, LedgerReads, LedgerTail, RawRow, VerifyRow
+from ..abc import (
+    EntryRow,
+    LeafOrBody,
+    LedgerBatch,
+    LedgerReads,
+    LedgerTail,
+    RawRow,
+    ReadSource,
+    VerifyRow,
+)
+from ..segment_reader import READER
 from .database import PgDatabase
 
 if TYPE_CHECKING:
@@ -289,6 +299,9 @@ class PgLedger(_Reads):
 
     def with_leaves(self, *, after_seq: int, limit: int) -> list[VerifyRow]:
         return self._db.query(_WITH_LEAVES, (after_seq, limit))
+
+    def read_source(self) -> ReadSource | None:
+        return ReadSource("postgres", self._db.target.conninfo(), _WITH_LEAVES, READER)
 
     def body(self, seq: int) -> bytes | None:
         row = self._db.query_one("SELECT body FROM ledger WHERE seq = %s", (seq,))

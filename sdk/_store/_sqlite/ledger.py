@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..abc import (
@@ -17,8 +18,10 @@ from ..abc import (
     LedgerReads,
     LedgerTail,
     RawRow,
+    ReadSource,
     VerifyRow,
 )
+from ..segment_reader import READER
 from .connection import Connection
 
 __all__ = ["SqliteLedger"]
@@ -141,6 +144,12 @@ class SqliteLedger(_Reads):
 
     def with_leaves(self, *, after_seq: int, limit: int) -> list[VerifyRow]:
         return self._db.query(_WITH_LEAVES, (after_seq, limit))
+
+    def read_source(self) -> ReadSource | None:
+        path = Path(self._db.path)
+        if not path.is_file():
+            return None
+        return ReadSource("sqlite", str(path.resolve()), _WITH_LEAVES, READER)
 
     def body(self, seq: int) -> bytes | None:
         row = self._db.query_one("SELECT body FROM ledger WHERE seq = ?", (seq,))
