@@ -163,6 +163,11 @@ class LedgerReads(Protocol):
         or its body when no leaf is cached (a store written before the tree existed)."""
         ...
 
+    def has_entry(self, *, subject: str, kind: str, after_seq: int) -> bool:
+        """Is there an entry of ``subject`` of ``kind`` with ``seq > after_seq``? (indexed by
+        subject; inside :meth:`LedgerStorage.append` it sees the locked chain)."""
+        ...
+
 
 class LedgerStorage(LedgerReads, Protocol):
     """The hash-chained log's rows, leaves, head and checkpoint (see the module docstring)."""

@@ -157,8 +157,31 @@ class Ledger(AnchorsMixin, ProofsMixin):
             return []
         return self._submit(prepared)
 
-    def _submit(self, items: list[PreparedItem]) -> list[LedgerEntry]:
-        waiter = Waiter(items)
+    def append_once(self, items: Sequence[tuple[PendingEntry, int]]) -> list[LedgerEntry | None]:
+        """Append each ``(entry, after_seq)`` unless the ledger already holds an entry of the same
+        subject and kind after ``after_seq``; one transaction, in order.
+
+        The check runs inside the commit, under the lock that serializes every writer of the
+        chain (all processes), so of two processes appending the same entry only one succeeds:
+        the other gets ``None`` at that position. Every entry needs a subject.
+        """
+        prepared: list[PreparedItem] = []
+        after: list[int] = []
+        for i, (item, seq) in enumerate(items):
+            if not isinstance(item, PendingEntry) or item.subject is None:
+                raise LedgerError(f"append_once item {i} is not a PendingEntry with a subject")
+            prepared.append(prepare(item.stream, item.kind, item.data, item.subject))
+            after.append(int(seq))
+        if not prepared:
+            return []
+        waiter = Waiter(prepared, after)
+        placed = iter(self._submit(prepared, waiter=waiter))
+        return [None if i in waiter.skipped else next(placed) for i in range(len(prepared))]
+
+    def _submit(
+        self, items: list[PreparedItem], *, waiter: Waiter | None = None
+    ) -> list[LedgerEntry]:
+        waiter = waiter if waiter is not None else Waiter(items)
         with self._cond:
             self._queue.append(waiter)
             lead = not self._leading
@@ -249,7 +272,11 @@ class Ledger(AnchorsMixin, ProofsMixin):
             seq, prev = state.size, state.last_hash
             for w in batch:
                 out: list[LedgerEntry] = []
-                for it in w.items:
+                w.skipped = set()
+                for i, it in enumerate(w.items):
+                    if w.once_after is not None and _already(read, rows, it, w.once_after[i]):
+                        w.skipped.add(i)
+                        continue
                     seq += 1
                     body = encode_body(
                         seq=seq,
@@ -441,6 +468,15 @@ _HEAD_MISSING = (
     "the signed ledger head is missing: the ledger was wiped or its head deleted (a store "
     "anchored to a witness starts with a signed genesis head, so this is never an empty ledger)"
 )
+
+
+def _already(read: LedgerReads, rows: list[LedgerRow], item: PreparedItem, after: int) -> bool:
+    """Is an entry of ``item``'s subject and kind after seq ``after`` stored, or earlier in this
+    commit?"""
+    assert item.subject is not None
+    if any(r[0] > after and r[2] == item.kind and r[3] == item.subject for r in rows):
+        return True
+    return read.has_entry(subject=item.subject, kind=item.kind, after_seq=after)
 
 
 def _tail_of(tail: LedgerTail | None) -> tuple[int, str, str | None]:

@@ -170,6 +170,9 @@ _LEAVES_OR_BODIES = (
     "FROM ledger l LEFT JOIN ledger_leaves t ON t.seq = l.seq "
     "WHERE l.seq > %s AND l.seq <= %s ORDER BY l.seq LIMIT %s"
 )
+_HAS_ENTRY = (
+    "SELECT 1 FROM ledger WHERE subject = %s AND seq > %s AND kind = %s LIMIT 1"
+)
 _ENTRY_COLUMNS = "SELECT seq, stream, kind, subject, ts, body, hash FROM ledger "
 _RAW = (
     "SELECT seq, stream, kind, subject, ts, prev_hash, hash, body FROM ledger "
@@ -215,6 +218,9 @@ class _Reads:
             (int(s), None if x is None else bytes(x), None if b is None else bytes(b))
             for s, x, b in self._q(_LEAVES_OR_BODIES, (after, upto, limit))
         ]
+
+    def has_entry(self, *, subject: str, kind: str, after_seq: int) -> bool:
+        return bool(self._q(_HAS_ENTRY, (subject, after_seq, kind)))
 
 
 class _LockedReads(_Reads):

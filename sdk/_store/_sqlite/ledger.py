@@ -43,6 +43,9 @@ _LEAVES_OR_BODIES = (
     "FROM ledger l LEFT JOIN ledger_leaves t ON t.seq = l.seq "
     "WHERE l.seq > ? AND l.seq <= ? ORDER BY l.seq LIMIT ?"
 )
+_HAS_ENTRY = (
+    "SELECT 1 FROM ledger WHERE subject = ? AND seq > ? AND kind = ? LIMIT 1"
+)
 _ENTRY_COLUMNS = "SELECT seq, stream, kind, subject, ts, body, hash FROM ledger "
 _RAW = (
     "SELECT seq, stream, kind, subject, ts, prev_hash, hash, body FROM ledger "
@@ -83,6 +86,9 @@ class _Reads:
 
     def leaves_or_bodies(self, after: int, upto: int, limit: int) -> list[LeafOrBody]:
         return self._q(_LEAVES_OR_BODIES, (after, upto, limit))
+
+    def has_entry(self, *, subject: str, kind: str, after_seq: int) -> bool:
+        return bool(self._q(_HAS_ENTRY, (subject, after_seq, kind)))
 
 
 class SqliteLedger(_Reads):
