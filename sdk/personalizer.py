@@ -174,7 +174,7 @@ class Personalizer:
         keys.warn_if_overdue()
         from .batch.jobs import BatchJobs
 
-        self.batch_jobs = BatchJobs(self.ledger)
+        self.batch_jobs = BatchJobs(self.ledger, self.keys)
         """Batch jobs run with :mod:`sdk.batch` (Dask, Spark, in process): records, row proofs."""
 
     @classmethod
