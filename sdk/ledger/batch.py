@@ -36,10 +36,20 @@ class LedgerStats:
 class Waiter:
     """An appender waiting for the commit that carries its entries."""
 
-    __slots__ = ("done", "entries", "error", "items", "once_after", "skipped", "wake")
+    __slots__ = (
+        "defer_anchor", "done", "entries", "error", "items", "once_after", "skipped", "wake"
+    )
 
-    def __init__(self, items: list[PreparedItem], once_after: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        items: list[PreparedItem],
+        once_after: list[int] | None = None,
+        *,
+        defer_anchor: bool = False,
+    ) -> None:
         self.items = items
+        self.defer_anchor = defer_anchor
+        """The appender lets the witness anchor wait (see ``Ledger.append``)."""
         self.once_after = once_after
         """For :meth:`~sdk.ledger.Ledger.append_once`: per item, the seq after which an entry of
         its subject and kind means it is already there (then it is skipped)."""

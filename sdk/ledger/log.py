@@ -105,6 +105,9 @@ class Ledger(AnchorsMixin, ProofsMixin):
         if witnesses and signer is None:
             raise ConfigurationError("a ledger with witnesses needs a signer for its checkpoints")
         self._witnesses = tuple(witnesses)
+        self._deferral = threading.Lock()
+        self._deferred: Checkpoint | None = None
+        self._deferred_timer: threading.Timer | None = None
         self._db = db
         self._rows = db.ledger
         self._key = bytes(mac_key)
@@ -128,16 +131,27 @@ class Ledger(AnchorsMixin, ProofsMixin):
     # -- writing ------------------------------------------------------------------------------
 
     def append(
-        self, stream: str, kind: str, data: Mapping[str, Any], *, subject: str | None = None
+        self,
+        stream: str,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        subject: str | None = None,
+        defer_anchor: bool = False,
     ) -> LedgerEntry:
         """Append one entry and return it once committed.
+
+        ``defer_anchor``: the entry is committed (durably) before this returns, but the witness
+        anchor of its commit may wait up to :data:`~sdk.ledger.anchoring.ANCHOR_DELAY` and is
+        shared with other such commits: for frequent small entries whose loss in a rollback of
+        the *whole* store may be found a moment later (subject integrity states).
 
         Raises :class:`LedgerError` for invalid input (nothing is written),
         :class:`LedgerIntegrityError` if the stored chain's end does not match its signed head,
         and :class:`~sdk.errors.StoreUnavailable` if the database cannot be written.
         """
         item = prepare(stream, kind, data, subject)
-        return self._submit([item])[0]
+        return self._submit([item], waiter=Waiter([item], defer_anchor=defer_anchor))[0]
 
     def append_many(self, items: Sequence[PendingEntry]) -> list[LedgerEntry]:
         """Append several entries atomically (one transaction: all or none), in order."""
@@ -244,7 +258,11 @@ class Ledger(AnchorsMixin, ProofsMixin):
         if self._witnesses and cp[0] is not None:
             # after the commit, by the leader: one anchor covers the whole batch; anchoring
             # before it could leave a witness ahead of a store whose commit then failed
-            anchor_all(self._witnesses, cp[0], self._prover(cp[0].size), st)
+            if all(w.defer_anchor for w in batch):
+                self._anchor_later(cp[0])
+            else:
+                anchor_all(self._witnesses, cp[0], self._prover(cp[0].size), st)
+                self._anchored_now(cp[0])
 
     def _write(
         self,

@@ -194,6 +194,7 @@ class SubjectIntegrity:
             STREAM,
             _KIND,
             {"locator": pending.locator, "version": pending.version, "tag": pending.tag},
+            defer_anchor=True,  # on the ledger now; its witness anchor joins the next one
         )
         if self._follower is not None:
             self._follower.appended(entry)
