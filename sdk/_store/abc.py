@@ -448,6 +448,14 @@ class SubjectIndexStorage(Protocol):
         """True if ``pseudo`` has a key row or a ledger entry (one read)."""
         ...
 
+    def tokens(self) -> list[bytes]:
+        """Every token in the index (the pseudonym-key migration)."""
+        ...
+
+    def forget(self, tokens: Sequence[bytes]) -> int:
+        """Delete the rows of ``tokens``; how many there were."""
+        ...
+
 
 class ProtectedStorage(Protocol):
     """``protected_attributes``: encrypted attributes for bias audits."""
