@@ -172,8 +172,16 @@ class LedgerReads(Protocol):
 class LedgerStorage(LedgerReads, Protocol):
     """The hash-chained log's rows, leaves, head and checkpoint (see the module docstring)."""
 
-    def append(self, build: Callable[[LedgerReads], LedgerBatch]) -> LedgerBatch:
-        """Under the cross-process ledger lock: ``build(reads)``, write its batch, commit."""
+    def append(
+        self, build: Callable[[LedgerReads], LedgerBatch], *, durable: bool = True
+    ) -> LedgerBatch:
+        """Under the cross-process ledger lock: ``build(reads)``, write its batch, commit.
+        ``durable=False``: the commit need not be flushed before this returns (it survives a
+        crash of the process; :meth:`sync` makes it survive a power loss)."""
+        ...
+
+    def sync(self) -> None:
+        """Flush every commit so far to stable storage."""
         ...
 
     def count(self, stream: str | None = None) -> int:

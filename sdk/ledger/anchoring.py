@@ -100,6 +100,7 @@ class AnchorsMixin:
 
     _witnesses: tuple[WitnessSink, ...]
     _deferral: threading.Lock
+    _deferred_anchoring: threading.Lock
     _deferred: Checkpoint | None
     _deferred_timer: threading.Timer | None
     _signer: Signer | None
@@ -141,23 +142,28 @@ class AnchorsMixin:
     def flush_anchors(self) -> None:
         """Anchor now what was deferred (the Personalizer calls it on close)."""
         with self._deferral:
-            cp, self._deferred = self._deferred, None
             timer, self._deferred_timer = self._deferred_timer, None
         if timer is not None:
             timer.cancel()
-        if cp is not None:
-            anchor_all(self._witnesses, cp, self._prover(cp.size), self.stats)
+        self._anchor_deferred(quiet=False)
 
-    def _anchor_deferred(self) -> None:
-        with self._deferral:
-            cp, self._deferred = self._deferred, None
-            self._deferred_timer = None
-        if cp is None:
-            return
-        try:
-            anchor_all(self._witnesses, cp, self._prover(cp.size), self.stats)
-        except WhylensError as exc:  # nobody to raise to: the next anchor or open sees it
-            logger.warning("could not anchor deferred checkpoint %d: %s", cp.size, exc)
+    def _anchor_deferred(self, *, quiet: bool = True) -> None:
+        # one deferred anchor at a time: close waits for the timer's, never races the store
+        with self._deferred_anchoring:
+            with self._deferral:
+                cp, self._deferred = self._deferred, None
+                if quiet:
+                    self._deferred_timer = None
+            if cp is None:
+                return
+            try:
+                self._rows.sync()  # never anchor a commit that a power loss could still undo
+                anchor_all(self._witnesses, cp, self._prover(cp.size), self.stats)
+            except WhylensError as exc:
+                if not quiet:
+                    raise
+                # nobody to raise to: the next anchor, or the next open, sees the gap
+                logger.warning("could not anchor deferred checkpoint %d: %s", cp.size, exc)
 
     def _prover(self, size: int) -> ProveFn:
         def prove(old: int) -> list[bytes]:

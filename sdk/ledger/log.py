@@ -106,6 +106,7 @@ class Ledger(AnchorsMixin, ProofsMixin):
             raise ConfigurationError("a ledger with witnesses needs a signer for its checkpoints")
         self._witnesses = tuple(witnesses)
         self._deferral = threading.Lock()
+        self._deferred_anchoring = threading.Lock()
         self._deferred: Checkpoint | None = None
         self._deferred_timer: threading.Timer | None = None
         self._db = db
@@ -141,10 +142,12 @@ class Ledger(AnchorsMixin, ProofsMixin):
     ) -> LedgerEntry:
         """Append one entry and return it once committed.
 
-        ``defer_anchor``: the entry is committed (durably) before this returns, but the witness
-        anchor of its commit may wait up to :data:`~sdk.ledger.anchoring.ANCHOR_DELAY` and is
-        shared with other such commits: for frequent small entries whose loss in a rollback of
-        the *whole* store may be found a moment later (subject integrity states).
+        ``defer_anchor``: the entry is committed before this returns (it survives a crash of the
+        process), but it is flushed to stable storage and anchored at a witness only within
+        :data:`~sdk.ledger.anchoring.ANCHOR_DELAY`, together with every other such commit (or
+        by the next ordinary commit): for frequent small entries whose loss in a power failure
+        or a rollback of the *whole* store is allowed for a moment (subject integrity states,
+        which may be one write ahead of the ledger).
 
         Raises :class:`LedgerError` for invalid input (nothing is written),
         :class:`LedgerIntegrityError` if the stored chain's end does not match its signed head,
@@ -329,7 +332,9 @@ class Ledger(AnchorsMixin, ProofsMixin):
             out_cp.append((cp, seq, prev, ts, head_text))
             return LedgerBatch(rows, self._trees.unsaved + leaves, meta)
 
-        self._rows.append(build)
+        # commits that only carry deferred entries are not flushed on their own: the deferred
+        # anchor flushes them first (sync), and any durable commit after them flushes them too
+        self._rows.append(build, durable=not all(w.defer_anchor for w in batch))
         return out_cp[-1]
 
     def _sync(self, read: LedgerReads) -> _State:

@@ -98,8 +98,10 @@ class SqliteLedger(_Reads):
         super().__init__(db.query)
         self._db = db
 
-    def append(self, build: Callable[[LedgerReads], LedgerBatch]) -> LedgerBatch:
-        with self._db.raw_transaction() as conn:
+    def append(
+        self, build: Callable[[LedgerReads], LedgerBatch], *, durable: bool = True
+    ) -> LedgerBatch:
+        with self._db.raw_transaction(durable=durable) as conn:
 
             def read(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
                 return conn.execute(sql, params).fetchall()
@@ -111,6 +113,9 @@ class SqliteLedger(_Reads):
             if batch.meta:
                 conn.executemany(_SET_META, list(batch.meta.items()))
         return batch
+
+    def sync(self) -> None:
+        self._db.sync()
 
     def count(self, stream: str | None = None) -> int:
         if stream is None:
