@@ -12,6 +12,13 @@ SQLite and on PostgreSQL, each next to its raw driver doing one INSERT + COMMIT 
   across processes the chain is one, serialized by the file lock (SQLite) or an advisory
   transaction lock (PostgreSQL), and within a process group commit batches the threads.
 
+* ``profiles.put`` of one field on SQLite with a witness (the default file witness), three ways
+  taking turns in one run: the per-subject integrity state on the ledger with its flush and
+  witness anchor shared (deferred, what whylens does: one fsync per put, as the seal alone), the
+  state on the ledger flushed and anchored per write (before: three fsyncs per put), and no
+  ledger anchor at all (the seal alone, as before per-subject integrity): the ratios are the
+  cost of the anchor. ``python benchmarks/bench_store.py puts`` runs only this.
+
 Each figure runs for ``WHYLENS_BENCH_SECONDS`` (default 2) seconds. PostgreSQL is
 ``WHYLENS_BENCH_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``: the benchmark makes
 and drops databases of its own there); without a server its rows are skipped, saying so.
@@ -300,8 +307,71 @@ class PgDatabases:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _put_ms(ways: dict[str, Any], subjects: int = 20, rounds: int = 8) -> dict[str, float]:
+    """Median milliseconds of each way's ``put(subject, fields)``: the ways take turns in short
+    rounds (``SECONDS`` each in all), so a disk that slows down mid-run slows all of them."""
+    import statistics
+
+    for put in ways.values():
+        for i in range(subjects):
+            put(f"person-{i}", {"tier": "warmup"})
+    samples: dict[str, list[float]] = {label: [] for label in ways}
+    done = 0
+    for _ in range(rounds):
+        for label, put in ways.items():
+            n, start = 0, time.perf_counter()
+            while time.perf_counter() - start < SECONDS / rounds:
+                put(f"person-{done % subjects}", {"tier": f"t{done}"})
+                done += 1
+                n += 1
+            samples[label].append((time.perf_counter() - start) / n * 1e3)
+    return {label: statistics.median(v) for label, v in samples.items()}
+
+
+def profile_puts() -> None:
+    """``profiles.put`` with the integrity anchor deferred / anchored per write / absent."""
+    from sdk import Personalizer
+    from sdk.subjects.integrity import Pending, SubjectIntegrity
+    from sdk.subjects.profiles import Profiles
+
+    class AnchorEachWrite(SubjectIntegrity):
+        """The anchor as it was: its own witness anchor on every write."""
+
+        def publish(self, pending: Pending) -> None:
+            assert self._ledger is not None
+            self._ledger.append(
+                "integrity", "subject.state",
+                {"locator": pending.locator, "version": pending.version, "tag": pending.tag},
+            )
+
+    with tempfile.TemporaryDirectory() as tmp, Personalizer.open(Path(tmp) / "p.db") as p:
+        key = p.keyring.mac_key
+        ways = {
+            "anchor on the ledger, witness anchor shared (now)": p.profiles.put,
+            "anchor on the ledger, witness anchor per write (before)": Profiles(
+                p._db, p.keys, mac_key=key, integrity=AnchorEachWrite(p.ledger)
+            ).put,
+            "no ledger anchor (the seal alone)": Profiles(
+                p._db, p.keys, mac_key=key, integrity=SubjectIntegrity(None)
+            ).put,
+        }
+        ms = _put_ms(ways)
+    base = ms["no ledger anchor (the seal alone)"]
+    print(f"profiles.put, SQLite with a file witness ({SECONDS:g} s each, median of rounds)")
+    for label, value in ms.items():
+        print(f"  {label:<58} {value:7.2f} ms  {value / base:5.2f}x the seal alone")
+    now, before = ms[next(iter(ms))], ms["anchor on the ledger, witness anchor per write (before)"]
+    print(f"  before / now: {before / now:.2f}x")
+
+
 def main() -> None:
+    import sys
+
     from sdk.crypto.keyring import Keyring
+
+    if sys.argv[1:] == ["puts"]:
+        profile_puts()
+        return
 
     pg = PgDatabases(PG_SERVER)
     with tempfile.TemporaryDirectory() as tmp:
@@ -350,6 +420,7 @@ def main() -> None:
             "PostgreSQL / SQLite, decisions from 4 processes: "
             f"{by[('PostgreSQL', decide)] / by[('SQLite', decide)]:.2f}x"
         )
+    profile_puts()
 
 
 if __name__ == "__main__":

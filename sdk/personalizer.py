@@ -26,7 +26,13 @@ from .audit.trail import AuditTrail
 from .consent import ConsentLedger, PurposeCatalog
 from .crypto.keyring import Keyring
 from .crypto.signing import FileSigner, Signer
-from .errors import ConfigurationError, KeyringMismatch, KeyringMissing, SigningKeyMismatch
+from .errors import (
+    ConfigurationError,
+    KeyringMismatch,
+    KeyringMissing,
+    SigningKeyMismatch,
+    WhylensError,
+)
 from .explain.disclosure import Disclosures
 from .explain.narrative import LOCALES
 from .keys import SubjectKeys
@@ -174,7 +180,7 @@ class Personalizer:
         keys.warn_if_overdue()
         from .batch.jobs import BatchJobs
 
-        self.batch_jobs = BatchJobs(self.ledger)
+        self.batch_jobs = BatchJobs(self.ledger, self.keys)
         """Batch jobs run with :mod:`sdk.batch` (Dask, Spark, in process): records, row proofs."""
 
     @classmethod
@@ -426,6 +432,10 @@ class Personalizer:
         if not self._closed:
             self._closed = True
             self.subjects.close()
+            try:
+                self.ledger.flush_anchors()
+            except WhylensError as exc:
+                logger.warning("could not anchor the last checkpoint on close: %s", exc)
         self._db.close()
 
     def __enter__(self) -> Personalizer:

@@ -69,6 +69,9 @@ def test_classifier_rows_equal_decide(store_url: str, keyring_path: Path) -> Non
         assert "month" in masked[2] and "month" in masked[3]          # withdrawn, never asked
 
 
+HERE = Path(__file__).resolve().parent
+
+
 @pytest.mark.sqlite_only  # looks for the SQLite file's name in the payload and open files
 def test_payload_travels_without_the_store(
     store_url: str, keyring_path: Path, tmp_path: Path
@@ -104,7 +107,8 @@ def test_payload_travels_without_the_store(
     subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "payload.pkl"), str(tmp_path / "frame.pkl"),
          str(tmp_path / "out.pkl")],
-        check=True, env=env | {"PYTHONPATH": str(Path(__file__).parent)}, cwd=tmp_path,
+        check=True, cwd=tmp_path,
+        env=env | {"PYTHONPATH": os.pathsep.join((str(HERE), str(HERE.parent)))},
         timeout=300,
     )
     got = pd.read_pickle(tmp_path / "out.pkl")
@@ -170,8 +174,14 @@ def test_job_record_and_row_proofs(store_url: str, keyring_path: Path, tmp_path:
         assert all(s not in text for s in frame["subject"])
         # the leaf in the frame is the RFC 8785 leaf of the row's values
         for i in (0, 57, 150, 239):
-            _, leaf = result_leaf(job.job_id, out.iloc[i].to_dict(), names)
+            row = out.iloc[i].to_dict()
+            key = p.batch_jobs.row_key(job.job_id, row["pseudonym"], version=row["key_version"])
+            _, leaf = result_leaf(job.job_id, row, names, key=key)
             assert leaf.hex() == out["leaf_hash"].iloc[i]
+        row150 = out.iloc[150].to_dict()
+        key150 = p.batch_jobs.row_key(
+            job.job_id, row150["pseudonym"], version=row150["key_version"]
+        )
         job_id, root = job.job_id, job.merkle_root
         out.to_pickle(tmp_path / "out.pkl")
         # a job that did not record rows is proved from the result frame the caller kept
@@ -202,11 +212,11 @@ def test_job_record_and_row_proofs(store_url: str, keyring_path: Path, tmp_path:
 
     proof = RowProof.model_validate_json(done.stdout.strip().splitlines()[-1])
     rows = pd.read_pickle(tmp_path / "out.pkl")
-    _, leaf = result_leaf(job_id, rows.iloc[150].to_dict(), names)
+    _, leaf = result_leaf(job_id, rows.iloc[150].to_dict(), names, key=key150)
     assert verify_row_proof(proof, merkle_root=root, leaf_hash=leaf.hex())
     # a changed result no longer matches the proved leaf; a changed root fails the proof
     changed = rows.iloc[150].to_dict() | {"score": float(rows["score"].iloc[150]) + 1e-9}
-    _, forged = result_leaf(job_id, changed, names)
+    _, forged = result_leaf(job_id, changed, names, key=key150)
     assert not verify_row_proof(proof, merkle_root=root, leaf_hash=forged.hex())
     assert not verify_row_proof(proof, merkle_root="0" * 64)
     assert not verify_row_proof(proof.model_copy(update={"index": 151}), merkle_root=root)

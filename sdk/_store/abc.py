@@ -177,12 +177,25 @@ class LedgerReads(Protocol):
         or its body when no leaf is cached (a store written before the tree existed)."""
         ...
 
+    def has_entry(self, *, subject: str, kind: str, after_seq: int) -> bool:
+        """Is there an entry of ``subject`` of ``kind`` with ``seq > after_seq``? (indexed by
+        subject; inside :meth:`LedgerStorage.append` it sees the locked chain)."""
+        ...
+
 
 class LedgerStorage(LedgerReads, Protocol):
     """The hash-chained log's rows, leaves, head and checkpoint (see the module docstring)."""
 
-    def append(self, build: Callable[[LedgerReads], LedgerBatch]) -> LedgerBatch:
-        """Under the cross-process ledger lock: ``build(reads)``, write its batch, commit."""
+    def append(
+        self, build: Callable[[LedgerReads], LedgerBatch], *, durable: bool = True
+    ) -> LedgerBatch:
+        """Under the cross-process ledger lock: ``build(reads)``, write its batch, commit.
+        ``durable=False``: the commit need not be flushed before this returns (it survives a
+        crash of the process; :meth:`sync` makes it survive a power loss)."""
+        ...
+
+    def sync(self) -> None:
+        """Flush every commit so far to stable storage."""
         ...
 
     def count(self, stream: str | None = None) -> int:
@@ -465,6 +478,14 @@ class SubjectIndexStorage(Protocol):
 
     def in_use(self, pseudo: str) -> bool:
         """True if ``pseudo`` has a key row or a ledger entry (one read)."""
+        ...
+
+    def tokens(self) -> list[bytes]:
+        """Every token in the index (the pseudonym-key migration)."""
+        ...
+
+    def forget(self, tokens: Sequence[bytes]) -> int:
+        """Delete the rows of ``tokens``; how many there were."""
         ...
 
 

@@ -20,6 +20,8 @@ class IndexExec(Protocol):
 
     def read_one(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Any] | None: ...
 
+    def read(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Sequence[Any]]: ...
+
     def atomic(self) -> AbstractContextManager[Any]: ...
 
 
@@ -39,6 +41,8 @@ class SubjectIndexSql:
             f"VALUES ({m}, {m}, NULL, {m}, NULL) ON CONFLICT (subject) DO NOTHING"
         )
         self._repoint = f"UPDATE subject_index SET subject = {m} WHERE subject = {m}"
+        self._tokens = "SELECT token FROM subject_index"
+        self._forget = f"DELETE FROM subject_index WHERE token = {m}"
         self._in_use = (
             f"SELECT EXISTS (SELECT 1 FROM subject_keys WHERE subject = {m}) "
             f"OR EXISTS (SELECT 1 FROM ledger WHERE subject = {m})"
@@ -67,6 +71,14 @@ class SubjectIndexSql:
         with self._x.atomic() as x:
             x.write(self._tombstone, (replacement, kek_version, created))
             return int(x.write(self._repoint, (replacement, pseudo)))
+
+    def tokens(self) -> list[bytes]:
+        with self._x.atomic() as x:
+            return [bytes(r[0]) for r in x.read(self._tokens)]
+
+    def forget(self, tokens: Sequence[bytes]) -> int:
+        with self._x.atomic() as x:
+            return sum(int(x.write(self._forget, (t,))) for t in tokens)
 
     def in_use(self, pseudo: str) -> bool:
         row = self._x.read_one(self._in_use, (pseudo, pseudo))

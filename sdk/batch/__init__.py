@@ -14,7 +14,15 @@ travel (:mod:`sdk.batch.snapshot`); the driver records the job and the Merkle ro
 
 from __future__ import annotations
 
-from .jobs import BatchJobRecord, BatchJobs, BatchRowRecord, RowProof, verify_row_proof
+from .jobs import (
+    BatchJobRecord,
+    BatchJobs,
+    BatchRowRecord,
+    RowProof,
+    RowValues,
+    row_key,
+    verify_row_proof,
+)
 from .result import BatchResult
 from .scoring import JobPayload, explain_batches, result_leaf, score_frame
 from .snapshot import ConsentProfile, ConsentSnapshot, PreferenceSnapshot, take_snapshots
@@ -29,8 +37,10 @@ __all__ = [
     "JobPayload",
     "PreferenceSnapshot",
     "RowProof",
+    "RowValues",
     "explain_batches",
     "result_leaf",
+    "row_key",
     "score_frame",
     "take_snapshots",
     "verify_row_proof",

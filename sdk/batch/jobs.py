@@ -9,6 +9,9 @@ positions and hashes and the row count. If asked, every row's result is recorded
 
 ``p.batch_jobs.prove(job_id, index)`` proves later that a row is part of the job: an inclusion
 proof that :func:`verify_row_proof` checks offline against the root on the job record.
+
+A row's personal numbers are sealed under the subject's key and its leaf is keyed by them
+(:mod:`.rows`), so an erasure leaves the root and the proofs verifying and nothing to read.
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from .._canonical import canonical_json
-from ..errors import BatchError, BatchJobNotFound
-from ..ledger import Ledger, LedgerEntry, PendingEntry
+from ..audit.sealing import open_part
+from ..errors import BatchError, BatchJobNotFound, UnknownSubject
+from ..ledger import Ledger, LedgerEntry
 from ..ledger.merkle import MerkleTree, verify_inclusion
 from ..types import Frozen
+from .rows import BatchRowRecord, RowValues, record_rows, row_id, row_key
 from .scoring import LEAF_FORMAT, JobPayload
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..crypto.keyset import SubjectCipher
+    from ..keys import SubjectKeys
     from ..models.registry import Model
     from .driver import Driver
 
@@ -44,16 +51,16 @@ __all__ = [
     "BatchRowRecord",
     "ModelRef",
     "RowProof",
+    "RowValues",
     "finish_job",
     "prepare_job",
+    "row_key",
     "verify_row_proof",
 ]
 
 STREAM = "batch"
 JOB_KIND = "batch.job"
 ROW_KIND = "batch.row"
-ROW_CHUNK = 2000
-"""Per-row records per ledger transaction."""
 
 _HEX64 = r"^[0-9a-f]{64}$"
 
@@ -87,23 +94,6 @@ class BatchJobRecord(Frozen):
     rows_recorded: bool
     started_at: datetime
     finished_at: datetime
-
-
-class BatchRowRecord(Frozen):
-    """A ``batch.row`` record: one row's result (subject: the pseudonym on the ledger entry)."""
-
-    job_id: str
-    index: int
-    part: int
-    offset: int
-    leaf_hash: str = Field(pattern=_HEX64)
-    score: float
-    model_score: float
-    base_value: float
-    probability: float | None
-    outcome: str | None
-    masked: tuple[str, ...]
-    contributions: tuple[float, ...]
 
 
 class RowProof(Frozen):
@@ -159,11 +149,17 @@ def prepare_job(
     pairs = None if pseudonymous else tuple((s, p.keys.pseudonym(s)) for s in ids)
     pseudonyms = ids if pairs is None else [pseudo for _, pseudo in pairs]
     consent, preferences = take_snapshots(p, pseudonyms)
+    job_id = f"job_{os.urandom(16).hex()}"
+    keys = []
+    for pseudo in pseudonyms:
+        cipher = p.keys.cipher(pseudo, create=True)
+        version = p.keys.current_version(pseudo)
+        keys.append((pseudo, version, row_key(cipher, job_id, version=version).hex()))
     personal = tuple(
         sorted({f.purpose for f in m.schema if p.consent.purposes.get(f.purpose).needs_consent})
     )
     return JobPayload(
-        job_id=f"job_{os.urandom(16).hex()}",
+        job_id=job_id,
         model_text=text,
         card=m.card,
         feature_schema=canonical_json(m.schema.to_json()).decode(),
@@ -171,6 +167,7 @@ def prepare_job(
         preferences=preferences,
         personal_purposes=personal,
         pseudonyms=pairs,
+        row_keys=tuple(keys),
         profiling=profiling,
         subject_column=subject_column,
         item_column=item_column,
@@ -214,7 +211,7 @@ def finish_job(
         finished_at=datetime.now(UTC),
     )
     if rows is not None:
-        _record_rows(p.ledger, payload, _ordered(rows))
+        record_rows(p.ledger, p.keys, payload, _ordered(rows))
     p.ledger.append(STREAM, JOB_KIND, record.model_dump(mode="json"))
     return record
 
@@ -223,49 +220,15 @@ def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["batch_part", "batch_offset"], kind="stable").reset_index(drop=True)
 
 
-def _record_rows(ledger: Ledger, payload: JobPayload, rows: pd.DataFrame) -> None:
-    from ..models.schema import FeatureSchema
-    from .scoring import _loads
-
-    names = FeatureSchema.from_json(_loads(payload.feature_schema)).names
-    phi = rows[[f"phi.{n}" for n in names]].to_numpy(dtype="float64")
-    records = rows.to_dict("records")
-    for start in range(0, len(records), ROW_CHUNK):
-        chunk = []
-        for i in range(start, min(start + ROW_CHUNK, len(records))):
-            row = records[i]
-            outcome = row.get("outcome")
-            probability = row.get("probability")
-            record = BatchRowRecord(
-                job_id=payload.job_id,
-                index=i,
-                part=int(row["batch_part"]),
-                offset=int(row["batch_offset"]),
-                leaf_hash=str(row["leaf_hash"]),
-                score=float(row["score"]),
-                model_score=float(row["model_score"]),
-                base_value=float(row["base_value"]),
-                probability=None if probability != probability else float(probability),
-                outcome=None if outcome is None or outcome != outcome else str(outcome),
-                masked=tuple(m for m in str(row["masked"] or "").split(",") if m),
-                contributions=tuple(phi[i].tolist()),
-            )
-            chunk.append(
-                PendingEntry(
-                    STREAM, ROW_KIND, record.model_dump(mode="json"), subject=str(row["pseudonym"])
-                )
-            )
-        ledger.append_many(chunk)
-
-
 # -- the view -----------------------------------------------------------------------------------
 
 
 class BatchJobs:
     """``p.batch_jobs``: the finished batch jobs (folded from the ledger) and row proofs."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, keys: SubjectKeys | None = None) -> None:
         self._ledger = ledger
+        self._keys = keys
         self._lock = threading.Lock()
         self._jobs: dict[str, tuple[int, BatchJobRecord]] = {}
         self._last_seq = 0
@@ -325,12 +288,59 @@ class BatchJobs:
 
     def rows(self, job_id: str) -> list[BatchRowRecord]:
         """The ``batch.row`` records of a job that recorded them, in row order."""
+        return [record for _, record in self._row_entries(job_id)]
+
+    def _row_entries(self, job_id: str) -> list[tuple[str | None, BatchRowRecord]]:
         found = [
-            BatchRowRecord.model_validate(e.data, strict=False)
+            (e.subject, BatchRowRecord.model_validate(e.data, strict=False))
             for e in self._ledger.entries(stream=STREAM, kinds=(ROW_KIND,))
             if e.data.get("job_id") == job_id
         ]
-        return sorted(found, key=lambda r: r.index)
+        return sorted(found, key=lambda r: r[1].index)
+
+    def row_values(self, job_id: str) -> list[RowValues | None]:
+        """The exact scores and contributions of a job's recorded rows, in row order, opened
+        with each subject's key: ``None`` for a row whose subject was erased."""
+        out: list[RowValues | None] = []
+        for pseudo, record in self._row_entries(job_id):
+            if record.sealed is None:
+                assert record.score is not None and record.model_score is not None
+                out.append(
+                    RowValues(
+                        score=record.score,
+                        model_score=record.model_score,
+                        probability=record.probability,
+                        contributions=record.contributions or (),
+                    )
+                )
+                continue
+            cipher = self._cipher(pseudo)
+            body = open_part(
+                cipher, str(pseudo), row_id(job_id, record.index), "row", record.sealed
+            )
+            out.append(None if body is None else RowValues.model_validate(body, strict=False))
+        return out
+
+    def row_key(self, job_id: str, pseudonym: str, *, version: int) -> bytes:
+        """The row key of subject ``pseudonym`` in job ``job_id`` (data-key ``version``: the
+        row's ``key_version``), to recompute a row's leaf with
+        :func:`~sdk.batch.scoring.result_leaf`. Raises :class:`~sdk.errors.SubjectErased` once
+        the subject was erased: then nobody can."""
+        if self._keys is None:
+            raise BatchError("row keys need the store's subject keys")
+        return row_key(self._keys.cipher(pseudonym, create=False), job_id, version=version)
+
+    def _cipher(self, pseudo: str | None) -> SubjectCipher | None:
+        from ..errors import SubjectErased
+
+        if self._keys is None:
+            raise BatchError("opening rows needs the store's subject keys")
+        if pseudo is None:
+            return None
+        try:
+            return self._keys.cipher(pseudo, create=False)
+        except (SubjectErased, UnknownSubject):
+            return None
 
     def _leaves(
         self, record: BatchJobRecord, leaves: pd.DataFrame | Sequence[str] | None

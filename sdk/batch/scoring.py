@@ -14,6 +14,7 @@ Every output row carries ``leaf_hash``: the RFC 9162 leaf hash of the row's resu
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -43,10 +44,14 @@ __all__ = [
     "score_frame",
 ]
 
-LEAF_FORMAT = "whylens.batch-row/1"
-"""A row's Merkle leaf: the RFC 8785 JSON of ``job``, ``masked``, ``offset``, ``outcome``,
-``part``, ``subject`` (pseudonym) and ``values`` — the hex SHA-256 of the float64 little-endian
-bytes of ``score, model_score, base_value, phi...``."""
+LEAF_FORMAT = "whylens.batch-row/2"
+"""A row's Merkle leaf: the RFC 8785 JSON of ``job``, ``key_version``, ``masked``, ``offset``,
+``outcome``, ``part``, ``subject`` (pseudonym) and ``values`` — the hex HMAC-SHA256, under the
+subject's row key for the job (:func:`sdk.batch.jobs.row_key`, derived from their data key and
+destroyed with it), of the float64 little-endian bytes of ``score, model_score, base_value,
+phi...``. Keyed, because a plain hash of a row's numbers can be matched by anyone holding the
+model who tries the person's likely inputs. (Format 1 hashed them unkeyed, with no
+``key_version``.)"""
 
 RESULT_COLUMNS = (
     "pseudonym",
@@ -58,6 +63,7 @@ RESULT_COLUMNS = (
     "personalized",
     "non_profiling",
     "masked",
+    "key_version",
 )
 """Columns every result frame has (``probability`` and ``outcome`` are empty for rankers), then
 one ``phi.<feature>`` per feature, then ``batch_part``, ``batch_offset`` and ``leaf_hash``."""
@@ -79,6 +85,9 @@ class JobPayload(Frozen):
     pseudonyms: tuple[tuple[str, str], ...] | None
     """(subject id, pseudonym) of every subject of the job; ``None`` when the subject column
     already holds pseudonyms."""
+    row_keys: tuple[tuple[str, int, str], ...] = ()
+    """(pseudonym, data-key version, hex row key) of every subject: the keys of the rows' leaf
+    commitments (secret: the payload is for the job's workers only)."""
     profiling: bool | None = None
     subject_column: str = "subject"
     item_column: str | None = None
@@ -107,6 +116,10 @@ class _JobState:
         self.preferences_of = dict(payload.preferences.subjects)
         self.personal = frozenset(payload.personal_purposes)
         self.plans: dict[tuple[int, int], tuple[MaskPlan, str]] = {}
+        self.row_keys = {
+            pseudo: (version, hmac.new(bytes.fromhex(key), digestmod=hashlib.sha256))
+            for pseudo, version, key in payload.row_keys
+        }
         self.job_json = canonical_json(payload.job_id).decode()
 
 
@@ -228,6 +241,8 @@ def score_frame(
     out["personalized"] = np.asarray([p.personalized for p, _ in row_plans], dtype=bool)
     out["non_profiling"] = np.asarray([p.non_profiling for p, _ in row_plans], dtype=bool)
     out["masked"] = [",".join(p.masked) for p, _ in row_plans]
+    keyed = [_row_key(job, str(u)) for u in uniques]
+    out["key_version"] = np.asarray([keyed[c][0] for c in codes], dtype=np.int64)
     phi_frame = pd.DataFrame(phi, columns=[f"phi.{name}" for name in schema.names])
     out = pd.concat([out, phi_frame], axis=1)
     out["batch_part"] = np.full(n, part, dtype=np.int64)
@@ -235,9 +250,16 @@ def score_frame(
     subject_json = [_pseudonym_json(str(u)) for u in uniques]
     out["leaf_hash"] = _leaves(
         job, part, offset, out, score, raw, base, phi, row_plans,
-        [subject_json[c] for c in codes],
+        [subject_json[c] for c in codes], [keyed[c] for c in codes],
     )
     return out
+
+
+def _row_key(job: _JobState, pseudo: str) -> tuple[int, Any]:
+    found = job.row_keys.get(pseudo)
+    if found is None:
+        raise BatchError("a row's subject has no row key in the job; take the snapshot again")
+    return found
 
 
 def _plan(
@@ -287,6 +309,7 @@ def _leaves(
     phi: np.ndarray,
     row_plans: list[tuple[MaskPlan, str]],
     subjects: list[str],
+    keys: list[tuple[int, Any]],
 ) -> list[str]:
     values = np.ascontiguousarray(
         np.column_stack([score, raw, base, phi]), dtype="<f8"
@@ -301,14 +324,18 @@ def _leaves(
     sha = hashlib.sha256
     hashes = []
     for i in range(len(out)):
+        version, mac = keys[i]
+        mac = mac.copy()
+        mac.update(buffer[i * width : (i + 1) * width])
         text = _TEMPLATE % (
             job.job_json,
+            version,
             row_plans[i][1],
             offset + i,
             outcomes[i],
             part,
             subjects[i],
-            sha(buffer[i * width : (i + 1) * width]).hexdigest(),
+            mac.hexdigest(),
         )
         hashes.append(sha(b"\x00" + text.encode()).hexdigest())
     return hashes
@@ -318,7 +345,8 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 # keys in RFC 8785 order (sorted); every value is already canonical JSON text
 _TEMPLATE = (
-    '{"job":%s,"masked":%s,"offset":%d,"outcome":%s,"part":%d,"subject":%s,"values":"%s"}'
+    '{"job":%s,"key_version":%d,"masked":%s,"offset":%d,"outcome":%s,"part":%d,"subject":%s,'
+    '"values":"%s"}'
 )
 
 
@@ -331,9 +359,13 @@ def _pseudonym_json(pseudo: str) -> str:
     return f'"{pseudo}"' if _HEX32.fullmatch(pseudo) else canonical_json(pseudo).decode()
 
 
-def result_leaf(job_id: str, row: Mapping[str, Any], names: Iterable[str]) -> tuple[bytes, bytes]:
+def result_leaf(
+    job_id: str, row: Mapping[str, Any], names: Iterable[str], *, key: bytes
+) -> tuple[bytes, bytes]:
     """The leaf of one result row (a mapping of the result frame's columns): its RFC 8785 JSON
-    and RFC 9162 leaf hash. A verifier recomputes a row's leaf with this, offline."""
+    and RFC 9162 leaf hash. A verifier recomputes a row's leaf with this, offline, given the
+    row's ``key`` (``p.batch_jobs.row_key(job_id, pseudonym, version=row["key_version"])``,
+    from the store's holder; once the subject is erased nobody can give it)."""
     from ..ledger.merkle import leaf_hash
 
     values = np.asarray(
@@ -345,12 +377,13 @@ def result_leaf(job_id: str, row: Mapping[str, Any], names: Iterable[str]) -> tu
     text = canonical_json(
         {
             "job": job_id,
+            "key_version": int(row["key_version"]),
             "masked": masked,
             "offset": int(row["batch_offset"]),
             "outcome": None if outcome is None or outcome != outcome else str(outcome),
             "part": int(row["batch_part"]),
             "subject": str(row["pseudonym"]),
-            "values": hashlib.sha256(values.tobytes()).hexdigest(),
+            "values": hmac.new(key, values.tobytes(), hashlib.sha256).hexdigest(),
         }
     )
     return text, leaf_hash(text)

@@ -30,6 +30,7 @@ PIP_HINT = "pip install 'whylens[spark]'"
 
 _STRINGS = {"pseudonym", "outcome", "masked"}
 _BOOLS = {"personalized", "non_profiling"}
+_LONGS = {"key_version"}
 
 
 def _engine() -> Any:
@@ -51,7 +52,8 @@ def result_schema(input_schema: Any, payload: JobPayload) -> Any:
     for column in RESULT_COLUMNS:
         kind = (
             T.StringType() if column in _STRINGS else
-            T.BooleanType() if column in _BOOLS else T.DoubleType()
+            T.BooleanType() if column in _BOOLS else
+            T.LongType() if column in _LONGS else T.DoubleType()
         )
         fields.append(T.StructField(column, kind, True))
     fields += [T.StructField(f"phi.{n}", T.DoubleType(), True) for n in names]

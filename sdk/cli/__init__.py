@@ -187,6 +187,7 @@ EXAMPLES: dict[str, str] = {
     ),
     "keys signing-key": "whylens keys signing-key create /vault/shop.signing.key",
     "keys signing-key create": "whylens keys signing-key create /vault/shop.signing.key",
+    "keys migrate-pseudonyms": "whylens keys migrate-pseudonyms --ids ids.txt --db shop.db --yes",
     "keys status": "whylens keys status --db shop.db",
     "models list": "whylens models list --db shop.db",
     "models sign-off": "whylens models sign-off ranker 1 --reviewer anna --db shop.db",

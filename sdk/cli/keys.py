@@ -57,6 +57,38 @@ def signing_key_create(path: Path) -> None:
     sys.stdout.write(base64.b64encode(signer.public_key_bytes()).decode() + "\n")
 
 
+@keys_app.command("migrate-pseudonyms")
+def keys_migrate_pseudonyms(
+    ids: Annotated[
+        Path,
+        typer.Option(help="A file with every subject id the application knows, one a line."),
+    ],
+    db: DbOption = Path("whylens.db"),
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Go on although some people's data is reached by none of the ids."
+        ),
+    ] = False,
+    yes: YesOption = False,
+) -> None:
+    """Move a store made before schema 4 off HMAC pseudonyms: rebuild the subject index under a
+    new key from the ids and destroy the old key in the keyring file, so an erased person's
+    ledger entries can no longer be found from their id. Stop every other process first."""
+    try:
+        subjects = [line.strip() for line in ids.read_text(encoding="utf-8").splitlines()]
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {ids.name}: {exc.strerror}") from None
+    with _open(db) as p:
+        _confirm("replace the pseudonym key (the old one is destroyed)", yes)
+        done = p.keys.migrate_pseudonyms([s for s in subjects if s], force=force)
+    console.print(
+        f"reindexed {done.reindexed} subjects, {done.erased} erased ids now lead nowhere, "
+        f"{done.unknown} ids unknown, {done.unreachable} left unreachable; removed "
+        f"{done.tokens_removed} index rows under the destroyed key"
+    )
+
+
 @keys_app.command("public")
 def keys_public(
     db: DbOption = Path("whylens.db"),

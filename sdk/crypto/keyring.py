@@ -360,6 +360,18 @@ class Keyring:
                     self._destroyed[version] = stamp
             self._save()
 
+    def replace_pseudonym_key(self, new: bytes) -> None:
+        """Write ``new`` over the pseudonym key in the file (the old one is gone from it for
+        good; copies of the old file still hold it). Only the pseudonym migration calls this
+        (:func:`sdk.keys.pseudonym_migration.migrate_pseudonyms`): every subject_index token
+        is under this key."""
+        if not isinstance(new, bytes) or len(new) != _KEY_SIZE:
+            raise KeyringError(f"a pseudonym key is {_KEY_SIZE} bytes")
+        with self._file_lock():
+            self.reload()
+            self._pseudonym_key = bytes(new)
+            self._save()
+
     def retire_keks(self, below: int) -> None:
         """Refuse to unwrap with key-encryption keys older than ``below`` (saved in the file).
 
@@ -405,6 +417,12 @@ class Keyring:
             v: t for v, t in self._kek_created.items() if v not in fresh._kek_created
         }}
         self._destroyed = dict(fresh._destroyed)
+        if fresh._pseudonym_key != self._pseudonym_key:
+            # the pseudonym migration replaced it: this process's subject tokens are stale
+            raise KeyringError(
+                "the keyring's pseudonym key was replaced (whylens keys migrate-pseudonyms); "
+                "reopen the database"
+            )
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:

@@ -44,7 +44,10 @@ from .rotation import RewrapReport
 from .schedule import KekSchedule
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .._store.abc import Store, StoreTx
+    from .pseudonym_migration import PseudonymMigration
 
 __all__ = ["RewrapReport", "SubjectKeys", "check_pseudonym"]
 
@@ -135,6 +138,25 @@ class SubjectKeys(KekSchedule):
         """A ledger view for the ``subjects`` stream that drops this instance's cached pseudonym
         of a subject erased by any process (the Personalizer registers it)."""
         return ErasureWatch(self._pseudonyms)
+
+    def migrate_pseudonyms(self, ids: Iterable[str], *, force: bool = False) -> PseudonymMigration:
+        """Move a legacy store (``pseudonyms = hmac-v1``) to an index under a new pseudonym key
+        built from ``ids`` (every subject id the application knows), and destroy the old key in
+        the keyring file, so no HMAC pseudonym can be recomputed from an id again
+        (:mod:`sdk.keys.pseudonym_migration`). Stop every other process of the store first."""
+        from .pseudonym_migration import migrate_pseudonyms
+
+        done = migrate_pseudonyms(
+            self._db,
+            self._keyring,
+            ids,
+            is_erased=self.is_erased,
+            kek_version=self.provider.current_version,
+            force=force,
+        )
+        self._pseudonyms.rekey(self._keyring.pseudonym_key)
+        self.clear_cache()
+        return done
 
     def pseudonym_to_erase(self, subject: str) -> str:
         """The pseudonym :meth:`SubjectRights.erase` acts on: the one this instance erased for

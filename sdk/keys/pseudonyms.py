@@ -15,7 +15,8 @@ process (:class:`ErasureWatch` follows the ``subjects`` stream).
 Stores made before schema 3 (marked ``pseudonyms = hmac-v1``) named subjects by
 ``HMAC(pseudonym key, id)`` (:func:`sdk.crypto.field.pseudonym`); on a lookup miss that name is
 used, and indexed, only if it already has a key or ledger entries. Those people stay linkable by
-recomputation (docs/reference/subjects.md).
+recomputation until ``whylens keys migrate-pseudonyms`` rebuilds the index under a new key and
+destroys the old one (:mod:`sdk.keys.pseudonym_migration`).
 """
 
 from __future__ import annotations
@@ -122,6 +123,13 @@ class Pseudonyms:
             token = self._tokens.pop(pseudo, None)
             if token is not None:
                 self._cache.pop(token, None)
+
+    def rekey(self, key: bytes) -> None:
+        """Use ``key`` for tokens from now on (after the pseudonym migration replaced it)."""
+        self.clear()
+        with self._lock:
+            self._key = key
+            self._legacy = self._db.meta.get(LEGACY_MARK[0]) == LEGACY_MARK[1]
 
     def clear(self) -> None:
         """Drop every cached pseudonym and erasure memo."""

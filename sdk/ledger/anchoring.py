@@ -9,12 +9,20 @@ a prefix costs O(log n) on a tree already built, nothing per entry.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .._store.abc import LedgerBatch
-from ..errors import LedgerError, LedgerRollback, ProofError, WitnessConflict, WitnessError
+from ..errors import (
+    LedgerError,
+    LedgerRollback,
+    ProofError,
+    WhylensError,
+    WitnessConflict,
+    WitnessError,
+)
 from .batch import LedgerStats
 from .checkpoint import Checkpoint, Signer, open_checkpoint, sign_checkpoint
 from .entry import GENESIS_HASH
@@ -29,6 +37,10 @@ if TYPE_CHECKING:
 __all__ = ["AnchorsMixin", "anchor_all", "anchors_of", "trusted_anchor"]
 
 logger = logging.getLogger(__name__)
+ANCHOR_DELAY = 0.2
+"""Seconds within which a commit appended with ``defer_anchor=True`` is anchored (with every
+other such commit of the interval: one anchor for all of them), unless an ordinary commit's
+anchor, :meth:`AnchorsMixin.flush_anchors` or closing the Personalizer comes first."""
 
 
 def trusted_anchor(note: str | Checkpoint, public_key: bytes, origin: str) -> Anchor:
@@ -87,6 +99,10 @@ class AnchorsMixin:
     """Genesis, anchoring and the open-time check of a :class:`~sdk.ledger.Ledger`."""
 
     _witnesses: tuple[WitnessSink, ...]
+    _deferral: threading.Lock
+    _deferred_anchoring: threading.Lock
+    _deferred: Checkpoint | None
+    _deferred_timer: threading.Timer | None
     _signer: Signer | None
     _rows: LedgerStorage
     _key: bytes
@@ -103,6 +119,51 @@ class AnchorsMixin:
     def witnesses(self) -> tuple[WitnessSink, ...]:
         """Where this ledger's checkpoints are anchored."""
         return self._witnesses
+
+    # -- deferred anchors: one anchor for many frequent, small commits -------------------------
+
+    def _anchor_later(self, cp: Checkpoint) -> None:
+        """Anchor ``cp`` within :data:`ANCHOR_DELAY` (a later checkpoint covers it)."""
+        with self._deferral:
+            if self._deferred is None or cp.size > self._deferred.size:
+                self._deferred = cp
+            if self._deferred_timer is None:
+                timer = threading.Timer(ANCHOR_DELAY, self._anchor_deferred)
+                timer.daemon = True
+                self._deferred_timer = timer
+                timer.start()
+
+    def _anchored_now(self, cp: Checkpoint) -> None:
+        """An ordinary commit anchored ``cp``: it covers every deferred checkpoint before it."""
+        with self._deferral:
+            if self._deferred is not None and self._deferred.size <= cp.size:
+                self._deferred = None
+
+    def flush_anchors(self) -> None:
+        """Anchor now what was deferred (the Personalizer calls it on close)."""
+        with self._deferral:
+            timer, self._deferred_timer = self._deferred_timer, None
+        if timer is not None:
+            timer.cancel()
+        self._anchor_deferred(quiet=False)
+
+    def _anchor_deferred(self, *, quiet: bool = True) -> None:
+        # one deferred anchor at a time: close waits for the timer's, never races the store
+        with self._deferred_anchoring:
+            with self._deferral:
+                cp, self._deferred = self._deferred, None
+                if quiet:
+                    self._deferred_timer = None
+            if cp is None:
+                return
+            try:
+                self._rows.sync()  # never anchor a commit that a power loss could still undo
+                anchor_all(self._witnesses, cp, self._prover(cp.size), self.stats)
+            except WhylensError as exc:
+                if not quiet:
+                    raise
+                # nobody to raise to: the next anchor, or the next open, sees the gap
+                logger.warning("could not anchor deferred checkpoint %d: %s", cp.size, exc)
 
     def _prover(self, size: int) -> ProveFn:
         def prove(old: int) -> list[bytes]:

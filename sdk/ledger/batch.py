@@ -36,10 +36,25 @@ class LedgerStats:
 class Waiter:
     """An appender waiting for the commit that carries its entries."""
 
-    __slots__ = ("done", "entries", "error", "items", "wake")
+    __slots__ = (
+        "defer_anchor", "done", "entries", "error", "items", "once_after", "skipped", "wake"
+    )
 
-    def __init__(self, items: list[PreparedItem]) -> None:
+    def __init__(
+        self,
+        items: list[PreparedItem],
+        once_after: list[int] | None = None,
+        *,
+        defer_anchor: bool = False,
+    ) -> None:
         self.items = items
+        self.defer_anchor = defer_anchor
+        """The appender lets the witness anchor wait (see ``Ledger.append``)."""
+        self.once_after = once_after
+        """For :meth:`~sdk.ledger.Ledger.append_once`: per item, the seq after which an entry of
+        its subject and kind means it is already there (then it is skipped)."""
+        self.skipped: set[int] = set()
+        """Positions of items the commit skipped (see ``once_after``)."""
         self.wake = threading.Event()
         self.entries: list[LedgerEntry] = []
         self.error: BaseException | None = None

@@ -105,6 +105,10 @@ class Ledger(AnchorsMixin, ProofsMixin):
         if witnesses and signer is None:
             raise ConfigurationError("a ledger with witnesses needs a signer for its checkpoints")
         self._witnesses = tuple(witnesses)
+        self._deferral = threading.Lock()
+        self._deferred_anchoring = threading.Lock()
+        self._deferred: Checkpoint | None = None
+        self._deferred_timer: threading.Timer | None = None
         self._db = db
         self._rows = db.ledger
         self._key = bytes(mac_key)
@@ -131,16 +135,29 @@ class Ledger(AnchorsMixin, ProofsMixin):
     # -- writing ------------------------------------------------------------------------------
 
     def append(
-        self, stream: str, kind: str, data: Mapping[str, Any], *, subject: str | None = None
+        self,
+        stream: str,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        subject: str | None = None,
+        defer_anchor: bool = False,
     ) -> LedgerEntry:
         """Append one entry and return it once committed.
+
+        ``defer_anchor``: the entry is committed before this returns (it survives a crash of the
+        process), but it is flushed to stable storage and anchored at a witness only within
+        :data:`~sdk.ledger.anchoring.ANCHOR_DELAY`, together with every other such commit (or
+        by the next ordinary commit): for frequent small entries whose loss in a power failure
+        or a rollback of the *whole* store is allowed for a moment (subject integrity states,
+        which may be one write ahead of the ledger).
 
         Raises :class:`LedgerError` for invalid input (nothing is written),
         :class:`LedgerIntegrityError` if the stored chain's end does not match its signed head,
         and :class:`~sdk.errors.StoreUnavailable` if the database cannot be written.
         """
         item = prepare(stream, kind, data, subject)
-        return self._submit([item])[0]
+        return self._submit([item], waiter=Waiter([item], defer_anchor=defer_anchor))[0]
 
     def append_many(self, items: Sequence[PendingEntry]) -> list[LedgerEntry]:
         """Append several entries atomically (one transaction: all or none), in order."""
@@ -160,8 +177,31 @@ class Ledger(AnchorsMixin, ProofsMixin):
             return []
         return self._submit(prepared)
 
-    def _submit(self, items: list[PreparedItem]) -> list[LedgerEntry]:
-        waiter = Waiter(items)
+    def append_once(self, items: Sequence[tuple[PendingEntry, int]]) -> list[LedgerEntry | None]:
+        """Append each ``(entry, after_seq)`` unless the ledger already holds an entry of the same
+        subject and kind after ``after_seq``; one transaction, in order.
+
+        The check runs inside the commit, under the lock that serializes every writer of the
+        chain (all processes), so of two processes appending the same entry only one succeeds:
+        the other gets ``None`` at that position. Every entry needs a subject.
+        """
+        prepared: list[PreparedItem] = []
+        after: list[int] = []
+        for i, (item, seq) in enumerate(items):
+            if not isinstance(item, PendingEntry) or item.subject is None:
+                raise LedgerError(f"append_once item {i} is not a PendingEntry with a subject")
+            prepared.append(prepare(item.stream, item.kind, item.data, item.subject))
+            after.append(int(seq))
+        if not prepared:
+            return []
+        waiter = Waiter(prepared, after)
+        placed = iter(self._submit(prepared, waiter=waiter))
+        return [None if i in waiter.skipped else next(placed) for i in range(len(prepared))]
+
+    def _submit(
+        self, items: list[PreparedItem], *, waiter: Waiter | None = None
+    ) -> list[LedgerEntry]:
+        waiter = waiter if waiter is not None else Waiter(items)
         with self._cond:
             self._queue.append(waiter)
             lead = not self._leading
@@ -200,6 +240,7 @@ class Ledger(AnchorsMixin, ProofsMixin):
             try:
                 with self._anchoring:
                     anchor_all(self._witnesses, anchor, self._prover(anchor.size), self.stats)
+                self._anchored_now(anchor)
             except BaseException as exc:
                 for w in batch:
                     w.error = exc
@@ -243,9 +284,14 @@ class Ledger(AnchorsMixin, ProofsMixin):
         st.appends += len(rows)
         st.commits += 1
         st.largest_batch = max(st.largest_batch, len(rows))
+        if not self._witnesses or cp[0] is None:
+            return None
+        if all(w.defer_anchor for w in batch):
+            self._anchor_later(cp[0])  # a batch of deferred entries only: anchored within 0.2 s
+            return None
         # anchored by the caller after the commit: anchoring before it could leave a witness
         # ahead of a store whose commit then failed
-        return cp[0] if self._witnesses else None
+        return cp[0]
 
     def _write(
         self,
@@ -273,7 +319,11 @@ class Ledger(AnchorsMixin, ProofsMixin):
             seq, prev = state.size, state.last_hash
             for w in batch:
                 out: list[LedgerEntry] = []
-                for it in w.items:
+                w.skipped = set()
+                for i, it in enumerate(w.items):
+                    if w.once_after is not None and _already(read, rows, it, w.once_after[i]):
+                        w.skipped.add(i)
+                        continue
                     seq += 1
                     body = encode_body(
                         seq=seq,
@@ -308,7 +358,9 @@ class Ledger(AnchorsMixin, ProofsMixin):
             out_cp.append((cp, seq, prev, ts, head_text))
             return LedgerBatch(rows, self._trees.unsaved + leaves, meta)
 
-        self._rows.append(build)
+        # commits that only carry deferred entries are not flushed on their own: the deferred
+        # anchor flushes them first (sync), and any durable commit after them flushes them too
+        self._rows.append(build, durable=not all(w.defer_anchor for w in batch))
         return out_cp[-1]
 
     def _sync(self, read: LedgerReads) -> _State:
@@ -465,6 +517,15 @@ _HEAD_MISSING = (
     "the signed ledger head is missing: the ledger was wiped or its head deleted (a store "
     "anchored to a witness starts with a signed genesis head, so this is never an empty ledger)"
 )
+
+
+def _already(read: LedgerReads, rows: list[LedgerRow], item: PreparedItem, after: int) -> bool:
+    """Is an entry of ``item``'s subject and kind after seq ``after`` stored, or earlier in this
+    commit?"""
+    assert item.subject is not None
+    if any(r[0] > after and r[2] == item.kind and r[3] == item.subject for r in rows):
+        return True
+    return read.has_entry(subject=item.subject, kind=item.kind, after_seq=after)
 
 
 def _tail_of(tail: LedgerTail | None) -> tuple[int, str, str | None]:

@@ -23,9 +23,12 @@ the rows and checks them against the seal, and the seal against the latest state
 an older seal put back (rolling the whole subject back to a backup of its rows) or a missing
 seal is :class:`~sdk.errors.SubjectDataTampered`.
 
-The seal may be one write ahead of the ledger (a crash between commit and append); it is never
-behind. Subjects stored before schema 3 have no seal until their next write: until then their
-rows are read as before, unprotected.
+The ledger entry is committed before the write returns, but not flushed on its own: its fsync
+and witness anchor are shared with the other writes of the next 0.2 s (``defer_anchor``), so a
+profile write costs one fsync, not three. The seal may be ahead of the ledger (a crash between
+commit and append, or a power loss before the shared flush); it is never behind. Subjects
+stored before schema 3 have no seal until their next write: until then their rows are read as
+before, unprotected.
 """
 
 from __future__ import annotations
@@ -194,6 +197,7 @@ class SubjectIntegrity:
             STREAM,
             _KIND,
             {"locator": pending.locator, "version": pending.version, "tag": pending.tag},
+            defer_anchor=True,  # on the ledger now; its witness anchor joins the next one
         )
         if self._follower is not None:
             self._follower.appended(entry)

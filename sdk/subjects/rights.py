@@ -245,23 +245,28 @@ class SubjectRights:
                 len(pending),
             )
             return [self._receipt(receipt_fields(e, None)) for e in pending]
-        # the purge may have waited: another process may have completed some meanwhile (the
-        # window left is between this read and the append; a second completion entry of one
-        # erasure is harmless, the first one is the receipt's)
+        # the purge may have waited: another process may have completed some meanwhile. The
+        # completion is appended only if no process appended one since the erasure (checked
+        # under the ledger's cross-process write lock), so each erasure completes exactly once
         self._follower.catch_up()
         still = {e.seq for e in self._pending.entries()}
         pending = [e for e in pending if e.seq in still]
         if not pending:
             return []
-        done = self._ledger.append_many(
+        placed = self._ledger.append_once(
             [
-                PendingEntry(STREAM, COMPLETED, {"erased_seq": e.seq}, subject=e.subject)
+                (PendingEntry(STREAM, COMPLETED, {"erased_seq": e.seq}, subject=e.subject), e.seq)
                 for e in pending
             ]
         )
+        done = [c for c in placed if c is not None]
         self._follower.appended(done)
         self._db.purge_freed()  # best effort: fold the completion entries' own pages too
-        return [self._receipt(receipt_fields(e, c)) for e, c in zip(pending, done, strict=True)]
+        return [
+            self._receipt(receipt_fields(e, c))
+            for e, c in zip(pending, placed, strict=True)
+            if c is not None
+        ]
 
     def _after_write(self) -> None:
         # the store calls this after each committed write: cheap unless erasures pend

@@ -62,6 +62,7 @@ _BEGIN_LOCKED = (
 )
 _TAIL = "SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1"
 _COMMIT_AND_FLUSH = "COMMIT; BEGIN; SELECT pg_current_xact_id(); COMMIT"
+_FLUSH = "BEGIN; SELECT pg_current_xact_id(); COMMIT"
 # the whole batch in one statement. A leaf computed for an old entry (a database written before
 # leaves were stored) may already exist: DO NOTHING, never an UPDATE (the trigger forbids it)
 _WRITE = (
@@ -180,6 +181,9 @@ _LEAVES_OR_BODIES = (
     "FROM ledger l LEFT JOIN ledger_leaves t ON t.seq = l.seq "
     "WHERE l.seq > %s AND l.seq <= %s ORDER BY l.seq LIMIT %s"
 )
+_HAS_ENTRY = (
+    "SELECT 1 FROM ledger WHERE subject = %s AND seq > %s AND kind = %s LIMIT 1"
+)
 _ENTRY_COLUMNS = "SELECT seq, stream, kind, subject, ts, body, hash FROM ledger "
 _RAW = (
     "SELECT seq, stream, kind, subject, ts, prev_hash, hash, body FROM ledger "
@@ -226,6 +230,9 @@ class _Reads:
             for s, x, b in self._q(_LEAVES_OR_BODIES, (after, upto, limit))
         ]
 
+    def has_entry(self, *, subject: str, kind: str, after_seq: int) -> bool:
+        return bool(self._q(_HAS_ENTRY, (subject, after_seq, kind)))
+
 
 class _LockedReads(_Reads):
     """Reads inside the locked append: the tail, head and checkpoint come from the lock's own
@@ -250,14 +257,22 @@ class PgLedger(_Reads):
         self._db = db
         self._durable = durable
 
-    def append(self, build: Callable[[LedgerReads], LedgerBatch]) -> LedgerBatch:
-        with ledger_transaction(self._db, durable=self._durable) as ltx:
+    def append(
+        self, build: Callable[[LedgerReads], LedgerBatch], *, durable: bool = True
+    ) -> LedgerBatch:
+        with ledger_transaction(self._db, durable=self._durable and durable) as ltx:
             batch = build(_LockedReads(ltx))
             ltx.insert_entries(batch.rows)
             ltx.insert_leaves(batch.leaves)
             for key, value in batch.meta.items():
                 ltx.set_meta(key, value)
         return batch
+
+    def sync(self) -> None:
+        # a transaction with an xid commits synchronously: it returns once the WAL is flushed
+        # past it, and so past every commit before it
+        with self._db.connection() as conn:
+            conn.execute(_FLUSH)
 
     def count(self, stream: str | None = None) -> int:
         if stream is None:

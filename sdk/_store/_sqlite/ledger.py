@@ -46,6 +46,9 @@ _LEAVES_OR_BODIES = (
     "FROM ledger l LEFT JOIN ledger_leaves t ON t.seq = l.seq "
     "WHERE l.seq > ? AND l.seq <= ? ORDER BY l.seq LIMIT ?"
 )
+_HAS_ENTRY = (
+    "SELECT 1 FROM ledger WHERE subject = ? AND seq > ? AND kind = ? LIMIT 1"
+)
 _ENTRY_COLUMNS = "SELECT seq, stream, kind, subject, ts, body, hash FROM ledger "
 _RAW = (
     "SELECT seq, stream, kind, subject, ts, prev_hash, hash, body FROM ledger "
@@ -87,6 +90,9 @@ class _Reads:
     def leaves_or_bodies(self, after: int, upto: int, limit: int) -> list[LeafOrBody]:
         return self._q(_LEAVES_OR_BODIES, (after, upto, limit))
 
+    def has_entry(self, *, subject: str, kind: str, after_seq: int) -> bool:
+        return bool(self._q(_HAS_ENTRY, (subject, after_seq, kind)))
+
 
 class SqliteLedger(_Reads):
     """:class:`~sdk._store.abc.LedgerStorage` on a :class:`Connection`."""
@@ -95,8 +101,10 @@ class SqliteLedger(_Reads):
         super().__init__(db.query)
         self._db = db
 
-    def append(self, build: Callable[[LedgerReads], LedgerBatch]) -> LedgerBatch:
-        with self._db.raw_transaction() as conn:
+    def append(
+        self, build: Callable[[LedgerReads], LedgerBatch], *, durable: bool = True
+    ) -> LedgerBatch:
+        with self._db.raw_transaction(durable=durable) as conn:
 
             def read(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
                 return conn.execute(sql, params).fetchall()
@@ -108,6 +116,9 @@ class SqliteLedger(_Reads):
             if batch.meta:
                 conn.executemany(_SET_META, list(batch.meta.items()))
         return batch
+
+    def sync(self) -> None:
+        self._db.sync()
 
     def count(self, stream: str | None = None) -> int:
         if stream is None:
