@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..crypto.trust import TrustedKey, TrustMaterial, load_key, load_note, unpinned
 from ..errors import ConfigurationError, ExportVerificationError, ProofError
-from ..ledger import InclusionProof, open_checkpoint, verify_inclusion_proof
+from ..ledger import InclusionProof, leaf_hash, open_checkpoint, verify_inclusion_proof
 from ..types import VerifyReport
 from .export_format import (
     FORMATS,
@@ -42,6 +42,7 @@ from .personal_export import PERSONAL_FILE
 from .records_check import BAD_INPUT as _BAD_INPUT
 from .records_check import check_records as _check_records
 from .records_check import fail as _fail
+from .trusted import ConsistencyEvidence, EvidenceInput, compare_with_trusted, load_evidence
 
 __all__ = ["verify_export"]
 
@@ -179,14 +180,20 @@ def verify_export(
     trust: TrustMaterial | None = None,
     public_key: TrustMaterial | None = None,
     trusted_checkpoint: str | os.PathLike[str] | None = None,
+    consistency: EvidenceInput | None = None,
 ) -> VerifyReport:
     """Check an audit export with nothing but its files and the key you pinned.
 
     ``trust`` (or its older name ``public_key``) is the signer's key: raw 32 bytes, base64 text,
     or a trust file written by ``whylens keys public``. ``trusted_checkpoint`` is a signed
     checkpoint note (text or a file) you hold from elsewhere: the export's key must have signed
-    it, and an export of the same tree size must have the same root. Without either the report
-    is not ok, whatever else passed, and its problem says how to pin.
+    it, and the export's log must extend it or be a prefix of it (RFC 9162 consistency): the
+    same root at the same size; for a smaller trusted checkpoint, the export's whole ledger
+    (an export without ``since``/``until``) must have its root at that size; otherwise pass
+    ``consistency``, the evidence between the two checkpoints from
+    ``p.audit.prove_consistency``. A fork is named with the size at or before which the logs
+    differ. Without a key or checkpoint the report is not ok, whatever else passed, and its
+    problem says how to pin.
 
     Checks, in order: the manifest reads and is signed by the pinned key; every field has its
     type; every file's SHA-256 matches (a mismatch is located: the first bad line or entry is
@@ -203,39 +210,52 @@ def verify_export(
     if isinstance(trusted, VerifyReport):
         return trusted
     pinned, note = trusted
+    try:
+        evidence = load_evidence(consistency) if consistency is not None else None
+    except ConfigurationError as exc:
+        return _fail(f"trust: {exc}")
     read = _manifest(folder, pinned)
     if isinstance(read, VerifyReport):
         return read
     manifest, key = read
-    report = _check_files(folder, manifest, key)
+    leaves: list[bytes] | None = [] if note is not None else None
+    report = _check_files(folder, manifest, key, leaves)
     if not report.ok:
         return report
     if note is not None:
-        problem = _check_trusted_checkpoint(note, manifest, key)
+        assert leaves is not None
+        problem = _check_trusted_checkpoint(note, manifest, key, leaves, evidence)
         if problem is not None:
-            return _fail(f"trusted checkpoint: {problem}", None, report.checked)
+            return _fail(f"trusted checkpoint: {problem[1]}", problem[0], report.checked)
     elif pinned is None:
         return _fail(unpinned("the export"), None, report.checked)
     return report
 
 
-def _check_trusted_checkpoint(note: str, manifest: dict[str, Any], key: bytes) -> str | None:
-    """The export's key signed the checkpoint the verifier holds, and they agree."""
+def _check_trusted_checkpoint(
+    note: str,
+    manifest: dict[str, Any],
+    key: bytes,
+    leaves: list[bytes],
+    evidence: ConsistencyEvidence | None,
+) -> tuple[int | None, str] | None:
+    """The export's key signed the checkpoint the verifier holds, and one log extends the other
+    (see :mod:`sdk.audit.trusted`): ``(first_bad, problem)`` or None."""
     try:
         trusted = open_checkpoint(note, key, origin=manifest["origin"])
     except ProofError as exc:
-        return f"not signed by the export's key, so the export is not from that log ({exc})"
+        return None, f"not signed by the export's key, so the export is not from that log ({exc})"
     if manifest["checkpoint"] is None:
         return None
     try:
         ours = open_checkpoint(manifest["checkpoint"], key, origin=manifest["origin"])
     except ProofError as exc:
-        return str(exc)
-    if ours.origin != trusted.origin:
-        return "the export is of another log"
-    if ours.size == trusted.size and ours.root != trusted.root:
-        return "the export's tree differs from the trusted one at the same size (a fork)"
-    return None
+        return None, str(exc)
+    # the leaves are the whole ledger only when the segment runs from entry 1 to the size
+    whole = manifest["first_seq"] in (None, 1) and manifest["records"] == ours.size
+    return compare_with_trusted(
+        trusted, ours, key, what="the export", leaves=leaves if whole else None, evidence=evidence
+    )
 
 
 def _hash_of(path: Path) -> str | None:
@@ -249,7 +269,9 @@ def _hash_of(path: Path) -> str | None:
         return None
 
 
-def _check_files(folder: Path, manifest: dict[str, Any], key: bytes) -> VerifyReport:
+def _check_files(
+    folder: Path, manifest: dict[str, Any], key: bytes, leaves: list[bytes] | None
+) -> VerifyReport:
     rec_name = records_file(manifest["format"])
     files: dict[str, str] = manifest["files"]
     if not {LEDGER_FILE, rec_name} <= set(files) <= {LEDGER_FILE, rec_name, PERSONAL_FILE}:
@@ -284,7 +306,7 @@ def _check_files(folder: Path, manifest: dict[str, Any], key: bytes) -> VerifyRe
             }
         )
 
-    chain = _check_chain(folder / LEDGER_FILE, manifest)
+    chain = _check_chain(folder / LEDGER_FILE, manifest, leaves)
     if isinstance(chain, VerifyReport):
         return located(chain, LEDGER_FILE)
     if LEDGER_FILE in altered:
@@ -324,10 +346,10 @@ def _check_checkpoint(manifest: dict[str, Any], last_body: bytes | None, key: by
 
 
 def _check_chain(
-    path: Path, manifest: dict[str, Any]
+    path: Path, manifest: dict[str, Any], leaves: list[bytes] | None
 ) -> tuple[dict[int, tuple[str, bytes]], bytes | None] | VerifyReport:
     """Check the segment link by link; return seq -> (hash, body) of its audit entries and the
-    last entry's body."""
+    last entry's body. Appends each entry's Merkle leaf hash to ``leaves`` when given."""
     prev = manifest["first_prev"].encode()
     first = manifest["first_seq"]
     expected_seq = first if first is not None else 1
@@ -366,6 +388,8 @@ def _check_chain(
                 return _diagnose(raw, number, expected_seq, prev, checked)
             if body.startswith(_STREAM_AUDIT, where + len(tail) - 1):
                 audit[expected_seq] = (digest.decode(), body)
+            if leaves is not None:
+                leaves.append(leaf_hash(body))
             prev, expected_seq, checked = digest, expected_seq + 1, checked + 1
     if checked != manifest["records"] or (checked and prev.decode() != manifest["last_hash"]):
         return _fail(

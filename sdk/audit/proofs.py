@@ -30,6 +30,7 @@ from ..ledger import (
 )
 from ..ledger.entry import loads
 from ..types import Frozen, VerifyReport
+from .trusted import ConsistencyEvidence, EvidenceInput, compare_with_trusted, load_evidence
 
 __all__ = [
     "AuditProof",
@@ -64,14 +65,6 @@ class AuditProof(Frozen):
     decision: EntryProof
     actions: tuple[EntryProof, ...]
     consent: tuple[EntryProof, ...]
-
-
-class ConsistencyEvidence(Frozen):
-    """The log at ``new_checkpoint`` extends the one at ``old_checkpoint``."""
-
-    old_checkpoint: str
-    new_checkpoint: str
-    proof: dict[str, Any]
 
 
 def _entry(ledger: Ledger, seq: int, size: int) -> EntryProof:
@@ -143,6 +136,7 @@ def verify_proof(
     *,
     trust: TrustMaterial | None = None,
     trusted_checkpoint: str | os.PathLike[str] | None = None,
+    consistency: EvidenceInput | None = None,
 ) -> VerifyReport:
     """Check an :class:`AuditProof` offline; the report names the first check that failed.
 
@@ -151,6 +145,11 @@ def verify_proof(
     signed checkpoint note you hold from elsewhere, which the proof's key must have signed.
     Without either the report is not ok, whatever else passed, and says how to pin: the key
     inside the proof proves nothing about who made it.
+
+    A trusted checkpoint of another size than the proof's needs ``consistency``: the RFC 9162
+    consistency evidence between the two (``p.audit.prove_consistency(trusted, proof.checkpoint)``
+    or the other way round), else the report is not ok, since a fork signed by an insider
+    looks like a log that grew. A fork is named with the size at or before which the logs differ.
 
     Checks: the checkpoint is signed by the pinned key; every entry's bytes hash to its stated
     hash and are included in the checkpointed tree; the decision entry is that decision; each
@@ -161,6 +160,7 @@ def verify_proof(
         material = trust if trust is not None else public_key
         pinned = load_key(material) if material is not None else None
         note = load_note(trusted_checkpoint) if trusted_checkpoint is not None else None
+        evidence = load_evidence(consistency) if consistency is not None else None
     except ConfigurationError as exc:
         return _fail(f"trust: {exc}")
     parsed = _parse(proof)
@@ -185,12 +185,9 @@ def verify_proof(
                 f"that log ({exc})",
                 report.checked,
             )
-        if trusted.size == cp.size and trusted.root != cp.root:
-            return _fail(
-                "trusted checkpoint: the proof's tree differs from the trusted one at the same "
-                "size (a fork)",
-                report.checked,
-            )
+        problem = compare_with_trusted(trusted, cp, key, what="the proof", evidence=evidence)
+        if problem is not None:
+            return _fail(f"trusted checkpoint: {problem[1]}", report.checked, problem[0])
     elif pinned is None:
         return _fail(unpinned("the proof"), report.checked)
     return report
@@ -234,20 +231,37 @@ def _check_entries(proof: AuditProof, cp: Checkpoint, key: bytes) -> VerifyRepor
     return VerifyReport(ok=True, checked=len(entries), head_hash=cp.root.hex())
 
 
-def prove_consistency(ledger: Ledger, old_checkpoint: str) -> ConsistencyEvidence:
-    """Evidence that today's log extends the log of ``old_checkpoint`` (a note you kept).
+def prove_consistency(
+    ledger: Ledger, old_checkpoint: str, new_checkpoint: str | None = None
+) -> ConsistencyEvidence:
+    """Evidence that the log of ``new_checkpoint`` (default: today's) extends the log of
+    ``old_checkpoint`` (a note you kept; an export's or a proof's checkpoint).
 
     Raises :class:`AuditError` when it cannot: the log is now shorter than the old checkpoint
-    (rolled back), or the old checkpoint was not signed by this ledger's key.
+    (rolled back), a checkpoint was not signed by this ledger's key, or the new one is not of
+    this ledger's entries.
     """
     key = ledger.public_key
     if key is None:
         raise AuditError("this ledger has no signing key, so it has no checkpoints")
     try:
         old = open_checkpoint(old_checkpoint, key, origin=ledger.origin)
+        new = (
+            ledger.checkpoint()
+            if new_checkpoint is None
+            else open_checkpoint(new_checkpoint, key, origin=ledger.origin)
+        )
     except ProofError as exc:
-        raise AuditError(f"the old checkpoint does not verify: {exc}") from None
-    new = ledger.checkpoint()
+        raise AuditError(f"the checkpoint does not verify: {exc}") from None
+    if new_checkpoint is not None:
+        try:
+            ours = ledger.checkpoint(new.size)
+        except LedgerError as exc:
+            raise AuditError(f"no consistency proof: {exc}") from None
+        if ours.root != new.root:
+            raise AuditError(
+                f"the new checkpoint is not of this ledger's first {new.size} entries"
+            )
     if old.size > new.size:
         raise AuditError(
             f"the ledger has {new.size} entries but the old checkpoint has {old.size}: "

@@ -269,13 +269,18 @@ class AuditTrail:
             actions = list(state.action_seqs)
         return prove_decision(self._ledger, state.seq, actions, decision_id)
 
-    def prove_consistency(self, old_checkpoint: str) -> ConsistencyEvidence:
-        """Evidence that the ledger today extends the one of ``old_checkpoint`` (a signed note
-        kept from an earlier proof or export); :class:`AuditError` if it was rolled back.
-        Check offline with :func:`sdk.audit.verify_consistency`."""
+    def prove_consistency(
+        self, old_checkpoint: str, new_checkpoint: str | None = None
+    ) -> ConsistencyEvidence:
+        """Evidence that the ledger of ``new_checkpoint`` (default: today's) extends the one of
+        ``old_checkpoint`` (a signed note kept from an earlier proof or export);
+        :class:`AuditError` if it was rolled back. Check offline with
+        :func:`sdk.audit.verify_consistency`, or pass it as ``consistency=`` to
+        :func:`sdk.audit.verify_export` and :func:`sdk.audit.verify_proof` with a trusted
+        checkpoint of another size."""
         from .proofs import prove_consistency
 
-        return prove_consistency(self._ledger, old_checkpoint)
+        return prove_consistency(self._ledger, old_checkpoint, new_checkpoint)
 
     def export(
         self,

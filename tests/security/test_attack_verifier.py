@@ -7,8 +7,9 @@ receipt, a trusted checkpoint, a trust file), found by the adversarial review of
 * a named pipe instead of a file (the verifier blocks for ever instead of failing);
 * a checkpoint whose size line is a non-ASCII digit (``str.isdigit`` accepts ``²``, ``int``
   does not): a ``ValueError`` traceback instead of a failing report;
-* an insider with the signing key hands an auditor who kept a checkpoint an export of a forked
-  log at a larger size (open: no consistency proof is checked).
+* an insider with the signing key hands an auditor who kept a checkpoint an export (or a proof)
+  of a forked log at a larger size: the export's whole ledger, or consistency evidence, must
+  show the trusted tree as its prefix.
 """
 
 from __future__ import annotations
@@ -199,15 +200,6 @@ def test_attack_non_ascii_digit_in_a_proof_or_receipt_checkpoint(world: World) -
 # -- an insider's fork, at a larger size than the auditor's checkpoint ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify_export(trusted_checkpoint=...) compares roots only at the same tree size and "
-    "takes no consistency proof: an insider with the signing key forks the log (same keyring, "
-    "so same origin and key) and hands an export of the fork at a larger size, which passes. "
-    "Needs a consistency-proof input (ConsistencyEvidence from the trusted size to the export's "
-    "checkpoint) and a failing report when sizes differ without one; verify_proof has the same "
-    "gap",
-)
 def test_attack_insider_fork_larger_than_the_trusted_checkpoint(tmp_path: Path) -> None:
     honest, ring = tmp_path / "shop.db", tmp_path / "shop.keyring.json"
     with Personalizer.open(honest, keyring=ring) as p:
@@ -228,6 +220,62 @@ def test_attack_insider_fork_larger_than_the_trusted_checkpoint(tmp_path: Path) 
         f.audit.export(tmp_path / "fork-export")
     report = verify_export(tmp_path / "fork-export", trust=key, trusted_checkpoint=held)
     assert not report.ok, "an export of a forked log verified against the auditor's checkpoint"
+    size = int(held.split("\n")[1])
+    assert report.problem is not None and "fork" in report.problem
+    assert report.first_bad == size and f"at or before entry {size}" in report.problem
+    # the same with no key, the checkpoint alone pinning it, and on the command line
+    assert not verify_export(tmp_path / "fork-export", trusted_checkpoint=held).ok
+    note_file = tmp_path / "held.txt"
+    note_file.write_text(held)
+    result = CliRunner().invoke(
+        app, ["audit", "verify", str(tmp_path / "fork-export"), "--checkpoint", str(note_file)]
+    )
+    assert result.exit_code == 1 and "fork" in result.output, result.output
+    # the honest log, grown past the held checkpoint, still verifies against it
+    with Personalizer.open(honest, keyring=ring) as p:
+        p.consent.grant("cust-9", "personalization")
+        p.audit.export(tmp_path / "honest-export")
+    assert verify_export(tmp_path / "honest-export", trusted_checkpoint=held).ok
+
+
+def test_attack_insider_fork_of_a_proof_larger_than_the_trusted_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """The same fork, handed to the auditor as a decision proof: a proof carries no ledger, so
+    a trusted checkpoint of another size needs consistency evidence, and the fork has none."""
+    honest, ring = tmp_path / "shop.db", tmp_path / "shop.keyring.json"
+    with Personalizer.open(honest, keyring=ring) as p:
+        decide_some(p, 2)
+        held = p.ledger.checkpoint().note
+        key = p.signer.public_key_bytes()
+    fork_dir = tmp_path / "fork"
+    fork_dir.mkdir()
+    shutil.copyfile(ring, fork_dir / "shop.keyring.json")
+    (fork_dir / "shop.keyring.json").chmod(0o600)
+    with Personalizer.open(fork_dir / "shop.db", keyring=fork_dir / "shop.keyring.json") as f:
+        decide_some(f, 3)
+        decision_id = [e.data["decision_id"] for e in f.ledger.entries() if e.kind == "decision"]
+        forged = f.audit.prove(decision_id[-1])
+        assert verify_proof(forged, trust=key).ok  # signed by the insider's (the real) key
+        # the insider's own evidence, from its fork's checkpoint at the held size
+        fake = f.audit.prove_consistency(f.ledger.checkpoint(int(held.split("\n")[1])).note)
+    report = verify_proof(forged, trust=key, trusted_checkpoint=held)
+    assert not report.ok, "a proof from a forked log verified against the auditor's checkpoint"
+    assert report.problem is not None and "consistency evidence" in report.problem
+    report = verify_proof(forged, trust=key, trusted_checkpoint=held, consistency=fake)
+    assert not report.ok and report.problem is not None, "the fork's own evidence was taken"
+    assert "not between the trusted checkpoint" in report.problem
+    # the honest log, grown: its proof with its consistency evidence verifies
+    with Personalizer.open(honest, keyring=ring) as p:
+        decide_some(p, 1)
+        ids = [e.data["decision_id"] for e in p.ledger.entries() if e.kind == "decision"]
+        proof = p.audit.prove(ids[-1])
+        evidence = p.audit.prove_consistency(held, proof.checkpoint)
+    assert not verify_proof(proof, trust=key, trusted_checkpoint=held).ok
+    report = verify_proof(proof, trust=key, trusted_checkpoint=held, consistency=evidence)
+    assert report.ok, report.problem
+    report = verify_proof(proof, trusted_checkpoint=held, consistency=evidence.model_dump_json())
+    assert report.ok, report.problem
 
 
 # -- a large, honest record in a CSV export ------------------------------------------------------
