@@ -140,6 +140,7 @@ __all__ = [
     "WhylensError",
     "WitnessConflict",
     "WitnessError",
+    "WitnessOriginConflict",
     "WrongModelKind",
 ]
 
@@ -312,6 +313,19 @@ class WitnessConflict(WitnessError):
     with another root, or a consistency proof that does not verify)."""
 
     code = "witness_conflict"
+
+
+class WitnessOriginConflict(WitnessConflict):
+    """A witness is pinned to another log than the one it is handed (the ledger's origin
+    changed: the keyring's id was edited, or another store was put in place). ``pinned`` is the
+    origin the witness keeps, ``witness`` the sink's name."""
+
+    code = "witness_origin_conflict"
+
+    def __init__(self, message: str, *, witness: str, pinned: str) -> None:
+        super().__init__(message)
+        self.witness = witness
+        self.pinned = pinned
 
 
 class ConsentError(WhylensError):

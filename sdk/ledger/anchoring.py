@@ -22,6 +22,7 @@ from ..errors import (
     WhylensError,
     WitnessConflict,
     WitnessError,
+    WitnessOriginConflict,
 )
 from .batch import LedgerStats
 from .checkpoint import Checkpoint, Signer, open_checkpoint, sign_checkpoint
@@ -200,6 +201,8 @@ class AnchorsMixin:
                     anchor: Anchor | None = sink.anchor(cp, self._prover(cp.size))
                 else:
                     anchor = sink.latest(self.origin)
+            except WitnessOriginConflict as exc:
+                raise LedgerRollback(self._renamed(sink, exc, present)) from None
             except WitnessConflict as exc:
                 raise LedgerRollback(
                     f"the store is not the ledger its witness saw: {exc}"
@@ -212,6 +215,10 @@ class AnchorsMixin:
                 # verify() names the missing entry and appends refuse
                 try:
                     anchor = sink.latest(self.origin)
+                except WitnessConflict as exc:
+                    raise LedgerRollback(
+                        f"the store is not the ledger its witness saw: {exc}"
+                    ) from None
                 except WitnessError:
                     continue
             if anchor is None:
@@ -227,6 +234,25 @@ class AnchorsMixin:
                 raise LedgerRollback(lost[1])
             held.append(anchor)
         return held
+
+    def _renamed(self, sink: WitnessSink, exc: WitnessOriginConflict, present: int) -> str:
+        """The problem of a store whose ledger origin is not the one ``sink`` is pinned to.
+
+        The origin comes from the keyring's ``id``, which whoever holds the keyring can change
+        (and re-sign the store's checkpoint under the new one). What the witness holds for
+        its pinned origin is asked with a checkpoint of that origin, signed here, of the
+        store's present entries: a witness that holds more says which entries were lost."""
+        renamed = (
+            f"{exc} (this store's ledger is {self.origin!r}; a witness is pinned to one ledger)"
+        )
+        assert self._signer is not None
+        try:
+            probe = sign_checkpoint(exc.pinned, present, self._root_at(present), self._signer)
+            held = sink.anchor(probe, self._prover(present))
+        except (WitnessError, LedgerError, ProofError):
+            return renamed
+        lost = self._lost(held, present)
+        return renamed if lost is None else f"{lost[1]}; and {renamed}"
 
     def _lost(self, anchor: Anchor, present: int) -> tuple[int | None, str] | None:
         try:

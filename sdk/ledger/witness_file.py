@@ -17,7 +17,8 @@ process; a second record of the largest size, with another root, is a fork in th
 By default (:func:`default_witness_path`) the log sits beside the keyring: it stops an attacker
 who holds the database (or an old copy of it) but not one who also holds the keyring's folder.
 :class:`DirectoryWitness` keeps the log in another folder -- another volume, a mount only the
-application can append to -- one file per ledger origin.
+application can append to -- pinned to the one ledger origin it witnesses. A log holds one
+origin: a record or a question about another is a :class:`~sdk.errors.WitnessOriginConflict`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import os
 import threading
 from pathlib import Path
 
-from ..errors import WitnessConflict, WitnessError
+from ..errors import WitnessConflict, WitnessError, WitnessOriginConflict
 from .checkpoint import Checkpoint
 from .merkle import verify_consistency
 from .witness import Anchor, ProveFn, checkpoint_fields
@@ -170,8 +171,20 @@ class FileWitness:
             self._best = self._parse(self._top[2], origin)
             if (self._best.size, base64.b64encode(self._best.root or b"")) != self._top[:2]:
                 raise WitnessError(f"a record of {self.name} is malformed")
+        best = self._best
+        if best is not None and best.note is not None:
+            held = checkpoint_fields(best.note)[0]
+            if held != origin:  # read for one origin, now asked about another
+                raise self._other_origin(held)
         cut = self._read if self._read < st.st_size else None
-        return self._best, cut
+        return best, cut
+
+    def _other_origin(self, held: str) -> WitnessOriginConflict:
+        return WitnessOriginConflict(
+            f"{self.name} witnesses the ledger {held!r}, not this one",
+            witness=self.name,
+            pinned=held,
+        )
 
     def _fold(self, record: bytes, head: bytes, origin: str) -> None:
         """Take one complete record into the largest so far. Its size and root are read off the
@@ -200,20 +213,30 @@ class FileWitness:
             raise WitnessError(msg) from None
         name, size, root = checkpoint_fields(note)
         if name != origin:
-            raise WitnessConflict(
-                f"{self.name} belongs to another ledger (origin {name!r})"
-            )
+            raise self._other_origin(name)
         return Anchor(self.name, size, root, note)
 
 
 class DirectoryWitness:
-    """Checkpoint logs in a folder of their own (another volume): one :class:`FileWitness` per
-    ledger origin, named after a hash of the origin."""
+    """A checkpoint log in a folder of its own (another volume), pinned to the one ledger it
+    witnesses.
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    The folder keeps ``witnessed-log.json`` (``0600``, fsynced), naming the ledger origin, which
+    is written after the first anchor; ``origin=`` pins it in the configuration instead (or as
+    well). A ledger of another origin is then a :class:`~sdk.errors.WitnessOriginConflict`,
+    never a fresh, empty log: the origin comes from the keyring's editable ``id``, and whoever
+    holds the keyring could otherwise start a new log here and roll the store back unseen. A
+    pin whose log is gone is a conflict too. The log itself is a :class:`FileWitness` named
+    after a hash of the origin.
+    """
+
+    PIN_FILE = "witnessed-log.json"
+
+    def __init__(self, directory: str | os.PathLike[str], *, origin: str | None = None) -> None:
         self._dir = Path(directory)
         if not self._dir.is_dir():
             raise WitnessError(f"the witness folder {str(self._dir)!r} does not exist")
+        self._origin = origin
         self._files: dict[str, FileWitness] = {}
         self._lock = threading.Lock()
 
@@ -225,18 +248,101 @@ class DirectoryWitness:
     def __repr__(self) -> str:
         return f"DirectoryWitness({str(self._dir)!r})"
 
+    def _log_path(self, origin: str) -> Path:
+        digest = hashlib.sha256(origin.encode()).hexdigest()[:32]
+        return self._dir / f"{digest}.witness.log"
+
     def _file(self, origin: str) -> FileWitness:
         with self._lock:
             found = self._files.get(origin)
             if found is None:
-                digest = hashlib.sha256(origin.encode()).hexdigest()[:32]
-                found = self._files[origin] = FileWitness(self._dir / f"{digest}.witness.log")
+                found = self._files[origin] = FileWitness(self._log_path(origin))
             return found
 
+    def pinned(self) -> str | None:
+        """The origin this folder witnesses: the configured one, else the pin file's, else the
+        origin of a log already in the folder (one written before pins existed); None for a
+        folder that has witnessed nothing yet."""
+        if self._origin is not None:
+            return self._origin
+        pin = self._dir / self.PIN_FILE
+        try:
+            raw = pin.read_bytes()
+        except FileNotFoundError:
+            return self._origin_of_a_log()
+        except OSError as exc:
+            raise WitnessError(f"cannot read the pin of {self.name}: {exc}") from None
+        try:
+            origin = json.loads(raw)["origin"]
+            if not isinstance(origin, str) or not origin:
+                raise TypeError
+        except (ValueError, TypeError, KeyError):
+            raise WitnessError(f"the pin of {self.name} is malformed") from None
+        return origin
+
+    def _origin_of_a_log(self) -> str | None:
+        for log in sorted(self._dir.glob("*.witness.log")):
+            try:
+                with open(log, "rb") as handle:
+                    first = handle.readline(_MAX_RECORD)
+                return checkpoint_fields(json.loads(first)["note"])[0]
+            except (OSError, ValueError, TypeError, KeyError, WitnessError):
+                raise WitnessError(f"{self.name} holds a log that cannot be read") from None
+        return None
+
+    def _check(self, origin: str) -> bool:
+        """Refuse another origin than the pinned one; True when a pin was already recorded."""
+        pinned = self.pinned()
+        if pinned is not None and pinned != origin:
+            raise WitnessOriginConflict(
+                f"{self.name} witnesses the ledger {pinned!r}, not {origin!r}: the keyring's "
+                "id was changed, or another store was put in place",
+                witness=self.name,
+                pinned=pinned,
+            )
+        recorded = (self._dir / self.PIN_FILE).exists()
+        if recorded and not self._log_path(origin).exists():
+            raise WitnessConflict(
+                f"{self.name} has witnessed the ledger {origin!r} but its log there is gone "
+                "(deleted): the store cannot be checked against it"
+            )
+        return recorded
+
+    def _record_pin(self, origin: str) -> None:
+        pin = self._dir / self.PIN_FILE
+        tmp = pin.with_name(f".{self.PIN_FILE}.{os.getpid()}.tmp")
+        data = json.dumps({"origin": origin}).encode() + b"\n"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if not pin.exists():  # another process may have pinned it meanwhile (the same)
+                os.replace(tmp, pin)
+            else:
+                tmp.unlink()
+            dir_fd = os.open(self._dir, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise WitnessError(f"cannot pin {self.name}: {exc}") from None
+
     def anchor(self, checkpoint: Checkpoint, prove: ProveFn) -> Anchor:
-        """Append to the log of ``checkpoint.origin`` (see :meth:`FileWitness.anchor`)."""
-        return self._file(checkpoint.origin).anchor(checkpoint, prove)
+        """Append to the log of ``checkpoint.origin`` (see :meth:`FileWitness.anchor`) if it is
+        the pinned one; the first anchor records the pin."""
+        recorded = self._check(checkpoint.origin)
+        held = self._file(checkpoint.origin).anchor(checkpoint, prove)
+        if not recorded:  # after the log: a crash between leaves a log, which pinned() reads
+            self._record_pin(checkpoint.origin)
+        return held
 
     def latest(self, origin: str) -> Anchor | None:
-        """The last checkpoint of ``origin`` in this folder."""
+        """The last checkpoint of ``origin`` in this folder (a conflict if it is pinned to
+        another)."""
+        self._check(origin)
         return self._file(origin).latest(origin)

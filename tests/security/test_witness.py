@@ -202,6 +202,7 @@ class Witness:
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         self.state = state
+        self.origin = origin
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "_witness_server.py"), str(state), origin,
              base64.b64encode(log_key).decode(), self.name, seed.hex()],
@@ -211,7 +212,7 @@ class Witness:
         self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}"
 
     def client(self) -> HttpWitness:
-        return HttpWitness(self.url, name=self.name, public_key=self.public)
+        return HttpWitness(self.url, name=self.name, public_key=self.public, origin=self.origin)
 
     def size(self) -> int:
         return int(json.loads(self.state.read_text())["size"])
@@ -317,7 +318,10 @@ def test_an_unreachable_witness_is_the_rollback_window(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once the socket is closed
-    dead = HttpWitness(f"http://127.0.0.1:{port}", name="w", public_key=b"\x01" * 32, timeout=2)
+    origin, _ = _origin_and_key(store_url, keyring_path)
+    dead = HttpWitness(
+        f"http://127.0.0.1:{port}", name="w", public_key=b"\x01" * 32, origin=origin, timeout=2
+    )
     sinks = [FileWitness(default_witness_path(keyring_path)), dead]
     with Personalizer.open(store_url, keyring=keyring_path, witness=sinks) as p:
         p.consent.grant("cust-1", "personalization")
