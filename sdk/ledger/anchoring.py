@@ -30,7 +30,7 @@ from .entry import GENESIS_HASH
 from .merkle import EMPTY_ROOT, MerkleTree
 from .tree import CHECKPOINT_KEY
 from .verify import HEAD_KEY, encode_head
-from .witness import Anchor, ProveFn, WitnessSink, rollback_problem
+from .witness import Anchor, ProbingSink, ProveFn, WitnessSink, rollback_problem
 
 if TYPE_CHECKING:
     from .._store.abc import LedgerReads, LedgerStorage
@@ -85,6 +85,12 @@ def anchor_all(
         try:
             held.append(sink.anchor(cp, prove))
             stats.anchors += 1
+        except WitnessOriginConflict as exc:
+            raise WitnessOriginConflict(
+                f"{exc}. The entries of this commit are stored; run verify()",
+                witness=exc.witness,
+                pinned=exc.pinned,
+            ) from None
         except WitnessConflict as exc:
             # the commit is stored; the store's history is not the one the witness saw
             raise WitnessConflict(
@@ -239,17 +245,22 @@ class AnchorsMixin:
         """The problem of a store whose ledger origin is not the one ``sink`` is pinned to.
 
         The origin comes from the keyring's ``id``, which whoever holds the keyring can change
-        (and re-sign the store's checkpoint under the new one). What the witness holds for
-        its pinned origin is asked with a checkpoint of that origin, signed here, of the
-        store's present entries: a witness that holds more says which entries were lost."""
+        (and re-sign the store's checkpoint under the new one). The witness is asked what it
+        holds for its pinned origin, without recording anything: read, or (an HTTP witness)
+        probed with a checkpoint of that origin, signed here, of the store's present entries.
+        A witness that holds more says which entries were lost."""
         renamed = (
             f"{exc} (this store's ledger is {self.origin!r}; a witness is pinned to one ledger)"
         )
         assert self._signer is not None
         try:
-            probe = sign_checkpoint(exc.pinned, present, self._root_at(present), self._signer)
-            held = sink.anchor(probe, self._prover(present))
+            held = sink.latest(exc.pinned)
+            if held is None and isinstance(sink, ProbingSink):
+                root = self._root_at(present)
+                held = sink.probe(sign_checkpoint(exc.pinned, present, root, self._signer))
         except (WitnessError, LedgerError, ProofError):
+            return renamed
+        if held is None:
             return renamed
         lost = self._lost(held, present)
         return renamed if lost is None else f"{lost[1]}; and {renamed}"

@@ -32,7 +32,14 @@ from typing import Protocol, runtime_checkable
 from ..errors import WitnessError
 from .checkpoint import Checkpoint
 
-__all__ = ["Anchor", "ProveFn", "WitnessSink", "checkpoint_fields", "rollback_problem"]
+__all__ = [
+    "Anchor",
+    "ProbingSink",
+    "ProveFn",
+    "WitnessSink",
+    "checkpoint_fields",
+    "rollback_problem",
+]
 
 ProveFn = Callable[[int], Sequence[bytes]]
 """``prove(old_size)``: the RFC 9162 consistency path from ``old_size`` entries to the size of
@@ -80,6 +87,16 @@ class WitnessSink(Protocol):
     def latest(self, origin: str) -> Anchor | None:
         """The latest checkpoint held for log ``origin``, read without writing (None: none, or
         none this sink can show without a new submission)."""
+        ...
+
+
+@runtime_checkable
+class ProbingSink(Protocol):
+    """A sink that cannot show what it holds without a submission (an HTTP witness), but can be
+    asked with one that never changes its state."""
+
+    def probe(self, checkpoint: Checkpoint) -> Anchor | None:
+        """What the sink holds for ``checkpoint.origin``, learnt without recording anything."""
         ...
 
 

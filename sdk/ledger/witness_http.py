@@ -148,6 +148,18 @@ class HttpWitness:
                 raise WitnessError(f"{self.name} answered HTTP {status}")
             raise WitnessError(f"{self.name} kept changing its size; try again")
 
+    def probe(self, checkpoint: Checkpoint) -> Anchor | None:
+        """What the witness holds for the pinned log, asked without changing it: ``checkpoint``
+        is submitted with ``old`` set to its own size, which the witness accepts only if it
+        holds that very checkpoint already, and otherwise answers ``409`` with its size."""
+        self._check(checkpoint.origin)
+        with self._lock:
+            status, text = self._post(checkpoint, checkpoint.size, lambda _: [])
+        if status == 200:
+            return Anchor(self.name, checkpoint.size, checkpoint.root, checkpoint.note)
+        size = _size(text) if status == 409 else None
+        return None if size is None else Anchor(self.name, size)
+
     def _keep(self, origin: str, anchor: Anchor) -> Anchor:
         self._latest[origin] = anchor
         return anchor

@@ -26,10 +26,11 @@ from test_witness import Witness, _origin_and_key, _seal, witness_for  # noqa: F
 
 from sdk import Personalizer
 from sdk.crypto.keyring import Keyring
-from sdk.errors import LedgerRollback
+from sdk.errors import LedgerRollback, WitnessOriginConflict
 from sdk.ledger import open_checkpoint, sign_checkpoint
 from sdk.ledger.witness import WitnessSink
 from sdk.ledger.witness_file import DirectoryWitness, FileWitness, default_witness_path
+from sdk.ledger.witness_http import HttpWitness
 
 
 def _roll_back(store_url: str, kept: int, head: list[tuple[object, ...]]) -> None:
@@ -130,3 +131,81 @@ def test_attack_an_old_line_appended_to_an_append_only_witness_log(
             handle.write(old)
         with pytest.raises(LedgerRollback, match=rf"entries {kept + 1}\.\.{size}"):
             Personalizer.open(store_url, keyring=keyring_path, witness=sinks())
+
+
+# -- the pins themselves: a new store, another store, a pinned log deleted, an HTTP 404 ----------
+
+
+def test_a_witness_folder_pins_its_ledger_and_a_new_store_still_starts(tmp_path: Path) -> None:
+    """Genesis of a genuinely new store in a fresh folder works and records the pin; a second
+    store (another keyring, another origin) pointed at the same folder is refused on open,
+    with the typed conflict naming both ledgers."""
+    other = tmp_path / "other-volume"
+    other.mkdir()
+    with Personalizer.open(
+        tmp_path / "a.db", keyring=tmp_path / "a.keyring.json", witness=[DirectoryWitness(other)]
+    ) as p:
+        p.consent.grant("cust-1", "personalization")
+        origin = p.ledger.origin
+        assert p.audit.verify().ok
+    pin = json.loads((other / DirectoryWitness.PIN_FILE).read_text())
+    assert pin == {"origin": origin}
+    assert (other / DirectoryWitness.PIN_FILE).stat().st_mode & 0o777 == 0o600
+    with pytest.raises(WitnessOriginConflict, match="witnesses the ledger") as caught:
+        Personalizer.open(
+            tmp_path / "b.db", keyring=tmp_path / "b.keyring.json",
+            witness=[DirectoryWitness(other)],
+        )
+    assert origin in str(caught.value) and caught.value.pinned == origin
+    # opened again (its genesis is stored), it is refused as not the ledger the witness saw
+    with pytest.raises(LedgerRollback, match="witnesses the ledger"):
+        Personalizer.open(
+            tmp_path / "b.db", keyring=tmp_path / "b.keyring.json",
+            witness=[DirectoryWitness(other)],
+        )
+    with Personalizer.open(  # the first store is unaffected
+        tmp_path / "a.db", keyring=tmp_path / "a.keyring.json", witness=[DirectoryWitness(other)]
+    ) as p:
+        assert p.audit.verify().ok
+    # the sink on its own: a typed conflict that names the pinned origin
+    with pytest.raises(WitnessOriginConflict) as direct:
+        DirectoryWitness(other).latest("whylens.local/ledger/another")
+    assert direct.value.pinned == origin and direct.value.code == "witness_origin_conflict"
+    # configured with an origin, the folder refuses any other even before a first anchor
+    empty = tmp_path / "empty-volume"
+    empty.mkdir()
+    with pytest.raises(WitnessOriginConflict):
+        DirectoryWitness(empty, origin=origin).latest("whylens.local/ledger/another")
+    assert DirectoryWitness(empty, origin=origin).latest(origin) is None
+
+
+def test_a_pinned_log_deleted_from_the_witness_folder_is_a_conflict(
+    store_url: str, keyring_path: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-volume"
+    other.mkdir()
+    with Personalizer.open(store_url, keyring=keyring_path, witness=[DirectoryWitness(other)]) as p:
+        p.consent.grant("cust-1", "personalization")
+    [log] = list(other.glob("*.witness.log"))
+    log.unlink()  # the pin stays: this folder has witnessed the store before
+    with pytest.raises(LedgerRollback, match="log there is gone"):
+        Personalizer.open(store_url, keyring=keyring_path, witness=[DirectoryWitness(other)])
+
+
+def test_an_http_witness_that_does_not_know_its_pinned_log_is_a_conflict(
+    store_url: str,
+    keyring_path: Path,
+    tmp_path: Path,
+    witness_for: list[Witness],  # noqa: F811
+) -> None:
+    """The witness answers 404 (unknown log) for the very origin the client is configured
+    with: it lost its record or is another witness. Not 'unreachable': commits would go on
+    unwitnessed and a rollback pass."""
+    origin, key = _origin_and_key(store_url, keyring_path)
+    w = Witness(tmp_path / "witness-state.json", "whylens.local/ledger/somebody-else", key)
+    witness_for.append(w)
+    client = HttpWitness(w.url, name=w.name, public_key=w.public, origin=origin)
+    with pytest.raises(LedgerRollback, match="HTTP 404"):
+        Personalizer.open(store_url, keyring=keyring_path, witness=[client])
+    with pytest.raises(WitnessOriginConflict):
+        client.latest("whylens.local/ledger/another")
