@@ -32,7 +32,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from ..errors import ConfigurationError, WitnessConflict, WitnessError
+from ..errors import ConfigurationError, WitnessConflict, WitnessError, WitnessOriginConflict
 from .checkpoint import Checkpoint
 from .merkle import verify_consistency
 from .witness import Anchor, ProveFn, checkpoint_fields
@@ -80,6 +80,7 @@ class S3ObjectLockWitness:
         retention: timedelta = timedelta(days=3650),
         endpoint_url: str | None = None,
         region_name: str | None = None,
+        origin: str | None = None,
     ) -> None:
         """Anchor into ``bucket`` (which must have Object Lock enabled).
 
@@ -87,6 +88,12 @@ class S3ObjectLockWitness:
         chain (and ``endpoint_url`` / ``region_name`` for an S3-compatible server). Each object
         is locked in ``mode`` until now + ``retention`` (default ten years: at least as long
         as the ledger is kept).
+
+        The sink witnesses one ledger under ``prefix``: ``origin`` (``p.ledger.origin``) pins
+        it in the configuration; without it the first log anchored there (its locked objects)
+        pins it. Another origin is a :class:`~sdk.errors.WitnessOriginConflict`: the origin
+        comes from the keyring's editable ``id``, and a new one would otherwise start an empty
+        log here and let a rollback pass.
         """
         if mode not in ("COMPLIANCE", "GOVERNANCE"):
             raise ConfigurationError("object lock mode must be 'COMPLIANCE' or 'GOVERNANCE'")
@@ -103,6 +110,8 @@ class S3ObjectLockWitness:
         self._prefix = prefix
         self._mode = mode
         self._retention = retention
+        self._origin = origin
+        self._pinned_ok: str | None = None  # the origin already checked against the bucket
         self._check_lock()
 
     @property
@@ -175,6 +184,44 @@ class S3ObjectLockWitness:
             raise WitnessError(f"{self.name} holds a checkpoint under the wrong name ({key})")
         return Anchor(self.name, size, root, note)
 
+    def _check_origin(self, origin: str) -> None:
+        """Refuse another ledger than the one this prefix witnesses (see ``__init__``)."""
+        if self._origin is not None and origin != self._origin:
+            raise self._conflict(self._origin, origin)
+        if self._pinned_ok == origin:
+            return
+        ours = self._folder(origin)
+        # every version, delete markers' keys included: a marker hides no locked version
+        args: dict[str, Any] = {"Bucket": self._bucket, "Prefix": self._prefix, "Delimiter": "/"}
+        while True:
+            page = self._s3.list_object_versions(**args)
+            for folder in page.get("CommonPrefixes", []):
+                if folder["Prefix"] != ours:
+                    found = self._oldest_version(folder["Prefix"])
+                    if found is None:
+                        continue
+                    other = self._s3.get_object(
+                        Bucket=self._bucket, Key=found[0], VersionId=found[1]
+                    )["Body"].read(_MAX_NOTE + 1)
+                    try:
+                        pinned = checkpoint_fields(other.decode())[0]
+                    except UnicodeDecodeError:
+                        pinned = folder["Prefix"]
+                    raise self._conflict(pinned, origin)
+            if not page.get("IsTruncated"):
+                break
+            args["KeyMarker"] = page.get("NextKeyMarker")
+            args["VersionIdMarker"] = page.get("NextVersionIdMarker")
+        self._pinned_ok = origin
+
+    def _conflict(self, pinned: str, origin: str) -> WitnessOriginConflict:
+        return WitnessOriginConflict(
+            f"{self.name} witnesses the ledger {pinned!r}, not {origin!r}: the keyring's id "
+            "was changed, or another store was put in place",
+            witness=self.name,
+            pinned=pinned,
+        )
+
     def _latest(self, origin: str, key_prefix: str) -> Anchor | None:
         found = self._oldest_version(key_prefix)
         return None if found is None else self._read(found[0], found[1], origin)
@@ -182,6 +229,7 @@ class S3ObjectLockWitness:
     def latest(self, origin: str) -> Anchor | None:
         """The checkpoint of the largest size anchored for ``origin`` (None: none yet)."""
         try:
+            self._check_origin(origin)
             return self._latest(origin, self._folder(origin))
         except _client_error() as exc:
             raise WitnessError(f"cannot read {self.name}: {_code(exc) or exc}") from None
@@ -189,6 +237,7 @@ class S3ObjectLockWitness:
     def anchor(self, checkpoint: Checkpoint, prove: ProveFn) -> Anchor:
         """Write ``checkpoint`` as a new locked object if it extends the latest one held."""
         try:
+            self._check_origin(checkpoint.origin)
             last = self._latest(checkpoint.origin, self._folder(checkpoint.origin))
             if last is not None:
                 if last.size > checkpoint.size:

@@ -28,7 +28,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from sdk import Personalizer
-from sdk.errors import ConfigurationError, LedgerRollback, WitnessConflict
+from sdk.errors import ConfigurationError, LedgerRollback, WitnessConflict, WitnessOriginConflict
 from sdk.ledger.witness_file import default_witness_path
 from sdk.ledger.witness_s3 import S3ObjectLockWitness
 
@@ -229,3 +229,30 @@ def test_governance_mode_and_bad_settings(s3_url: str, bucket: str) -> None:
         _sink(s3_url, bucket, mode="NONE")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         _sink(s3_url, bucket, retention=timedelta(0))
+
+
+def test_attack_a_new_keyring_id_blinds_the_bucket(
+    store_url: str, keyring_path: Path, s3_url: str, bucket: str
+) -> None:
+    """Give the keyring a new id (a new ledger origin, so another folder of the bucket) and
+    re-sign the rolled-back store's checkpoint: the bucket's locked log of the old origin pins
+    it, and names the entries lost."""
+    from test_attack_witness import _new_keyring_id
+
+    with Personalizer.open(store_url, keyring=keyring_path, witness=_sink(s3_url, bucket)) as p:
+        p.consent.grant("cust-1", "personalization")
+        kept, head = p.ledger.size, _seal(store_url)
+        origin = p.ledger.origin
+        p.consent.withdraw("cust-1", "personalization")
+        size = p.ledger.size
+    _roll_back(store_url, keyring_path, kept, head)
+    _new_keyring_id(store_url, keyring_path)
+    with (
+        pytest.raises(LedgerRollback, match=rf"entries {kept + 1}\.\.{size}") as caught,
+        Personalizer.open(store_url, keyring=keyring_path, witness=_sink(s3_url, bucket)) as p,
+    ):
+        assert not p.audit.verify().ok, "the rolled-back store verified"
+    assert origin in str(caught.value)
+    # pinned in the configuration: refused before anything is listed
+    with pytest.raises(WitnessOriginConflict):
+        _sink(s3_url, bucket, origin=origin).latest("whylens.local/ledger/another")
