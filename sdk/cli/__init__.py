@@ -436,6 +436,13 @@ def audit_verify(
         Path | None,
         typer.Option(help="A signed checkpoint you hold from elsewhere; pins the export's key."),
     ] = None,
+    consistency: Annotated[
+        Path | None,
+        typer.Option(
+            help="The consistency evidence (JSON of p.audit.prove_consistency) between the "
+            "--checkpoint and the export's, when the export is not of the whole ledger.",
+        ),
+    ] = None,
 ) -> None:
     """Check the hash chain of the database, or an export offline against a pinned key."""
     if export is not None:
@@ -443,7 +450,10 @@ def audit_verify(
 
         try:
             report = verify_export(
-                export, trust=trust if trust is not None else pubkey, trusted_checkpoint=checkpoint
+                export,
+                trust=trust if trust is not None else pubkey,
+                trusted_checkpoint=checkpoint,
+                consistency=consistency,
             )
         except WhylensError as exc:
             console.print(f"[red]FAILED[/red]: {escape(str(exc))}", highlight=False)

@@ -306,3 +306,45 @@ def test_a_recommendation_of_many_items_verifies_as_csv(tmp_path: Path) -> None:
         p.audit.export(tmp_path / "csv", format="csv")
         report = verify_export(tmp_path / "csv", trust=p.signer.public_key_bytes())
     assert report.ok, report.problem
+
+
+def test_a_segment_export_needs_consistency_evidence_for_a_smaller_trusted_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """An export with ``since`` holds only part of the ledger, so the verifier cannot compute
+    the root at the trusted size itself: without evidence the report fails (a fork would look
+    the same), with the store's evidence it passes, on the API and on the command line; bad
+    evidence fails with a report, never a traceback."""
+    from datetime import UTC, datetime
+
+    db, ring = tmp_path / "shop.db", tmp_path / "shop.keyring.json"
+    with Personalizer.open(db, keyring=ring) as p:
+        p.consent.grant("cust-1", "personalization")
+        held = p.ledger.checkpoint().note
+        since = datetime.now(UTC)
+        for i in range(3):
+            p.consent.grant(f"cust-{i + 2}", "personalization")
+        manifest = p.audit.export(tmp_path / "segment", since=since)
+        assert manifest.first_seq is not None and manifest.first_seq > 1
+        assert manifest.checkpoint is not None
+        evidence = p.audit.prove_consistency(held, manifest.checkpoint)
+    folder = tmp_path / "segment"
+    report = verify_export(folder, trusted_checkpoint=held)
+    assert not report.ok and report.problem is not None
+    assert "consistency evidence" in report.problem
+    assert verify_export(folder, trusted_checkpoint=held, consistency=evidence).ok
+    evidence_file = tmp_path / "evidence.json"
+    evidence_file.write_text(evidence.model_dump_json())
+    note_file = tmp_path / "held.txt"
+    note_file.write_text(held)
+    args = ["audit", "verify", str(folder), "--checkpoint", str(note_file)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "consistency evidence" in result.output, result.output
+    result = CliRunner().invoke(app, [*args, "--consistency", str(evidence_file)])
+    assert result.exit_code == 0, result.output
+    # evidence between other checkpoints, and evidence that is not evidence
+    other = evidence.model_copy(update={"old_checkpoint": evidence.new_checkpoint})
+    assert not verify_export(folder, trusted_checkpoint=held, consistency=other).ok
+    evidence_file.write_text("{not json")
+    result = CliRunner().invoke(app, [*args, "--consistency", str(evidence_file)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
