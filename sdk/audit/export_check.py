@@ -246,7 +246,8 @@ def _check_trusted_checkpoint(
     except ProofError as exc:
         return None, f"not signed by the export's key, so the export is not from that log ({exc})"
     if manifest["checkpoint"] is None:
-        return None
+        # nothing to compare: an insider would drop it to hand over a fork unchecked
+        return None, "the export carries no checkpoint to compare with the trusted one"
     try:
         ours = open_checkpoint(manifest["checkpoint"], key, origin=manifest["origin"])
     except ProofError as exc:

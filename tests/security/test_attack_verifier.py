@@ -231,6 +231,19 @@ def test_attack_insider_fork_larger_than_the_trusted_checkpoint(tmp_path: Path) 
         app, ["audit", "verify", str(tmp_path / "fork-export"), "--checkpoint", str(note_file)]
     )
     assert result.exit_code == 1 and "fork" in result.output, result.output
+    # the insider drops the export's checkpoint (and proof) and re-signs the manifest
+    from _forge import resign_manifest
+
+    from sdk.crypto.keyring import Keyring
+
+    stripped = _copy(tmp_path / "fork-export", tmp_path / "fork-stripped")
+    resign_manifest(
+        stripped, Keyring.load(fork_dir / "shop.keyring.json"),
+        checkpoint=None, origin=None, last_proof=None,
+    )
+    assert verify_export(stripped, trust=key).ok  # signed by the real key
+    report = verify_export(stripped, trust=key, trusted_checkpoint=held)
+    assert not report.ok and "no checkpoint" in (report.problem or ""), report.problem
     # the honest log, grown past the held checkpoint, still verifies against it
     with Personalizer.open(honest, keyring=ring) as p:
         p.consent.grant("cust-9", "personalization")
