@@ -361,3 +361,32 @@ def test_a_segment_export_needs_consistency_evidence_for_a_smaller_trusted_check
     evidence_file.write_text("{not json")
     result = CliRunner().invoke(app, [*args, "--consistency", str(evidence_file)])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="verify_receipt(trusted_checkpoint=...) still compares roots only at the same size: "
+    "a consent receipt from an insider's fork at a larger size passes. Needs the consistency "
+    "check of sdk.audit.trusted (moved below consent, which may not import audit) and a "
+    "consistency= argument",
+)
+def test_attack_insider_fork_of_a_receipt_larger_than_the_trusted_checkpoint(
+    tmp_path: Path,
+) -> None:
+    honest, ring = tmp_path / "shop.db", tmp_path / "shop.keyring.json"
+    with Personalizer.open(honest, keyring=ring) as p:
+        p.consent.grant("cust-1", "personalization")
+        p.consent.withdraw("cust-1", "personalization")
+        held = p.ledger.checkpoint().note
+        key = p.signer.public_key_bytes()
+    fork_dir = tmp_path / "fork"
+    fork_dir.mkdir()
+    shutil.copyfile(ring, fork_dir / "shop.keyring.json")
+    (fork_dir / "shop.keyring.json").chmod(0o600)
+    with Personalizer.open(fork_dir / "shop.db", keyring=fork_dir / "shop.keyring.json") as f:
+        f.consent.grant("cust-1", "personalization")
+        f.consent.grant("cust-2", "personalization")
+        receipt = f.consent.grant("cust-1", "marketing")
+    verify_receipt(receipt, key)  # signed by the real key
+    with pytest.raises(ProofError):
+        verify_receipt(receipt, key, trusted_checkpoint=held)
