@@ -108,13 +108,15 @@ class SubjectIndexSql:
             x.write(self._tombstone, (replacement, kek_version, created))
             for token, tag in moves:
                 x.write(self._repoint, (replacement, tag, token))
-            self._rewrite_erased_side(x)
+            self._rewrite_erased_side(x, kek_version)
             return len(moves)
 
-    def _rewrite_erased_side(self, x: IndexExec) -> None:
-        # read both sets before deleting either: the links are found through the tombstones
+    def _rewrite_erased_side(self, x: IndexExec, kek_version: int) -> None:
+        # read both sets before deleting either: the links are found through the tombstones.
+        # Every tombstone takes this erasure's KEK version (a tombstone holds no key): the
+        # version current at each one's own erasure would narrow down which erasure it was
         links = sorted((bytes(t), str(s), bytes(g)) for t, s, g in x.read(self._erased_links))
-        stones = sorted((str(s), int(k), str(c)) for s, k, c in x.read(self._tombstones))
+        stones = sorted((str(s), kek_version, str(c)) for s, _k, c in x.read(self._tombstones))
         x.write(self._drop_erased_links)
         x.write(self._drop_tombstones)
         if stones:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import tamper
 
 from sdk import Personalizer
@@ -94,6 +95,9 @@ def _physical_order_says_nothing(store_url: str, ring: Keyring, erased_ids: list
         stones_by_place = [str(k[0]) for k in sorted(keys, key=lambda k: place(k[2]))]
         assert stones_by_place == sorted(stones_by_place), "tombstones stored in key order"
         return
+    kek_versions = tamper(store_url, "SELECT DISTINCT kek_version FROM subject_keys "
+                          "WHERE wrapped IS NULL AND erased IS NULL")
+    assert len(kek_versions) == 1, "tombstones carry one KEK version, not each erasure's own"
     for table, key in (("subject_index", "token"), ("subject_keys", "subject")):
         assert not _has_rowid(store_url, table), f"{table} has a rowid (a creation rank)"
         # every column: a scan of the table's own B-tree, not of the covering subject index
@@ -119,3 +123,26 @@ def test_attack_the_row_order_links_an_erased_id_to_its_pseudonym(
         found = _erased_pseudonym_found_from_the_id(store_url, ring, who)
         assert found != truth[who], f"{who} linked to their erased pseudonym by row order"
     _physical_order_says_nothing(store_url, ring, victims)
+
+
+def test_attack_a_row_pointed_at_someone_erased_is_not_blessed_by_the_erasure(
+    store_url: str, keyring_path: Path
+) -> None:
+    """Bob's row re-pointed at Alice's pseudonym (database only): erasing Alice moves only the
+    rows whose tag proves they were Alice's, so Bob's forged row does not get a valid tag (it
+    would have made Bob look erased) and still says tampered."""
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        for who in ("alice", "bob"):
+            p.consent.grant(who, ["personalization"])
+            p.profiles.put(who, {"name": who.title()})
+        alice, bob = p.keys.pseudonym("alice"), p.keys.pseudonym("bob")
+    tamper(store_url, "UPDATE subject_index SET subject = ? WHERE subject = ?", (alice, bob))
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        p.subjects.erase("alice")
+    with Personalizer.open(store_url, keyring=keyring_path) as p, pytest.raises(
+        SubjectDataTampered
+    ):
+        p.profiles.get("bob")
+    tamper(store_url, "UPDATE subject_index SET subject = ? WHERE subject = ?", (bob, alice))
+    with Personalizer.open(store_url, keyring=keyring_path) as p:  # the original row is fine
+        assert p.profiles.get("bob") == {"name": "Bob"}
