@@ -2,12 +2,16 @@
 on both backends: every index row gets its tag, nothing is lost, a swapped row is caught
 afterwards, and without the keyring the upgrade is refused with nothing changed.
 
-The schema-4 store is today's store taken back to revision 0004's tables by the same DDL that
+The schema-4 stores: ``tests/fixtures/v2-store/`` (written by the schema-4 release, SQLite), and
+on both backends today's store taken back to revision 0004's tables by the same DDL that
 revision created (the columns and keys of ``subject_index`` and ``subject_keys`` as 0001/0004
 made them), with its data, then reopened."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,8 @@ from sdk import Personalizer
 from sdk._store import open_store
 from sdk._store.schema import SCHEMA_VERSION
 from sdk.errors import ConfigurationError, SubjectDataTampered, SubjectErased
+
+V2 = Path(__file__).parent / "fixtures" / "v2-store"
 
 _SQLITE_V4 = (
     "CREATE TABLE subject_index_v4 (token BLOB NOT NULL, subject TEXT NOT NULL, "
@@ -91,3 +97,30 @@ def test_without_the_keyring_the_upgrade_is_refused_untouched(
     assert version == "4"
     with Personalizer.open(store_url, keyring=keyring_path) as p:  # the keyring's opener can
         assert p.profiles.get("alice")["name"] == "Alice"
+
+
+def test_the_schema_4_fixture_upgrades_and_its_rows_are_checked(tmp_path: Path) -> None:
+    for name in ("v2.db", "v2.keyring.json", "v2.keyring.witness.log"):
+        shutil.copyfile(V2 / name, tmp_path / name)
+        (tmp_path / name).chmod(0o600)
+    db, ring = tmp_path / "v2.db", tmp_path / "v2.keyring.json"
+    erased = json.loads((V2 / "expected.json").read_text())["erased"]["subject"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT value FROM whylens_meta WHERE key = 'schema_version'"
+                            ).fetchone() == ("4",)
+        rows = conn.execute("SELECT count(*) FROM subject_index").fetchone()[0]
+    with Personalizer.open(db, keyring=ring) as p:
+        names = {who: p.keys.pseudonym(who) for who in ("member-0", "member-1")}
+        assert p.consent.state("member-0").allows("profiling")
+        with pytest.raises(SubjectErased):
+            p.subjects.export(erased)
+        assert p.ledger.verify().ok
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM subject_index WHERE length(tag) = 32"
+                            ).fetchone()[0] == rows
+        ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'subject_index'").fetchone()
+        assert "WITHOUT ROWID" in ddl[0].upper()
+        conn.execute("UPDATE subject_index SET subject = ? WHERE subject = ?",
+                     (names["member-1"], names["member-0"]))
+    with Personalizer.open(db, keyring=ring) as p, pytest.raises(SubjectDataTampered):
+        p.consent.state("member-0")
