@@ -21,7 +21,8 @@ which primitive failed.
     │   └── KeyringMismatch           a keyring that does not belong to this database
     ├── CryptoError
     │   ├── DecryptionError           authentication failed: tampered, swapped or wrong key
-    │   ├── SubjectDataTampered       a profile field or event replayed, deleted or added
+    │   ├── SubjectDataTampered       a profile field or event replayed, deleted or added;
+    │   │                             an index row swapped or re-pointed
     │   ├── CiphertextFormatError     truncated, unknown version or algorithm
     │   │   ├── TruncatedCiphertext   shorter than the format allows
     │   │   └── UnknownCiphertextVersion  a format version or algorithm id this whylens lacks
@@ -222,7 +223,8 @@ class DecryptionError(CryptoError):
 
 class SubjectDataTampered(CryptoError):
     """A subject's stored profile fields or events do not match their integrity record: a row
-    was deleted, added, or replaced by an older ciphertext (each decrypting fine on its own)."""
+    was deleted, added, or replaced by an older ciphertext (each decrypting fine on its own); or
+    a subject id's ``subject_index`` row does not carry its own tag (swapped or re-pointed)."""
 
     code = "subject_data_tampered"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from .errors import (
 from .explain.disclosure import Disclosures
 from .explain.narrative import LOCALES
 from .keys import SubjectKeys
+from .keys.pseudonyms import index_tag
 from .ledger import Ledger
 from .ledger.follow import LedgerFollower
 from .ledger.witness_file import FileWitness, default_witness_path
@@ -254,7 +256,10 @@ class Personalizer:
                 )
             ring = Keyring.load(key_path)
             _check_fingerprint(existing.get(_FINGERPRINT), ring, key_path)
-            db = open_store(target, durability=durability)  # migrates an older schema in place
+            # migrates an older schema in place (tagging its subject index with this keyring)
+            db = open_store(
+                target, durability=durability, index_tag=partial(index_tag, ring.pseudonym_key)
+            )
             claim = _FINGERPRINT not in existing  # created a moment ago by another process
         else:
             ring = Keyring.load(key_path) if key_path.exists() else Keyring.create(key_path)

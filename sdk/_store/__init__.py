@@ -27,7 +27,7 @@ from ..errors import ConfigurationError
 from .abc import Durability
 
 if TYPE_CHECKING:
-    from .abc import Store
+    from .abc import IndexTagger, Store
 
 __all__ = ["Durability", "inspect_store", "is_postgres_url", "open_store"]
 
@@ -56,8 +56,17 @@ def _postgres_backend() -> ModuleType:
     return importlib.import_module(f"{__name__}._postgres")
 
 
-def open_store(target: str | Path, *, durability: Durability | str = Durability.FULL) -> Store:
+def open_store(
+    target: str | Path,
+    *,
+    durability: Durability | str = Durability.FULL,
+    index_tag: IndexTagger | None = None,
+) -> Store:
     """Open (creating or migrating as needed) the store at a SQLite path or PostgreSQL URL.
+
+    ``index_tag`` (the keyring's :func:`sdk.keys.pseudonyms.index_tag`) tags the subject index
+    of a store older than schema 5 while it is migrated; such a store with subjects indexed is
+    refused without it (:class:`~sdk.errors.ConfigurationError`, nothing changed).
 
     Raises :class:`~sdk.errors.NotAWhylensDatabase` for a foreign, corrupt or newer-schema
     database (left untouched), :class:`~sdk.errors.StoreUnavailable` when it cannot be reached,
@@ -69,11 +78,13 @@ def open_store(target: str | Path, *, durability: Durability | str = Durability.
     except ValueError:
         raise ConfigurationError("durability must be 'full' or 'normal'") from None
     if is_postgres_url(target):
-        store: Store = _postgres_backend().open_store(str(target), durability=mode)
+        store: Store = _postgres_backend().open_store(
+            str(target), durability=mode, index_tag=index_tag
+        )
         return store
     from ._sqlite import open_store as open_sqlite
 
-    return open_sqlite(Path(target), durability=mode)
+    return open_sqlite(Path(target), durability=mode, index_tag=index_tag)
 
 
 def inspect_store(target: str | Path) -> dict[str, str] | None:

@@ -67,6 +67,9 @@ __all__ = [
     "EntryRow",
     "EventRow",
     "EventStorage",
+    "IndexLink",
+    "IndexRetag",
+    "IndexTagger",
     "IntegrityStorage",
     "KeyRow",
     "KeyState",
@@ -454,26 +457,48 @@ class BlindIndexStorage(Protocol):
         ...
 
 
+IndexTagger = Callable[[bytes, str], bytes]
+"""``(token, pseudonym) -> tag`` of a ``subject_index`` row (keyed: computed above the seam)."""
+
+IndexRetag = Callable[[bytes, str, bytes], bytes | None]
+"""``(token, new pseudonym, stored tag) -> the tag of the token's new link``, or None when the
+stored tag is not the row's own (a forged row: left as it is)."""
+
+
+class IndexLink(NamedTuple):
+    """One ``subject_index`` row as read: the pseudonym a token leads to, and the row's tag."""
+
+    subject: str
+    tag: bytes
+
+
 class SubjectIndexStorage(Protocol):
-    """``subject_index``: the keyed token of a subject id → the subject's random pseudonym."""
+    """``subject_index``: the keyed token of a subject id → the subject's random pseudonym, with
+    a tag over both (checked above the seam, which holds no key)."""
 
-    def lookup(self, token: bytes) -> str | None:
-        """The pseudonym of ``token``, or None (one primary-key read)."""
+    def lookup(self, token: bytes) -> IndexLink | None:
+        """The link of ``token``, or None (one primary-key read)."""
         ...
 
-    def claim(self, token: bytes, pseudo: str) -> str:
-        """Link ``token`` to ``pseudo`` unless it is linked already; returns the pseudonym that
-        holds it (another writer's, if it won the race)."""
+    def claim(self, token: bytes, pseudo: str, tag: bytes) -> IndexLink:
+        """Link ``token`` to ``pseudo`` (with ``tag``) unless it is linked already; returns the
+        link that holds it (another writer's, if it won the race)."""
         ...
 
-    def claim_many(self, claims: Sequence[tuple[bytes, str]]) -> list[str]:
-        """:meth:`claim` for each ``(token, pseudo)``, in one transaction (one durable commit
-        for many new subjects); the pseudonyms that hold them, in order."""
+    def claim_many(self, claims: Sequence[tuple[bytes, str, bytes]]) -> list[IndexLink]:
+        """:meth:`claim` for each ``(token, pseudo, tag)``, in one transaction (one durable
+        commit for many new subjects); the links that hold them, in order."""
         ...
 
-    def unlink(self, pseudo: str, replacement: str, *, kek_version: int, created: str) -> int:
-        """Re-point every token of ``pseudo`` to ``replacement`` and give ``replacement`` a
-        key tombstone without an erasure date; returns how many tokens moved."""
+    def unlink(
+        self, pseudo: str, replacement: str, *, retag: IndexRetag, kek_version: int, created: str
+    ) -> int:
+        """In one transaction: re-point every token of ``pseudo`` that ``retag`` accepts to
+        ``replacement`` (with the tag ``retag`` gives), give ``replacement`` a key tombstone
+        without an erasure date, then write every tombstone and every row leading to one anew,
+        in key order, so no row's physical place or writing transaction (PostgreSQL ``xmin``,
+        ``ctid``) tells which was re-pointed when. Returns how many tokens moved; when none
+        does, nothing is written."""
         ...
 
     def in_use(self, pseudo: str) -> bool:

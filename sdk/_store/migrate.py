@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy import Connection
 
-__all__ = ["HEAD_REVISION", "bring_to_head", "revision_of"]
+    from .abc import IndexTagger
+
+__all__ = ["HEAD_REVISION", "INDEX_TAGGER", "bring_to_head", "revision_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +33,17 @@ HEAD_REVISION = f"{SCHEMA_VERSION:04d}"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def _config(connection: Connection) -> Config:
+INDEX_TAGGER = "index_tag"
+"""The ``Config.attributes`` entry revision 0005 computes ``subject_index`` tags with."""
+
+
+def _config(connection: Connection, index_tag: IndexTagger | None = None) -> Config:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.attributes["connection"] = connection
+    cfg.attributes[INDEX_TAGGER] = index_tag
     return cfg
 
 
@@ -48,10 +55,13 @@ def revision_of(connection: Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
-def bring_to_head(connection: Connection) -> bool:
+def bring_to_head(connection: Connection, *, index_tag: IndexTagger | None = None) -> bool:
     """Create the schema in an empty database, or upgrade an older one to the head revision.
 
-    Returns True if anything changed. Raises :class:`NotAWhylensDatabase` for tables that are
+    ``index_tag`` (from the keyring: the opener checked it is this store's) tags the existing
+    ``subject_index`` rows of a store below schema 5; without it such a store with rows in its
+    index is refused (:class:`~sdk.errors.ConfigurationError`, nothing changed). Returns True
+    if anything changed. Raises :class:`NotAWhylensDatabase` for tables that are
     not a whylens schema (nothing is changed then).
     """
     from alembic import command
@@ -60,7 +70,7 @@ def bring_to_head(connection: Connection) -> bool:
     revision = revision_of(connection) if "alembic_version" in names else None
     if revision == HEAD_REVISION:
         return False
-    cfg = _config(connection)
+    cfg = _config(connection, index_tag)
     if not names:
         metadata.create_all(connection)
         connection.execute(

@@ -17,6 +17,10 @@ Schema history:
 * **4** — ``subject_index``: the keyed token of a subject id → its random pseudonym (erasure
   re-points it, so the id no longer leads to the erased data); a store migrated with subjects in
   it is marked ``pseudonyms = hmac-v1`` in ``whylens_meta`` (its old pseudonyms are HMACs).
+* **5** — each ``subject_index`` row carries ``tag``, an HMAC over (token, pseudonym) under a key
+  derived from the keyring's pseudonym key (:func:`sdk.keys.pseudonyms.index_tag`), checked on
+  every lookup; on SQLite ``subject_index`` and ``subject_keys`` are ``WITHOUT ROWID`` tables
+  (stored in the order of their random keys: no rowid tells when a row was written).
 """
 
 from __future__ import annotations
@@ -95,6 +99,8 @@ subject_keys = Table(
     Column("wrapped", LargeBinary),
     Column("created", Text, nullable=False),
     Column("erased", Text),
+    # no rowid: a rowid is the row's creation rank, which would date an erasure's tombstone
+    sqlite_with_rowid=False,
 )
 
 subject_index = Table(
@@ -102,7 +108,10 @@ subject_index = Table(
     metadata,
     Column("token", LargeBinary, primary_key=True),
     Column("subject", Text, nullable=False),
+    Column("tag", LargeBinary, nullable=False),
     Index("subject_index_by_subject", "subject"),
+    # no rowid: the id's creation rank would match its pseudonym's first ledger entry
+    sqlite_with_rowid=False,
 )
 
 subject_old_keys = Table(

@@ -8,6 +8,6 @@ __all__ = ["FORMAT_NAME", "SCHEMA_VERSION"]
 FORMAT_NAME = "whylens"
 """``whylens_meta['format']`` of every whylens database (how a foreign file is told apart)."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """``whylens_meta['schema_version']`` this code writes; a newer file is refused. Bump it with a
 new revision in ``sdk/_store/migrations/versions/`` (revision N brings a store to version N)."""

@@ -308,17 +308,21 @@ class SubjectKeys(KekSchedule):
 
         The wrapped key is replaced by NULL and the erasure time recorded (the first erasure time
         is kept if the subject was already erased); a tombstone row is written even if the subject
-        never had a key. Old key versions are deleted. The in-memory cache is purged.
+        never had a key. Old key versions are deleted. The in-memory cache is purged. The id
+        still leads to ``pseudo`` until :meth:`unlink` (after this transaction commits).
         """
         check_pseudonym(pseudo)
-        kek_version = self.provider.current_version
-        state = tx.keys.state(pseudo)
-        if state is None or (state.has_key and state.erased is None):
-            # the id's index row moves to a fresh tombstone in this same transaction
-            self._pseudonyms.unlink(pseudo, tx, kek_version=kek_version)
-        destroyed = tx.keys.destroy(pseudo, kek_version=kek_version, now=_now())
+        destroyed = tx.keys.destroy(pseudo, kek_version=self.provider.current_version, now=_now())
         self._forget(pseudo)
         return destroyed
+
+    def unlink(self, pseudo: str) -> int:
+        """Once ``pseudo``'s keys are destroyed (committed): move the id's index row to a fresh
+        tombstone, in a transaction of its own (on PostgreSQL the erasure's ``xmin`` then marks
+        the destroyed key row, not the id's row). Idempotent: 0 when nothing leads to ``pseudo``.
+        """
+        check_pseudonym(pseudo)
+        return self._pseudonyms.unlink(pseudo, kek_version=self.provider.current_version)
 
     def exists(self, pseudo: str) -> bool:
         """True if subject ``pseudo`` has a live (not erased) data key."""

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from ..crypto.field import pseudonym
 from ..errors import ConfigurationError
 from .ids import validate_subject_id
-from .pseudonyms import LEGACY_MARK, subject_token
+from .pseudonyms import LEGACY_MARK, checked, index_tag, retagger, subject_token
 
 if TYPE_CHECKING:
     from .._store.abc import Store
@@ -115,7 +115,8 @@ def _reindex(
     unreachable)."""
     reached: dict[str, str] = {}
     for s in subjects:
-        pseudo = db.subject_index.lookup(subject_token(old, s))
+        token = subject_token(old, s)
+        pseudo = checked(old, token, db.subject_index.lookup(token))  # refuses a forged row
         if pseudo is None:
             name = pseudonym(old, s)
             pseudo = name if db.subject_index.in_use(name) else None
@@ -132,14 +133,19 @@ def _reindex(
     erased = 0
     with db.transaction() as tx:
         for s, pseudo in reached.items():
+            new_token = subject_token(new, s)
+            tx.subject_index.claim(new_token, pseudo, index_tag(new, new_token, pseudo))
             if is_erased(pseudo):
-                stand_in = secrets.token_hex(16)
+                # both rows, the new-key one and the old-key one (deleted in step 3), move to a
+                # stand-in: a copy of the old keyring leads from the id to nothing erased
                 tx.subject_index.unlink(
-                    pseudo, stand_in, kek_version=kek_version, created=_NO_DATE
+                    pseudo,
+                    secrets.token_hex(16),
+                    retag=retagger((new, old), pseudo),
+                    kek_version=kek_version,
+                    created=_NO_DATE,
                 )
-                pseudo = stand_in
                 erased += 1
-            tx.subject_index.claim(subject_token(new, s), pseudo)
     return len(reached) - erased, erased, len(subjects) - len(reached), unreachable
 
 

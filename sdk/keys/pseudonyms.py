@@ -7,6 +7,14 @@ to a fresh random pseudonym that holds only a key tombstone without a date: late
 still say :class:`~sdk.errors.SubjectErased`, but nothing reachable from the id and the keyring
 (the attacker who holds both) leads to the erased person's ledger entries any more.
 
+Each row carries ``tag = HMAC-SHA256(tag key, token || pseudonym)`` (:func:`index_tag`, the tag
+key derived from the pseudonym key), checked on every lookup: a database-only attacker who swaps
+two rows (so one id reads, exports and erases another person's data) or points a row elsewhere
+gets :class:`~sdk.errors.SubjectDataTampered`, and nothing is read or changed. The re-pointing
+happens in a transaction of its own, after the key was destroyed (so on PostgreSQL the two rows
+carry different ``xmin``), and rewrites every erased id's row (see
+:mod:`sdk._store.subject_index_sql`).
+
 Lookups are one primary-key read, cached in memory. Another process may hold the old pseudonym
 in its cache; every read of the subject's data key sees the tombstone, says SubjectErased and
 drops that entry (:meth:`Pseudonyms.forget`), and so does the ledger's next catch-up in that
@@ -27,15 +35,25 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import StoreUnavailable
+from ..errors import StoreUnavailable, SubjectDataTampered
 from .ids import validate_subject_id
 
 if TYPE_CHECKING:
-    from .._store.abc import Store, StoreTx
+    from .._store.abc import IndexLink, Store
 
-__all__ = ["ERASED_KIND", "LEGACY_MARK", "ErasureWatch", "Pseudonyms", "subject_token"]
+__all__ = [
+    "ERASED_KIND",
+    "LEGACY_MARK",
+    "ErasureWatch",
+    "Pseudonyms",
+    "checked",
+    "index_tag",
+    "retagger",
+    "subject_token",
+]
 
 ERASED_KIND = "subject.erased"
 """The ledger entry kind of an erasure (``sdk.subjects.erasure_state.ERASED``)."""
@@ -43,6 +61,8 @@ ERASED_KIND = "subject.erased"
 LEGACY_MARK = ("pseudonyms", "hmac-v1")
 """``whylens_meta`` entry of a store migrated with HMAC-named subjects in it."""
 _TOKEN_DOMAIN = b"whylens.subject-index.v1\x00"
+_TAG_KEY_DOMAIN = b"whylens.subject-index.tag-key.v1"
+_TAG_DOMAIN = b"whylens.subject-index.tag.v1\x00"
 _CACHE_MAX = 100_000
 _ERASED_HERE_MAX = 1_024
 # the replacement's tombstone carries no time: a timestamp would match the erasure's own
@@ -52,6 +72,47 @@ _NO_DATE = "1970-01-01T00:00:00Z"
 def subject_token(key: bytes, subject: str) -> bytes:
     """The 32-byte ``subject_index`` token of a (validated) subject id."""
     return hmac.new(key, _TOKEN_DOMAIN + subject.encode("utf-8"), hashlib.sha256).digest()
+
+
+def _tag_key(key: bytes) -> bytes:
+    return hmac.new(key, _TAG_KEY_DOMAIN, hashlib.sha256).digest()
+
+
+def index_tag(key: bytes, token: bytes, pseudo: str) -> bytes:
+    """The tag of the ``subject_index`` row ``token -> pseudo`` under pseudonym key ``key``
+    (its own derived key: a tag is never a token). Tokens are 32 bytes, so the join is exact."""
+    message = _TAG_DOMAIN + token + pseudo.encode("utf-8")
+    return hmac.new(_tag_key(key), message, hashlib.sha256).digest()
+
+
+def checked(key: bytes, token: bytes, link: IndexLink | None) -> str | None:
+    """The pseudonym ``link`` (the row of ``token``) leads to, once its tag is checked;
+    :class:`SubjectDataTampered` if it is not the row's own."""
+    if link is None:
+        return None
+    if not hmac.compare_digest(link.tag, index_tag(key, token, link.subject)):
+        raise SubjectDataTampered(
+            "this subject id's row in the subject index does not carry its own tag: the row was "
+            "edited, swapped or copied in the database. Nothing was read or changed; restore "
+            "the store from a backup you trust"
+        )
+    return link.subject
+
+
+def retagger(
+    keys: Sequence[bytes], pseudo: str
+) -> Callable[[bytes, str, bytes], bytes | None]:
+    """For :meth:`~sdk._store.abc.SubjectIndexStorage.unlink`: the tag of ``token ->
+    replacement`` for a row whose tag proves (under one of ``keys``) it was ``token -> pseudo``,
+    under that same key; None for any other row."""
+
+    def retag(token: bytes, replacement: str, tag: bytes) -> bytes | None:
+        for key in keys:
+            if hmac.compare_digest(tag, index_tag(key, token, pseudo)):
+                return index_tag(key, token, replacement)
+        return None
+
+    return retag
 
 
 def _random_pseudonym() -> str:
@@ -69,8 +130,8 @@ class Pseudonyms:
         self._cache: OrderedDict[bytes, str] = OrderedDict()
         self._claims = _GroupClaims(db)
         self._tokens: dict[str, bytes] = {}
-        # pseudonyms this instance erased, so that erase() again returns that receipt; held in
-        # memory only (the store keeps no link), bounded, lost on close
+        # erased pseudonyms this instance had cached, so that erase() again returns the first
+        # receipt; held in memory only (the store keeps no link), bounded, lost on close
         self._erased_here: OrderedDict[bytes, str] = OrderedDict()
 
     def of(self, subject: str, *, create: bool = True) -> str:
@@ -83,7 +144,8 @@ class Pseudonyms:
             if hit is not None:
                 self._cache.move_to_end(token)
                 return hit
-        pseudo = self._db.subject_index.lookup(token)
+        key = self._key
+        pseudo = checked(key, token, self._db.subject_index.lookup(token))
         if pseudo is None:
             pseudo = self._legacy_pseudonym(plain)
             if pseudo is None:
@@ -91,7 +153,9 @@ class Pseudonyms:
                     return _random_pseudonym()
                 pseudo = _random_pseudonym()
             # insert-or-ignore then re-read: two processes racing for one id agree
-            pseudo = self._claims.claim(token, pseudo)
+            won = self._claims.claim(token, pseudo, index_tag(key, token, pseudo))
+            pseudo = checked(key, token, won)
+            assert pseudo is not None
         self._remember(token, pseudo)
         return pseudo
 
@@ -103,12 +167,23 @@ class Pseudonyms:
             earlier = self._erased_here.get(token)
         return earlier if earlier is not None else self.of(subject)
 
-    def unlink(self, pseudo: str, tx: StoreTx, *, kek_version: int) -> None:
-        """Inside the erasure's transaction: point the id's token at a fresh pseudonym that
-        holds only a tombstone, so the id no longer reaches ``pseudo``."""
-        tx.subject_index.unlink(
-            pseudo, _random_pseudonym(), kek_version=kek_version, created=_NO_DATE
+    def unlink(self, pseudo: str, *, kek_version: int) -> int:
+        """After the erasure's transaction, in one of its own: point the id's token at a fresh
+        pseudonym that holds only a tombstone, so the id no longer reaches ``pseudo``. Does
+        nothing (returns 0) when no row with its own tag leads to ``pseudo`` any more."""
+        moved = self._db.subject_index.unlink(
+            pseudo,
+            _random_pseudonym(),
+            retag=retagger((self._key,), pseudo),
+            kek_version=kek_version,
+            created=_NO_DATE,
         )
+        self.forget(pseudo)
+        return moved
+
+    def forget(self, pseudo: str) -> None:
+        """Drop ``pseudo`` from the cache (its key row says it was erased, or its id's row was
+        re-pointed); an erasure of its id by this instance then returns the first receipt."""
         with self._lock:
             token = self._tokens.pop(pseudo, None)
             if token is not None:
@@ -116,13 +191,6 @@ class Pseudonyms:
                 self._erased_here[token] = pseudo
                 while len(self._erased_here) > _ERASED_HERE_MAX:
                     self._erased_here.popitem(last=False)
-
-    def forget(self, pseudo: str) -> None:
-        """Drop ``pseudo`` from the cache (its key row says it was erased)."""
-        with self._lock:
-            token = self._tokens.pop(pseudo, None)
-            if token is not None:
-                self._cache.pop(token, None)
 
     def rekey(self, key: bytes) -> None:
         """Use ``key`` for tokens from now on (after the pseudonym migration replaced it)."""
@@ -158,16 +226,16 @@ class Pseudonyms:
 class _Claim:
     """One caller's new (token, pseudonym), waiting for the transaction that carries it."""
 
-    __slots__ = ("done", "error", "pseudo", "result", "token", "wake")
+    __slots__ = ("done", "error", "pseudo", "result", "tag", "token", "wake")
 
-    def __init__(self, token: bytes, pseudo: str) -> None:
-        self.token, self.pseudo = token, pseudo
+    def __init__(self, token: bytes, pseudo: str, tag: bytes) -> None:
+        self.token, self.pseudo, self.tag = token, pseudo, tag
         self.wake = threading.Event()
-        self.result: str | None = None
+        self.result: IndexLink | None = None
         self.error: BaseException | None = None
         self.done = False
 
-    def outcome(self) -> str:
+    def outcome(self) -> IndexLink:
         if self.error is not None:
             try:
                 mine = copy.copy(self.error)
@@ -190,8 +258,8 @@ class _GroupClaims:
         self._queue: list[_Claim] = []
         self._leading = False
 
-    def claim(self, token: bytes, pseudo: str) -> str:
-        mine = _Claim(token, pseudo)
+    def claim(self, token: bytes, pseudo: str, tag: bytes) -> IndexLink:
+        mine = _Claim(token, pseudo, tag)
         with self._cond:
             self._queue.append(mine)
             lead = not self._leading
@@ -205,9 +273,11 @@ class _GroupClaims:
             with self._cond:
                 batch, self._queue = self._queue, []
         try:
-            held = self._db.subject_index.claim_many([(c.token, c.pseudo) for c in batch])
-            for c, pseudo in zip(batch, held, strict=True):
-                c.result = pseudo
+            held = self._db.subject_index.claim_many(
+                [(c.token, c.pseudo, c.tag) for c in batch]
+            )
+            for c, link in zip(batch, held, strict=True):
+                c.result = link
         except BaseException as exc:
             for c in batch:
                 c.error = exc

@@ -209,6 +209,9 @@ class SubjectRights:
             STREAM, ERASED, {**counts, PURGE_MARK: "pending"}, subject=pseudo
         )
         self._follower.appended(entry)
+        # apart from the key destruction: one transaction must not tie the id's row to the key
+        # row (PostgreSQL xmin); a crash before this is mended by the next finish_erasures
+        self._keys.unlink(pseudo)
         for receipt in self.finish_erasures(patience=self._patience):
             if receipt.ledger_seq == entry.seq:
                 return receipt
@@ -238,6 +241,9 @@ class SubjectRights:
         pending = self._pending.entries()
         if not pending:
             return []
+        for e in pending:  # an erasure interrupted before its id's row was re-pointed
+            if e.subject is not None:
+                self._keys.unlink(e.subject)
         if not self._db.purge_freed(patience=wait):
             logger.info(
                 "%d erasures stay pending: another connection still pins the deleted rows' "

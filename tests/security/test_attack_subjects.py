@@ -23,13 +23,6 @@ from sdk.errors import SubjectDataTampered
 from sdk.keys.pseudonyms import subject_token
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="subject_index rows (token -> pseudonym) carry no MAC: a database-only attacker "
-    "swaps two rows and each id reads, exports and erases the other person's data. Needs a "
-    "keyed tag over (token, pseudonym) stored with the row and checked on every lookup (schema "
-    "change on both backends, with a migration for existing rows)",
-)
 def test_attack_swapped_index_rows_hand_one_person_the_other_s_data(
     store_url: str, keyring_path: Path
 ) -> None:
@@ -52,6 +45,11 @@ def test_attack_swapped_index_rows_hand_one_person_the_other_s_data(
         assert p.profiles.get("bob")["name"] == "Bob", "erasing alice erased bob"
 
 
+def _has_rowid(store_url: str, table: str) -> bool:
+    [(sql,)] = tamper(store_url, "SELECT sql FROM sqlite_master WHERE name = ?", (table,))
+    return "WITHOUT ROWID" not in str(sql).upper()
+
+
 def _erased_pseudonym_found_from_the_id(store_url: str, ring: Keyring, who: str) -> str | None:
     """What an attacker with the database and the keyring reads off the rows' order."""
     token = subject_token(ring.pseudonym_key, who)
@@ -61,6 +59,8 @@ def _erased_pseudonym_found_from_the_id(store_url: str, ring: Keyring, who: str)
         rows = tamper(store_url, "SELECT subject FROM subject_keys WHERE xmin::text = ? AND "
                       "erased IS NOT NULL", (xmin,))
         return str(rows[0][0]) if len(rows) == 1 else None
+    if not _has_rowid(store_url, "subject_index"):
+        return None  # no rowid to rank by: what order is left, _physical_order_says_nothing checks
     tokens = [bytes(t) for (t,) in tamper(store_url, "SELECT token FROM subject_index "
                                           "ORDER BY rowid")]  # type: ignore[arg-type]
     first_seen: list[str] = []
@@ -71,15 +71,40 @@ def _erased_pseudonym_found_from_the_id(store_url: str, ring: Keyring, who: str)
     return first_seen[tokens.index(token)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="erasure re-points the id's subject_index row in place: on SQLite its rowid keeps "
-    "the id's creation rank (= the rank of the pseudonym's first ledger entry), on PostgreSQL "
-    "the index row and the destroyed key row share the erasure's xmin. Needs the index row "
-    "deleted and a decoy inserted in a way the row order does not tell (WITHOUT ROWID tables "
-    "keyed by the random token/pseudonym on SQLite; on PostgreSQL rows written in other "
-    "transactions than the key destruction, or a table rewrite)",
-)
+def _physical_order_says_nothing(store_url: str, ring: Keyring, erased_ids: list[str]) -> None:
+    """The order an attacker can still read depends on the random keys alone, and the rows on
+    the erased side (ids' rows, their tombstones) were all written together."""
+    if store_url.startswith("postgresql://"):
+        tokens = [subject_token(ring.pseudonym_key, who) for who in erased_ids]
+        rows = tamper(store_url, "SELECT token, subject, xmin::text, ctid::text FROM "
+                      "subject_index WHERE token = ANY(?)", (tokens,))
+        stones = [str(r[1]) for r in rows]
+        keys = tamper(store_url, "SELECT subject, xmin::text, ctid::text FROM subject_keys "
+                      "WHERE subject = ANY(?)", (stones,))
+        assert len({r[2] for r in rows} | {k[1] for k in keys}) == 1, "one xmin per erasure"
+        erased_keys = tamper(store_url, "SELECT xmin::text FROM subject_keys "
+                             "WHERE erased IS NOT NULL")
+        assert not {r[2] for r in rows} & {k[0] for k in erased_keys}
+
+        def place(ctid: object) -> tuple[int, int]:
+            block, offset = str(ctid).strip("()").split(",")
+            return int(block), int(offset)
+
+        by_place = [bytes(r[0]) for r in sorted(rows, key=lambda r: place(r[3]))]
+        assert by_place == sorted(by_place), "erased ids' rows stored in token order"
+        stones_by_place = [str(k[0]) for k in sorted(keys, key=lambda k: place(k[2]))]
+        assert stones_by_place == sorted(stones_by_place), "tombstones stored in key order"
+        return
+    kek_versions = tamper(store_url, "SELECT DISTINCT kek_version FROM subject_keys "
+                          "WHERE wrapped IS NULL AND erased IS NULL")
+    assert len(kek_versions) == 1, "tombstones carry one KEK version, not each erasure's own"
+    for table, key in (("subject_index", "token"), ("subject_keys", "subject")):
+        assert not _has_rowid(store_url, table), f"{table} has a rowid (a creation rank)"
+        # every column: a scan of the table's own B-tree, not of the covering subject index
+        stored = [r[0] for r in tamper(store_url, f"SELECT {key}, * FROM {table}")]
+        assert stored == sorted(stored), f"{table} is stored in the order of its random keys"
+
+
 def test_attack_the_row_order_links_an_erased_id_to_its_pseudonym(
     store_url: str, keyring_path: Path
 ) -> None:
@@ -97,3 +122,27 @@ def test_attack_the_row_order_links_an_erased_id_to_its_pseudonym(
     for who in victims:
         found = _erased_pseudonym_found_from_the_id(store_url, ring, who)
         assert found != truth[who], f"{who} linked to their erased pseudonym by row order"
+    _physical_order_says_nothing(store_url, ring, victims)
+
+
+def test_attack_a_row_pointed_at_someone_erased_is_not_blessed_by_the_erasure(
+    store_url: str, keyring_path: Path
+) -> None:
+    """Bob's row re-pointed at Alice's pseudonym (database only): erasing Alice moves only the
+    rows whose tag proves they were Alice's, so Bob's forged row does not get a valid tag (it
+    would have made Bob look erased) and still says tampered."""
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        for who in ("alice", "bob"):
+            p.consent.grant(who, ["personalization"])
+            p.profiles.put(who, {"name": who.title()})
+        alice, bob = p.keys.pseudonym("alice"), p.keys.pseudonym("bob")
+    tamper(store_url, "UPDATE subject_index SET subject = ? WHERE subject = ?", (alice, bob))
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        p.subjects.erase("alice")
+    with Personalizer.open(store_url, keyring=keyring_path) as p, pytest.raises(
+        SubjectDataTampered
+    ):
+        p.profiles.get("bob")
+    tamper(store_url, "UPDATE subject_index SET subject = ? WHERE subject = ?", (bob, alice))
+    with Personalizer.open(store_url, keyring=keyring_path) as p:  # the original row is fine
+        assert p.profiles.get("bob") == {"name": "Bob"}

@@ -7,7 +7,7 @@ so this package is only imported when a PostgreSQL URL is used.
 
 from __future__ import annotations
 
-from ..abc import Durability
+from ..abc import Durability, IndexTagger
 from .connect import PgTarget, is_postgres_url, parse_url, require_driver
 
 require_driver()
@@ -25,6 +25,8 @@ __all__ = [
 ]
 
 
-def open_store(target: str, *, durability: Durability) -> PgStore:
+def open_store(
+    target: str, *, durability: Durability, index_tag: IndexTagger | None = None
+) -> PgStore:
     """Open (create, migrate) the PostgreSQL store at the URL ``target``."""
-    return PgStore.open(target, durability=durability)
+    return PgStore.open(target, durability=durability, index_tag=index_tag)

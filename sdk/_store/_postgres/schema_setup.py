@@ -8,12 +8,15 @@ or upgrades the schema and the others find it done.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import NotAWhylensDatabase, StoreUnavailable
 from ..version import FORMAT_NAME, SCHEMA_VERSION
 from .connect import PgTarget
 from .guards import APPEND_ONLY_TABLES, append_only_ddl
+
+if TYPE_CHECKING:
+    from ..abc import IndexTagger
 
 __all__ = ["MIGRATE_LOCK_KEY", "bring_up", "read_meta"]
 
@@ -53,7 +56,7 @@ def read_meta(conn: Any, label: str) -> dict[str, str] | None:
     return meta
 
 
-def bring_up(target: PgTarget) -> None:
+def bring_up(target: PgTarget, index_tag: IndexTagger | None = None) -> None:
     """Create or upgrade the schema and its guards (idempotent, safe to race; a no-op, costing
     one read, when everything is in place)."""
     import psycopg
@@ -72,7 +75,7 @@ def bring_up(target: PgTarget) -> None:
             f"cannot read the schema of {target.describe()}: "
             f"{target.scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}"
         ) from None
-    _migrate(target)
+    _migrate(target, index_tag)
 
 
 def _guarded(conn: Any) -> bool:
@@ -80,7 +83,7 @@ def _guarded(conn: Any) -> bool:
     return int(row[0]) == 2 * len(APPEND_ONLY_TABLES)
 
 
-def _migrate(target: PgTarget) -> None:
+def _migrate(target: PgTarget, index_tag: IndexTagger | None) -> None:
     import psycopg
     from sqlalchemy import create_engine
     from sqlalchemy.exc import DBAPIError
@@ -98,7 +101,7 @@ def _migrate(target: PgTarget) -> None:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK_KEY})")
             raw = conn.connection.driver_connection
             read_meta(raw, target.describe())  # refuse foreign or newer ones, under the lock
-            bring_to_head(conn)
+            bring_to_head(conn, index_tag=index_tag)
             if not _guarded(raw):
                 for stmt in append_only_ddl():
                     conn.exec_driver_sql(stmt.replace("%", "%%"))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import StoreUnavailable
-from ..abc import Durability
+from ..abc import Durability, IndexTagger
 from .connect import PgTarget, open_pool, parse_url
 from .database import PgDatabase
 from .execs import AutoExec, Exec, PgMeta, TxExec, locked_transaction
@@ -130,13 +130,19 @@ class PgStore(_Aggregates):
         self._after_commit: Callable[[], None] | None = None
 
     @classmethod
-    def open(cls, url: str, *, durability: Durability = Durability.FULL) -> PgStore:
+    def open(
+        cls,
+        url: str,
+        *,
+        durability: Durability = Durability.FULL,
+        index_tag: IndexTagger | None = None,
+    ) -> PgStore:
         """Connect to ``url``, creating the schema in an empty database or upgrading an older
         one. Raises :class:`~sdk.errors.StoreUnavailable` (naming the server, never the
         password) if it does not answer, :class:`~sdk.errors.NotAWhylensDatabase` for a
         database with foreign tables or a newer schema (left untouched)."""
         target = parse_url(url)
-        bring_up(target)
+        bring_up(target, index_tag)
         return cls(PgDatabase(target, open_pool(target)), Durability(durability))
 
     @property

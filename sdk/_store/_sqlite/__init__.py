@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..abc import Durability
+from ..abc import Durability, IndexTagger
 from .connection import check_database
 from .store import SqliteStore, SqliteTx
 
 __all__ = ["SqliteStore", "SqliteTx", "check_database", "inspect", "open_store"]
 
 
-def open_store(target: Path, *, durability: Durability) -> SqliteStore:
+def open_store(
+    target: Path, *, durability: Durability, index_tag: IndexTagger | None = None
+) -> SqliteStore:
     """Open (create, migrate) the SQLite file ``target``."""
-    return SqliteStore.open(target, durability=durability)
+    return SqliteStore.open(target, durability=durability, index_tag=index_tag)
 
 
 def inspect(target: Path) -> dict[str, str] | None:

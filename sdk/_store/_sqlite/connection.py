@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...errors import NotAWhylensDatabase, StoreUnavailable
-from ..abc import Durability
+from ...errors import ConfigurationError, NotAWhylensDatabase, StoreUnavailable
+from ..abc import Durability, IndexTagger
 from ..version import FORMAT_NAME, SCHEMA_VERSION
 
 __all__ = ["Connection", "RawTx", "check_database", "migrate"]
@@ -38,14 +38,16 @@ class Connection:
         self._after_commit: Callable[[], None] | None = None
 
     @classmethod
-    def connect(cls, path: Path, durability: Durability) -> sqlite3.Connection:
+    def connect(
+        cls, path: Path, durability: Durability, index_tag: IndexTagger | None = None
+    ) -> sqlite3.Connection:
         """Check (read-only), create or migrate the file at ``path``; the open raw connection."""
         is_new = not path.exists() or path.stat().st_size == 0
         if is_new:
             _create_private(path)
         version = None if is_new else check_database(path)["schema_version"]
         if version != str(SCHEMA_VERSION):
-            migrate(path)
+            migrate(path, index_tag)
         try:
             conn = sqlite3.connect(
                 path, check_same_thread=False, isolation_level=None, timeout=10.0
@@ -264,8 +266,9 @@ def _switch_to_wal(conn: sqlite3.Connection, *, patience: float = 10.0) -> None:
             delay = min(delay * 2, 0.2)
 
 
-def migrate(path: Path) -> None:
-    """Create the schema in a new file or upgrade an older whylens file, in one transaction."""
+def migrate(path: Path, index_tag: IndexTagger | None = None) -> None:
+    """Create the schema in a new file or upgrade an older whylens file, in one transaction
+    (``index_tag``: see :func:`sdk._store.migrate.bring_to_head`)."""
     from sqlalchemy import create_engine, event
     from sqlalchemy.pool import NullPool
 
@@ -282,11 +285,11 @@ def migrate(path: Path) -> None:
     event.listen(engine, "begin", lambda c: c.exec_driver_sql("BEGIN IMMEDIATE"))
     try:
         with engine.begin() as conn:
-            bring_to_head(conn)
+            bring_to_head(conn, index_tag=index_tag)
     except sqlite3.Error as exc:
         raise StoreUnavailable(f"cannot initialise database {path.name!r}: {exc}") from exc
     except Exception as exc:
-        if isinstance(exc, NotAWhylensDatabase | StoreUnavailable):
+        if isinstance(exc, NotAWhylensDatabase | StoreUnavailable | ConfigurationError):
             raise
         orig = getattr(exc, "orig", None)
         if isinstance(orig, sqlite3.Error):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..abc import Durability
+from ..abc import Durability, IndexTagger
 from .connection import Connection, RawTx
 from .execs import AutoExec, Exec, SqliteMeta, TxExec
 from .index import SqliteSubjectIndex
@@ -58,16 +58,24 @@ class SqliteStore(Connection, _Aggregates):
         self.ledger = SqliteLedger(self)
 
     @classmethod
-    def open(cls, path: str | Path, *, durability: Durability = Durability.FULL) -> SqliteStore:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        durability: Durability = Durability.FULL,
+        index_tag: IndexTagger | None = None,
+    ) -> SqliteStore:
         """Open ``path``, creating a new whylens database if the file does not exist (or is
         empty) and migrating an older one in place.
 
         Raises :class:`~sdk.errors.NotAWhylensDatabase` for a corrupt, foreign or newer file
         (left untouched) and :class:`~sdk.errors.StoreUnavailable` when it cannot be opened.
+        ``index_tag`` tags an older store's subject index when it is migrated (see
+        :func:`sdk._store.migrate.bring_to_head`).
         """
         path = Path(path)
         mode = Durability(durability)
-        return cls(path, cls.connect(path, mode), mode)
+        return cls(path, cls.connect(path, mode, index_tag), mode)
 
     @contextmanager
     def transaction(self) -> Iterator[SqliteTx]:
