@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ..crypto.trust import TrustedKey, TrustMaterial, load_key, load_note, unpinned
 from ..errors import ConfigurationError, ExportVerificationError, ProofError
 from ..ledger import InclusionProof, leaf_hash, open_checkpoint, verify_inclusion_proof
+from ..ledger.trusted import ConsistencyEvidence, EvidenceInput, compare_with_trusted, load_evidence
 from ..types import VerifyReport
 from .export_format import (
     FORMATS,
@@ -42,7 +43,6 @@ from .personal_export import PERSONAL_FILE
 from .records_check import BAD_INPUT as _BAD_INPUT
 from .records_check import check_records as _check_records
 from .records_check import fail as _fail
-from .trusted import ConsistencyEvidence, EvidenceInput, compare_with_trusted, load_evidence
 
 __all__ = ["verify_export"]
 
@@ -240,7 +240,7 @@ def _check_trusted_checkpoint(
     evidence: ConsistencyEvidence | None,
 ) -> tuple[int | None, str] | None:
     """The export's key signed the checkpoint the verifier holds, and one log extends the other
-    (see :mod:`sdk.audit.trusted`): ``(first_bad, problem)`` or None."""
+    (see :mod:`sdk.ledger.trusted`): ``(first_bad, problem)`` or None."""
     try:
         trusted = open_checkpoint(note, key, origin=manifest["origin"])
     except ProofError as exc:

@@ -29,8 +29,8 @@ from ..ledger import (
     verify_inclusion_proof,
 )
 from ..ledger.entry import loads
+from ..ledger.trusted import ConsistencyEvidence, EvidenceInput, compare_with_trusted, load_evidence
 from ..types import Frozen, VerifyReport
-from .trusted import ConsistencyEvidence, EvidenceInput, compare_with_trusted, load_evidence
 
 __all__ = [
     "AuditProof",

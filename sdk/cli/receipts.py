@@ -35,6 +35,13 @@ def consent_verify_receipt(
             "auditor); it vouches for the key the receipt names."
         ),
     ] = None,
+    consistency: Annotated[
+        Path | None,
+        typer.Option(
+            help="Consistency evidence between --checkpoint and the receipt's checkpoint when "
+            "their sizes differ (the JSON of p.audit.prove_consistency(old, new))."
+        ),
+    ] = None,
 ) -> None:
     """Check a consent receipt offline: its signature, its ledger entry and inclusion proof.
 
@@ -47,7 +54,7 @@ def consent_verify_receipt(
         if receipt.stat().st_size > _MAX_RECEIPT:
             raise ProofError(f"{receipt.name} is too large to be a consent receipt")
         text = receipt.read_bytes()
-        verify_receipt(text, trust, trusted_checkpoint=checkpoint)
+        verify_receipt(text, trust, trusted_checkpoint=checkpoint, consistency=consistency)
     except OSError as exc:
         _failed(f"{receipt.name}: cannot be read ({exc.strerror})")
     except ProofError as exc:

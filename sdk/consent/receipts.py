@@ -40,6 +40,12 @@ from ..ledger import (
     open_checkpoint,
     verify_inclusion_proof,
 )
+from ..ledger.trusted import (
+    ConsistencyEvidence,
+    EvidenceInput,
+    compare_with_trusted,
+    load_evidence,
+)
 from ..types import ConsentReceipt, Notice
 from .events import events_of
 from .purposes import PurposeCatalog
@@ -178,16 +184,20 @@ def verify_receipt(
     public_key: TrustMaterial | None = None,
     *,
     trusted_checkpoint: str | os.PathLike[str] | None = None,
+    consistency: EvidenceInput | None = None,
 ) -> None:
     """Check a consent receipt offline against a key you pinned or a checkpoint you hold.
 
     ``public_key``: the signer's key, the raw 32 bytes, base64 text, or a trust file written by
     ``whylens keys public``. ``trusted_checkpoint``: a signed checkpoint note (its text, or a
     file holding it) you got from elsewhere -- a witness, an auditor, an earlier export: the
-    key the receipt names must have signed it (so the receipt comes from that log), and at the
-    same tree size the two checkpoints must have the same root (no fork). A receipt's own key
-    proves nothing (a forger puts theirs), so with neither argument :class:`ProofError` says
-    how to pin; with both, both must hold.
+    key the receipt names must have signed it (so the receipt comes from that log), and one log
+    must extend the other: at the same tree size the same root, at another size an RFC 9162
+    consistency proof between the two checkpoints, ``consistency`` (made by
+    ``p.audit.prove_consistency(old, new)``; its JSON, a dict or a file); without it a receipt
+    of another size fails, since an insider with the signing key can sign a fork of any size.
+    A receipt's own key proves nothing (a forger puts theirs), so with neither argument
+    :class:`ProofError` says how to pin; with both, both must hold.
 
     Accepts the receipt object, its JSON dict, or its JSON text (``receipt.model_dump_json()``).
     The signature covers the fields exactly as given, so changing any byte of the JSON fails.
@@ -202,6 +212,7 @@ def verify_receipt(
     try:
         pinned = load_key(public_key).raw if public_key is not None else None
         note = load_note(trusted_checkpoint) if trusted_checkpoint is not None else None
+        evidence = load_evidence(consistency) if consistency is not None else None
     except ConfigurationError as exc:
         raise ProofError(f"trust: {exc}") from None
     try:
@@ -234,7 +245,7 @@ def verify_receipt(
         ) from exc
     _check_proof(receipt, key_bytes)
     if note is not None:
-        _check_trusted_checkpoint(note, receipt.checkpoint, key_bytes)
+        _check_trusted_checkpoint(note, receipt.checkpoint, key_bytes, evidence)
 
 
 def _claimed_key(receipt: ConsentReceipt) -> bytes:
@@ -252,9 +263,11 @@ def _claimed_key(receipt: ConsentReceipt) -> bytes:
     return key
 
 
-def _check_trusted_checkpoint(note: str, ours_note: str, key: bytes) -> None:
-    """The receipt's key signed the checkpoint the verifier holds, of the same log, and the
-    two agree where they can be compared."""
+def _check_trusted_checkpoint(
+    note: str, ours_note: str, key: bytes, evidence: ConsistencyEvidence | None
+) -> None:
+    """The receipt's key signed the checkpoint the verifier holds, of the same log, and one of
+    the two logs extends the other."""
     ours = open_checkpoint(ours_note, key)
     try:
         trusted = open_checkpoint(note, key, origin=ours.origin)
@@ -263,11 +276,9 @@ def _check_trusted_checkpoint(note: str, ours_note: str, key: bytes) -> None:
             f"trusted checkpoint: not signed by the receipt's key for its log, so the receipt "
             f"is not from that log ({exc})"
         ) from None
-    if trusted.size == ours.size and trusted.root != ours.root:
-        raise ProofError(
-            "trusted checkpoint: the receipt's tree differs from the trusted one at the same "
-            "size (a fork)"
-        )
+    wrong = compare_with_trusted(trusted, ours, key, what="the receipt", evidence=evidence)
+    if wrong is not None:
+        raise ProofError(f"trusted checkpoint: {wrong[1]}")
 
 
 def _check_proof(receipt: ConsentReceipt, public_key: bytes) -> None:

@@ -363,13 +363,6 @@ def test_a_segment_export_needs_consistency_evidence_for_a_smaller_trusted_check
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify_receipt(trusted_checkpoint=...) still compares roots only at the same size: "
-    "a consent receipt from an insider's fork at a larger size passes. Needs the consistency "
-    "check of sdk.audit.trusted (moved below consent, which may not import audit) and a "
-    "consistency= argument",
-)
 def test_attack_insider_fork_of_a_receipt_larger_than_the_trusted_checkpoint(
     tmp_path: Path,
 ) -> None:
@@ -390,3 +383,29 @@ def test_attack_insider_fork_of_a_receipt_larger_than_the_trusted_checkpoint(
     verify_receipt(receipt, key)  # signed by the real key
     with pytest.raises(ProofError):
         verify_receipt(receipt, key, trusted_checkpoint=held)
+    with pytest.raises(ProofError, match="consistency evidence"):
+        verify_receipt(receipt, trusted_checkpoint=held)
+
+
+def test_a_receipt_from_a_log_that_grew_verifies_with_consistency_evidence(
+    tmp_path: Path,
+) -> None:
+    """The honest case beside the fork: the log grew after the auditor took its checkpoint; the
+    receipt verifies once the evidence between the two checkpoints is given, and evidence
+    between other checkpoints (or none) fails with a report, never a traceback."""
+    with Personalizer.open(tmp_path / "shop.db", keyring=tmp_path / "shop.keyring.json") as p:
+        p.consent.grant("cust-1", "personalization")
+        held = p.ledger.checkpoint().note
+        p.consent.grant("cust-2", "personalization")
+        receipt = p.consent.grant("cust-1", "marketing")
+        assert receipt.checkpoint is not None
+        evidence = p.audit.prove_consistency(held, receipt.checkpoint)
+    with pytest.raises(ProofError, match="consistency evidence"):
+        verify_receipt(receipt, trusted_checkpoint=held)
+    verify_receipt(receipt, trusted_checkpoint=held, consistency=evidence)
+    verify_receipt(receipt, trusted_checkpoint=held, consistency=evidence.model_dump_json())
+    backwards = evidence.model_copy(update={"old_checkpoint": evidence.new_checkpoint})
+    with pytest.raises(ProofError):
+        verify_receipt(receipt, trusted_checkpoint=held, consistency=backwards)
+    with pytest.raises(ProofError, match="trust"):
+        verify_receipt(receipt, trusted_checkpoint=held, consistency="{not json")

@@ -27,13 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _genuine(tmp_path: Path, name: str = "shop") -> tuple[str, str, str, Path]:
     """A receipt of a store with a separate signing key; the checkpoint at the receipt's size
-    and a later one (what a witness holds afterwards); the key file."""
+    and a later one (what a witness holds afterwards); the key file. The consistency evidence
+    from the receipt's checkpoint to the later one is written to ``NAME.consistency.json``."""
     key = tmp_path / f"{name}.signing.key"
     with Personalizer.open(tmp_path / f"{name}.db", signing_key=key) as p:
         receipt = p.consent.grant("cust-1", "personalization").model_dump_json()
         at_receipt = p.ledger.checkpoint().note
         p.consent.grant("cust-2", "personalization")
         later = p.ledger.checkpoint().note
+        evidence = p.audit.prove_consistency(at_receipt, later)
+    (tmp_path / f"{name}.consistency.json").write_text(evidence.model_dump_json())
     return receipt, at_receipt, later, key
 
 
@@ -43,11 +46,20 @@ def test_a_held_checkpoint_vouches_for_the_receipts_key(tmp_path: Path) -> None:
         FileSigner.load(key).public_key_bytes()
     ).decode()
     verify_receipt(receipt, trusted_checkpoint=at_receipt)
-    verify_receipt(receipt, trusted_checkpoint=later)
+    # a later checkpoint: the log grew, or a fork was signed beside it; the evidence tells
+    with pytest.raises(ProofError, match="consistency evidence"):
+        verify_receipt(receipt, trusted_checkpoint=later)
+    evidence = tmp_path / "shop.consistency.json"
+    verify_receipt(receipt, trusted_checkpoint=later, consistency=evidence)
     held = tmp_path / "held.checkpoint"
     held.write_text(later)
-    verify_receipt(receipt, trusted_checkpoint=held)  # a file holding it
-    verify_receipt(receipt, FileSigner.load(key).public_key_bytes(), trusted_checkpoint=later)
+    verify_receipt(receipt, trusted_checkpoint=held, consistency=evidence)  # files holding them
+    verify_receipt(
+        receipt,
+        FileSigner.load(key).public_key_bytes(),
+        trusted_checkpoint=later,
+        consistency=evidence,
+    )
     with pytest.raises(ProofError, match="no trusted key or checkpoint"):
         verify_receipt(receipt)
 
@@ -122,8 +134,11 @@ def test_the_cli_verifies_against_a_checkpoint_or_a_key_and_never_without(
     (tmp_path / "held.checkpoint").write_text(later)
     (tmp_path / "bad.json").write_text('{"receipt_id": ')
     trust = base64.b64encode(FileSigner.load(key).public_key_bytes()).decode()
-    ok = _cli("receipt.json", "--checkpoint", "held.checkpoint", cwd=tmp_path)
+    held = ("--checkpoint", "held.checkpoint")
+    ok = _cli("receipt.json", *held, "--consistency", "shop.consistency.json", cwd=tmp_path)
     assert ok.returncode == 0 and "OK" in ok.stdout, ok.stdout + ok.stderr
+    grown = _cli("receipt.json", *held, cwd=tmp_path)
+    assert grown.returncode == 1 and "consistency evidence" in grown.stdout
     assert _cli("receipt.json", "--trust", trust, cwd=tmp_path).returncode == 0
     unpinned = _cli("receipt.json", cwd=tmp_path)
     assert unpinned.returncode == 1 and "whylens keys public" in unpinned.stdout

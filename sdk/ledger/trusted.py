@@ -1,11 +1,12 @@
 """Comparing what a verifier is shown with a checkpoint it holds from elsewhere (RFC 9162).
 
 A checkpoint the verifier kept (from a witness, an earlier audit) pins the log: whatever it is
-shown later, an export or a proof, must be of the same log and one of the two trees must be a
-prefix of the other. At the same size that is the same root. At different sizes it takes an RFC
-9162 consistency proof from the smaller to the larger: the verifier computes the larger root's
-prefix itself when an export holds the whole ledger (every entry from 1 to its size), and
-otherwise needs :class:`ConsistencyEvidence` from the caller (``p.audit.prove_consistency``).
+shown later, an export, a proof or a consent receipt, must be of the same log and one of the two
+trees must be a prefix of the other. At the same size that is the same root. At different sizes
+it takes an RFC 9162 consistency proof from the smaller to the larger: the verifier computes the
+larger root's prefix itself when an export holds the whole ledger (every entry from 1 to its
+size), and otherwise needs :class:`ConsistencyEvidence` from the caller
+(``p.audit.prove_consistency``).
 Without one the answer is a failure, never a pass: an insider with the signing key can sign a
 fork of any size, and only the trusted checkpoint stands against it.
 """
@@ -22,9 +23,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ConfigurationError, ProofError
-from ..ledger import Checkpoint, ConsistencyProof, open_checkpoint, verify_consistency_proof
-from ..ledger.merkle import MerkleTree
 from ..types import Frozen
+from .checkpoint import Checkpoint, ConsistencyProof, open_checkpoint, verify_consistency_proof
+from .merkle import MerkleTree
 
 __all__ = ["ConsistencyEvidence", "EvidenceInput", "compare_with_trusted", "load_evidence"]
 
