@@ -158,7 +158,7 @@ def main() -> None:
         # the chain part alone: hash, sequence and link of every entry of the segment
         manifest = exports[0][2].model_dump(mode="json")
         started = time.perf_counter()
-        chain = _check_chain(folder / "x-jsonl" / "ledger.jsonl", manifest)
+        chain = _check_chain(folder / "x-jsonl" / "ledger.jsonl", manifest, None)
         rate = size / (time.perf_counter() - started)
         assert not isinstance(chain, VerifyReport)
         print(f"{'verify_export, chain part only':<40} {rate:>12,.0f} {rate / raw:>9.2f}x")
