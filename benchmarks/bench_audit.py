@@ -113,9 +113,8 @@ def main() -> None:
         verdict = "PASS" if on_off.passed else "FAIL"
         print(f"goal: audit-on >= {ON_OFF_GOAL:.1f}x audit-off throughput: {on / off:.2f}x "
               f"{verdict}")
-        raw = rows[0][1]
-        verdict = "PASS" if raw / on <= 1.0 else "FAIL"  # same goal as bench_decide's table row
-        print(f"goal: durable decide <= 1.0x raw pred_contrib: {raw / on:.2f}x {verdict}")
+        # the decide-vs-pred_contrib goal is bench_decide's (against the faster of LightGBM's
+        # default threads and one thread); rows[0] here is default threads only
 
         with Personalizer.open(folder / "v.db", durability="normal") as p:
             started = time.perf_counter()
