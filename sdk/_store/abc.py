@@ -529,6 +529,10 @@ class ProtectedStorage(Protocol):
         """``(pseudo, ciphertext)`` of attribute ``name``."""
         ...
 
+    def delete_subject(self, pseudo: str) -> int:
+        """Delete every attribute of subject ``pseudo`` (erasure); how many rows went."""
+        ...
+
 
 # -- models -------------------------------------------------------------------------------------
 

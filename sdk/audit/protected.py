@@ -5,8 +5,10 @@ canonical JSON encrypted under the subject's data key, bound to the subject and 
 name. Nothing in the decision path reads this table: the attributes reach only
 :meth:`sdk.audit.AuditTrail.fairness`. A name that is a feature of a registered model is refused
 here, and :func:`check_not_protected` lets training refuse the reverse.
-Erasing a subject destroys their key, so their attributes can no longer be read (the audit then
-counts them as ``unknown``).
+Each plaintext is padded with JSON whitespace to a multiple of :data:`PAD_BUCKET` bytes before it
+is encrypted: an AES-GCM ciphertext is as long as its plaintext plus a constant, so without it
+the length alone would tell ``"male"`` from ``"female"``. Erasing a subject deletes their rows
+(and destroys their key); the audit then counts them as ``unknown``.
 """
 
 from __future__ import annotations
@@ -25,9 +27,18 @@ from ..models.registry import ModelRegistry
 if TYPE_CHECKING:
     from .._store.abc import Store
 
-__all__ = ["ProtectedAttributes", "check_not_protected"]
+__all__ = ["PAD_BUCKET", "ProtectedAttributes", "check_not_protected"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+PAD_BUCKET = 64
+"""Protected values are padded to a multiple of this many bytes (group labels fit in one)."""
+
+
+def _padded(value: str | int | float | bool) -> bytes:
+    # trailing spaces are JSON whitespace: the reader's json.loads ignores them, and values
+    # written before padding existed read the same way
+    text = canonical_json(value)
+    return text + b" " * (-len(text) % PAD_BUCKET)
 
 
 def _aad(pseudo: str, name: str) -> bytes:
@@ -85,7 +96,7 @@ class ProtectedAttributes:
         cipher = self._keys.cipher(pseudo, create=True)
         now = datetime.now(UTC).isoformat()
         rows = [
-            (pseudo, name, cipher.encrypt(canonical_json(value), aad=_aad(pseudo, name)), now)
+            (pseudo, name, cipher.encrypt(_padded(value), aad=_aad(pseudo, name)), now)
             for name, value in attributes.items()
         ]
         self._db.protected.put(rows)

@@ -197,6 +197,9 @@ class SubjectRights:
             return self._receipt(receipt_fields(*earlier))
         with self._db.transaction() as tx:
             purged = tx.blind_index.delete_subject(pseudo)
+            # the bias-audit attributes: unreadable once the key is gone, but their rows would
+            # still say when they were set and (by length) which value they hold
+            tx.protected.delete_subject(pseudo)
             counts = {
                 "fields_destroyed": self._profiles.delete_all(pseudo, tx),
                 "events_destroyed": (

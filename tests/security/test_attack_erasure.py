@@ -3,16 +3,16 @@
 
 Erasure deletes profile fields, events, blind-index entries, the integrity seal and the old key
 versions, and leaves a key tombstone and the ledger's pseudonymous entries. The protected
-attributes kept for bias audits (sex, ethnicity, ...) are not deleted: their rows stay under the
-erased pseudonym with their update time, and an AES-GCM ciphertext is as long as its plaintext
-plus a constant, so ``"female"`` and ``"male"`` are told apart without any key.
+attributes kept for bias audits (sex, ethnicity, ...) used to stay: their rows under the erased
+pseudonym with their update time, and an AES-GCM ciphertext as long as its plaintext plus a
+constant, so ``"female"`` and ``"male"`` were told apart without any key. Erasure deletes them
+now, and their plaintexts are padded to a fixed bucket while the person exists.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from conftest import tamper
 
 from sdk import Personalizer
@@ -40,13 +40,6 @@ def _columns(store_url: str, table: str) -> list[str]:
     return [str(r[1]) for r in tamper(store_url, f'PRAGMA table_info("{table}")')]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SubjectRights.erase does not delete protected_attributes rows (ProtectedStorage has "
-    "no delete): the erased pseudonym's rows stay, with their update time and ciphertext "
-    "lengths that give the plaintext's length. Needs ProtectedStorage.delete_subject on both "
-    "backends, called in the erasure transaction (sdk/subjects/rights.py)",
-)
 def test_attack_rows_left_under_the_erased_pseudonym(store_url: str, keyring_path: Path) -> None:
     with Personalizer.open(store_url, keyring=keyring_path) as p:
         p.consent.grant(WHO, ["personalization"])
@@ -63,3 +56,19 @@ def test_attack_rows_left_under_the_erased_pseudonym(store_url: str, keyring_pat
         if rows[0][0]:
             left.append(f"{table}: {rows[0][0]} rows")
     assert not left, f"rows under the erased pseudonym: {left}"
+
+
+def test_attack_protected_value_lengths_tell_nothing(store_url: str, keyring_path: Path) -> None:
+    """While the person exists, a ciphertext's length does not give the attribute's value."""
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        p.audit.protected.put("short-label-1", {"sex": "male", "age": 7})
+        p.audit.protected.put("long-label-1", {"sex": "female", "age": 61.25})
+        p.audit.protected.put("longer-label-1", {"sex": "prefers-not-to-say-at-all", "age": True})
+        people = [p.keys.pseudonym(s) for s in ("short-label-1", "long-label-1", "longer-label-1")]
+        assert set(p.audit.protected.of_pseudonyms("sex", people).values()) == {
+            "male", "female", "prefers-not-to-say-at-all"
+        }
+    rows = tamper(store_url, "SELECT name, value FROM protected_attributes")
+    lengths = {(str(name), len(bytes(value))) for name, value in rows}  # type: ignore[arg-type]
+    assert len(rows) == 6
+    assert len({n for _, n in lengths}) == 1, f"ciphertext lengths differ: {sorted(lengths)}"

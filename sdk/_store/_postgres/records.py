@@ -193,6 +193,9 @@ class PgProtected:
         )
         return [(str(s), bytes(v)) for s, v in rows]
 
+    def delete_subject(self, pseudo: str) -> int:
+        return self._x.write("DELETE FROM protected_attributes WHERE subject = %s", (pseudo,))
+
 
 class PgModels:
     """:class:`~sdk._store.abc.ModelStorage` on PostgreSQL."""

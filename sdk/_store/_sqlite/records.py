@@ -183,6 +183,9 @@ class SqliteProtected:
         )
         return [(str(s), bytes(v)) for s, v in rows]
 
+    def delete_subject(self, pseudo: str) -> int:
+        return self._x.write("DELETE FROM protected_attributes WHERE subject = ?", (pseudo,))
+
 
 class SqliteModels:
     def __init__(self, x: Exec) -> None:
