@@ -3,8 +3,10 @@
 Both are ledger entries (stream ``models``), so who approved which exact version, and when, is
 part of the same tamper-evident chain as consent and decisions. A sign-off names the version's
 *governed hash* (:mod:`sdk.models.governed`: model text, card with its review policy, and schema);
-so does the ``model.registered`` entry written when a version is trained, which lets every process
-check a version it loads even before (or without) a sign-off. A sign-off recorded by an older
+so does the ``model.registered`` entry written when a version is trained — before its row goes
+into the ``models`` table, the first registration of a version number claiming it — which lets
+every process check a version it loads even before (or without) a sign-off, and refuse one the
+ledger never registered (a row inserted behind whylens's back). A sign-off recorded by an older
 whylens names only the text's content hash: it no longer lets the version serve (the reviewer
 signs off again, approving the card and schema as stored now). The in-memory index
 is a view folded by the store's shared :class:`~sdk.ledger.follow.LedgerFollower`; the registry
@@ -56,7 +58,8 @@ class Governance:
         self._lock = threading.Lock()
         self._signed: dict[tuple[str, int], SignOff] = {}
         self._shadow: dict[str, int] = {}
-        self._registered: dict[tuple[str, int], str] = {}
+        # (name, version) -> (seq, governed hash) of its first registration: the claim
+        self._registered: dict[tuple[str, int], tuple[int, str]] = {}
         self._follower.register(self, (STREAM,))
 
     def catch_up(self) -> None:
@@ -78,8 +81,10 @@ class Governance:
                 record = SignOff(**data, at=entry.ts, seq=entry.seq)
                 self._signed[(record.name, record.version)] = record
             elif entry.kind == _REGISTERED:
-                self._registered[(str(data["name"]), int(data["version"]))] = str(
-                    data["governed_hash"]
+                # the first registration of a version number wins; a later one lost the claim
+                self._registered.setdefault(
+                    (str(data["name"]), int(data["version"])),
+                    (entry.seq, str(data["governed_hash"])),
                 )
             elif entry.kind == _SHADOW:
                 if data["version"] is None:
@@ -87,19 +92,51 @@ class Governance:
                 else:
                     self._shadow[data["name"]] = int(data["version"])
 
-    def register(self, name: str, version: int, governed: str) -> None:
-        """Record the governed hash of a newly trained version (checked on every load)."""
+    def register(self, name: str, version: int, governed: str) -> bool:
+        """Record the governed hash of a newly trained version (checked on every load), before
+        its row is stored; False if another process registered that version number first (the
+        caller then tries the next one)."""
         entry = self._ledger.append(
             STREAM, _REGISTERED, {"name": name, "version": version, "governed_hash": governed}
         )
-        self._follower.appended(entry)
+        self._follower.appended(entry)  # folds every entry before it first
+        with self._lock:
+            return self._registered.get((name, version)) == (entry.seq, governed)
+
+    def latest_registered(self, name: str) -> int | None:
+        """The highest version of ``name`` registered on the ledger (as folded so far)."""
+        with self._lock:
+            versions = [v for (n, v) in self._registered if n == name]
+        return max(versions) if versions else None
+
+    def is_registered(self, name: str, version: int) -> bool:
+        """True if the ledger registered this version, or a reviewer signed off its governed
+        hash (how a version trained before registrations existed is vouched for)."""
+        with self._lock:
+            signed = self._signed.get((name, version))
+            return (name, version) in self._registered or (
+                signed is not None and signed.governed_hash is not None
+            )
+
+    def check_registered_to_serve(self, name: str, version: int) -> None:
+        """Raise :class:`ModelTampered` unless the ledger vouches for this version (see
+        :meth:`is_registered`): what lets a version serve when sign-off is not required."""
+        self.catch_up()
+        if not self.is_registered(name, version):
+            raise ModelTampered(
+                f"model {name!r} v{version} has no registration on the ledger: it was not "
+                "trained by whylens (a row added to the models table?) and is not served. If "
+                "it was trained by a whylens older than registrations, review it and sign it "
+                f"off: p.models.sign_off({name!r}, {version}, reviewer=...)"
+            )
 
     def check_registered(self, name: str, version: int, governed: str) -> None:
         """Raise :class:`ModelTampered` if the ledger recorded another governed hash for this
         version at registration or sign-off (as the ledger stands now, any process)."""
         self.catch_up()
         with self._lock:
-            expected = {self._registered.get((name, version))}
+            claim = self._registered.get((name, version))
+            expected = {claim[1] if claim is not None else None}
             signed = self._signed.get((name, version))
         if signed is not None:
             expected.add(signed.governed_hash)

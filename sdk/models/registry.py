@@ -4,10 +4,11 @@ Model text (LightGBM's own format) is stored in the database with its SHA-256 co
 loaded model is checked against that hash, so a decision record's ``content_hash`` names exactly
 the trees that produced it. Text, card and schema together have one *governed hash*
 (:mod:`sdk.models.governed`), recorded on the ledger when the version is trained and named by its
-sign-off. :meth:`ModelRegistry.get` is the one load path (serving, shadows, batch jobs, the
-console): it recomputes the governed hash once per version and process (then caches the model,
-so serving pays nothing per call) and raises :class:`~sdk.errors.ModelTampered` if the ledger
-recorded another.
+sign-off; the registration is appended before the version's row is stored, and a version the
+ledger never registered (nor a reviewer signed off) does not serve. :meth:`ModelRegistry.get` is
+the one load path (serving, shadows, batch jobs, the console): it recomputes the governed hash
+once per version and process (then caches the model, so serving pays nothing per call) and
+raises :class:`~sdk.errors.ModelTampered` if the ledger recorded another.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["Model", "ModelRegistry"]
 
 _NAME_MAX = 64
+_CLAIM_ATTEMPTS = 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,40 +253,65 @@ class ModelRegistry:
         # refuses what TreeSHAP cannot explain exactly, and does the per-version precomputation
         if self._prepare is not None:
             self._prepare(text, content_hash)
-        with self._db.transaction() as tx:
-            version = (tx.models.latest_version(name) or 0) + 1
-            card = ModelCard(
-                name=name,
-                version=version,
-                kind=kind,
-                content_hash=content_hash,
-                features=schema.names,
-                purposes=schema.purposes,
-                rows_used=selection.rows_used,
-                rows_left_out=selection.rows_left_out,
-                left_out_by_purpose=selection.left_out_by_purpose,
-                masked_by_purpose=selection.masked_by_purpose,
-                trained_at=datetime.now(UTC),
-                metrics=trained.metrics,
-                params={k: _param(v) for k, v in sorted(trained.params.items())},
-                outcomes=outcomes,
-                threshold=threshold,
-                review_policy=review_policy,
-            )
-            document = {"card": card.model_dump(mode="json"), "schema": schema.to_json()}
-            stored = json.dumps(document)
-            tx.models.insert(name, version, kind, content_hash, text.encode(), stored)
-        governed = _governed(text.encode(), json.loads(stored))
-        if self.governance is not None:
-            # after the insert: a version without this entry (a crash in between) is checked by
-            # its sign-off alone, a sign-off being what lets it serve
-            self.governance.register(name, version, governed)
+        card = ModelCard(
+            name=name,
+            version=1,  # set when the version number is claimed, below
+            kind=kind,
+            content_hash=content_hash,
+            features=schema.names,
+            purposes=schema.purposes,
+            rows_used=selection.rows_used,
+            rows_left_out=selection.rows_left_out,
+            left_out_by_purpose=selection.left_out_by_purpose,
+            masked_by_purpose=selection.masked_by_purpose,
+            trained_at=datetime.now(UTC),
+            metrics=trained.metrics,
+            params={k: _param(v) for k, v in sorted(trained.params.items())},
+            outcomes=outcomes,
+            threshold=threshold,
+            review_policy=review_policy,
+        )
+        card, governed = self._store(card, schema, text.encode())
         with self._lock:
-            self._cache[(name, version)] = Model(
+            self._cache[(name, card.version)] = Model(
                 card=card, schema=schema, booster=trained.booster, text=text,
                 governed_hash=governed,
             )
         return card
+
+    def _store(
+        self, card: ModelCard, schema: FeatureSchema, text: bytes
+    ) -> tuple[ModelCard, str]:
+        """Claim the next version number on the ledger (``model.registered``, with the governed
+        hash), then store the row: a row is never in the table without its registration, so a
+        process loading the latest version meanwhile never sees an unregistered one."""
+        name = card.name
+        for _ in range(_CLAIM_ATTEMPTS):
+            latest = self._db.models.latest_version(name) or 0
+            if self.governance is not None:
+                self.governance.catch_up()
+                latest = max(latest, self.governance.latest_registered(name) or 0)
+            card = card.model_copy(update={"version": latest + 1})
+            document = {"card": card.model_dump(mode="json"), "schema": schema.to_json()}
+            stored = json.dumps(document)
+            governed = _governed(text, json.loads(stored))
+            if self.governance is not None and not self.governance.register(
+                name, card.version, governed
+            ):
+                continue  # another process claimed this number first
+            try:
+                self._db.models.insert(
+                    name, card.version, card.kind, card.content_hash, text, stored
+                )
+            except StoreError:
+                if self._db.models.get(name, card.version) is None:
+                    raise
+                continue  # a row of that number exists (stored by an older whylens)
+            return card, governed
+        raise TrainingError(
+            f"could not claim a version number for model {name!r}: other processes kept "
+            "registering the same numbers; train again"
+        )
 
     def _declare_consent(
         self, policy: ReviewPolicy | None, schema: FeatureSchema
@@ -386,11 +413,15 @@ class ModelRegistry:
         return self.get(name, version)
 
     def check_signed(self, model: Model) -> None:
-        """Raise :class:`~sdk.errors.ModelNotSignedOff` unless ``model`` may serve."""
+        """Raise :class:`~sdk.errors.ModelNotSignedOff` unless ``model`` may serve (without
+        required sign-off: :class:`~sdk.errors.ModelTampered` unless the ledger registered it)."""
         if self.require_sign_off:
             governance = self._governance()
             governance.catch_up()
             governance.check(model.name, model.version, model.content_hash, model.governed_hash)
+        elif self.governance is not None:
+            # no sign-off needed, but the ledger must have registered it (ModelTampered)
+            self.governance.check_registered_to_serve(model.name, model.version)
 
     def shadow(self, name: str, version: int | None) -> None:
         """Score ``version`` of ``name`` beside the serving one on every request, logging how

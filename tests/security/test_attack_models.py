@@ -3,9 +3,10 @@
 
 Every trained version is recorded on the ledger (``model.registered`` with its governed hash),
 which "lets every process check a version it loads even before (or without) a sign-off". But a
-version the ledger never registered passes the check: a database-only attacker inserts a copy of
-the model as a new version with the review policy switched off, and every decision is then made
-by it, fully automated, with ``verify()`` ok.
+version the ledger never registered used to pass the check: a database-only attacker inserted a
+copy of the model as a new version with the review policy switched off, and every decision was
+then made by it, fully automated, with ``verify()`` ok. Now the registration is appended before
+the row is stored, and serving refuses a version the ledger does not vouch for.
 """
 
 from __future__ import annotations
@@ -21,13 +22,6 @@ from sdk import Personalizer
 from sdk.errors import ModelTampered
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Governance.check_registered accepts a version with no model.registered entry; "
-    "refusing one newer than a registered version of the same name needs the registration "
-    "appended before the models row commits (sdk/models/registry.py _train), or another "
-    "process loading the latest version in between would be refused",
-)
 def test_attack_an_unregistered_version_inserted_in_the_models_table(
     store_url: str, keyring_path: Path
 ) -> None:
