@@ -27,6 +27,7 @@ which primitive failed.
     │   │   ├── TruncatedCiphertext   shorter than the format allows
     │   │   └── UnknownCiphertextVersion  a format version or algorithm id this whylens lacks
     │   ├── KeyRetired                made under a key version below the minimum still accepted
+    │   ├── KeyScheduleTampered       retired key versions in the database differ from the ledger's
     │   ├── KeyProviderError          the key provider (keyring, secret, KMS) failed or is absent
     │   └── SubjectErased             the subject's key was destroyed (crypto-shredded)
     ├── LedgerError
@@ -106,6 +107,7 @@ __all__ = [
     "KeyDestroyed",
     "KeyProviderError",
     "KeyRetired",
+    "KeyScheduleTampered",
     "KeyringError",
     "KeyringMismatch",
     "KeyringMissing",
@@ -253,6 +255,13 @@ class KeyRetired(CryptoError):
     decryption version: the key was retired on purpose."""
 
     code = "key_retired"
+
+
+class KeyScheduleTampered(CryptoError):
+    """The retired data-key versions stored in the database are not the ones the ledger
+    records (``whylens_meta`` was edited): no data key is used until it is resolved."""
+
+    code = "key_schedule_tampered"
 
 
 class KeyDestroyed(KeyRetired):

@@ -119,6 +119,7 @@ class Personalizer:
         self._keys = keys
         self.keys = keys  # data keys: KEK rotation, rewrap, data-key rotation and retirement
         self.views.register(keys.erasure_watch(), (STREAM,))  # erased elsewhere: drop pseudonym
+        keys.bind_ledger(self.ledger, self.views)  # data-key retirements go on the ledger
         self.consent = ConsentLedger(self.ledger, keys, PurposeCatalog(), follower=self.views)
         integrity = SubjectIntegrity(self.ledger, self.views)
         self.profiles = Profiles(db, keys, mac_key=keyring.mac_key, integrity=integrity)
@@ -179,6 +180,7 @@ class Personalizer:
             disclosures=self.disclosures,
         )
         self.views.catch_up()
+        keys.check_key_schedule()  # whylens_meta's retired versions against the ledger's
         keys.warn_if_overdue()
         from .batch.jobs import BatchJobs
 

@@ -9,7 +9,9 @@ the DEK version and the KEK version (:func:`sdk.crypto.envelope.key_context`):
 * ``subject_old_keys`` holds earlier DEK versions after :meth:`SubjectKeys.rotate_data_key`,
   so older ciphertexts stay readable until they are re-encrypted (lazily, on the next write) or
   retired with :meth:`SubjectKeys.retire_data_keys`. The current version is one more than the
-  newest old one.
+  newest old one. A retirement is recorded on the ledger too (:mod:`.retirement`), and a
+  minimum in ``whylens_meta`` the ledger does not vouch for is
+  :class:`~sdk.errors.KeyScheduleTampered`.
 
 Unwrapped keys are cached in memory (``cache_ttl`` seconds, at most ``cache_max_uses`` uses per
 unwrap) and purged on erasure. Every access still reads the subject's row (one primary-key
@@ -19,6 +21,7 @@ saves the unwrap, which is the expensive step once the KEK lives in a KMS.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import threading
@@ -36,10 +39,12 @@ from ..errors import (
     ConfigurationError,
     InvalidSubjectId,
     KeyRetired,
+    KeyScheduleTampered,
     SubjectErased,
     UnknownSubject,
 )
 from .pseudonyms import ErasureWatch, Pseudonyms
+from .retirement import META_KEY, DataKeyRetirements, stored_minimum
 from .rotation import RewrapReport
 from .schedule import KekSchedule
 
@@ -47,6 +52,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from .._store.abc import Store, StoreTx
+    from ..ledger import Ledger
+    from ..ledger.follow import LedgerFollower
     from .pseudonym_migration import PseudonymMigration
 
 __all__ = ["RewrapReport", "SubjectKeys", "check_pseudonym"]
@@ -54,7 +61,7 @@ __all__ = ["RewrapReport", "SubjectKeys", "check_pseudonym"]
 _PSEUDONYM = re.compile(r"[0-9a-f]{32}")
 _CACHE_MAX_SUBJECTS = 10_000
 _DEK_SIZE = 32
-_MIN_DEK_META = "min_data_key_version"
+logger = logging.getLogger(__name__)
 _PROVIDER_META = "key_provider"
 
 
@@ -111,8 +118,9 @@ class SubjectKeys(KekSchedule):
         self._lock = threading.Lock()
         self.unwraps = 0
         """How many data keys were unwrapped (cache misses); for tests and monitoring."""
-        stored = db.meta.get(_MIN_DEK_META)
-        self._min_dek = int(stored) if stored and stored.isdigit() else 1
+        self._min_dek = stored_minimum(db)
+        self._retirements: DataKeyRetirements | None = None
+        self._schedule_problem: str | None = None
         used = db.meta.get(_PROVIDER_META)
         if used is not None and used != self.provider.name:
             raise ConfigurationError(
@@ -210,6 +218,8 @@ class SubjectKeys(KekSchedule):
 
     def _entry(self, pseudo: str, *, create: bool) -> _Entry:
         check_pseudonym(pseudo)
+        if self._schedule_problem is not None:
+            raise KeyScheduleTampered(self._schedule_problem)
         kek_version, wrapped, erased, version = self._row(pseudo, create)
         if erased is not None or wrapped is None:
             self._forget(pseudo)
@@ -296,7 +306,31 @@ class SubjectKeys(KekSchedule):
         """
         if not isinstance(below, int) or isinstance(below, bool) or below < 1:
             raise ConfigurationError(f"the minimum data-key version must be >= 1, got {below!r}")
-        self._db.meta.set(_MIN_DEK_META, str(below))
+        if self._retirements is None:
+            self._db.meta.set(META_KEY, str(below))
+        else:
+            self._retirements.retire(below)
+            self._schedule_problem = self._retirements.problem()
+        self._min_dek = below
+        self.clear_cache()
+
+    def bind_ledger(self, ledger: Ledger, follower: LedgerFollower) -> None:
+        """Record data-key retirements on ``ledger`` and check ``whylens_meta`` against it (in
+        :meth:`check_key_schedule` and in ``ledger.verify()``); the Personalizer calls it."""
+        self._retirements = DataKeyRetirements(self._db, ledger, follower, self._retired)
+        ledger.add_check(self._retirements.problem)
+
+    def check_key_schedule(self) -> None:
+        """Refuse every data-key use (:class:`KeyScheduleTampered`) if the retired versions in
+        ``whylens_meta`` are not the ones the ledger records; run on open, once caught up."""
+        if self._retirements is None:
+            return
+        self._schedule_problem = self._retirements.problem()
+        if self._schedule_problem is not None:
+            logger.error("key schedule tampered: %s", self._schedule_problem)
+
+    def _retired(self, below: int) -> None:
+        # a retirement folded from the ledger (any process): it applies from now on
         self._min_dek = below
         self.clear_cache()
 

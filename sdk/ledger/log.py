@@ -17,7 +17,7 @@ chain across processes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -125,6 +125,7 @@ class Ledger(AnchorsMixin, ProofsMixin):
         self._queue: list[Waiter] = []
         self._leading = False
         self.stats = LedgerStats()
+        self._checks: list[Callable[[], str | None]] = []
         self._state = self._read_state(db.ledger)
         # a store created a moment ago; or an empty one from before genesis heads, which no
         # witness has seen (a wipe that a witness saw is caught by check_anchors)
@@ -503,7 +504,7 @@ class Ledger(AnchorsMixin, ProofsMixin):
                     problem=f"the trusted checkpoint does not verify: {exc}",
                     head_hash=None,
                 )
-        return verify_ledger(
+        report = verify_ledger(
             self._rows,
             self._key,
             public_key=public,
@@ -511,6 +512,17 @@ class Ledger(AnchorsMixin, ProofsMixin):
             anchors=anchors,
             require_head=bool(self._witnesses),
         )
+        for check in self._checks if report.ok else ():
+            problem = check()
+            if problem is not None:
+                return report.model_copy(update={"ok": False, "problem": problem})
+        return report
+
+    def add_check(self, check: Callable[[], str | None]) -> None:
+        """Make :meth:`verify` also run ``check``: a layer above that keeps state beside the
+        ledger whose truth the ledger records (the retired data-key versions) says what is
+        wrong with it, or None."""
+        self._checks.append(check)
 
 
 _HEAD_MISSING = (

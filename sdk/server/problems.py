@@ -42,6 +42,7 @@ STATUS: dict[type[e.WhylensError], int] = {
     # not a crash (500) - the operator must re-sign-off or restore, as the message says
     e.ModelTampered: 409,
     e.SubjectDataTampered: 409,
+    e.KeyScheduleTampered: 409,
     e.ConsentUnavailable: 503,
     e.StoreUnavailable: 503,
     e.ConfigurationError: 400,
