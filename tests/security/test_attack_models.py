@@ -12,7 +12,9 @@ the row is stored, and serving refuses a version the ledger does not vouch for.
 from __future__ import annotations
 
 import json
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _exports import decide_some
@@ -46,3 +48,52 @@ def test_attack_an_unregistered_version_inserted_in_the_models_table(
     ):
         for i in range(6):
             p.decide(frame["subject"].iloc[i], feature_row(frame, schema, i), model="credit")
+
+
+def _train_in_child(store_url: str, keyring: str, start: Any, versions: int, out: Any) -> None:
+    try:
+        frame, schema = german_credit()
+        frame = frame.iloc[:80].reset_index(drop=True)
+        with Personalizer.open(store_url, keyring=keyring, require_sign_off=False) as q:
+            start.wait(60)
+            made = [
+                q.models.train_classifier(
+                    "credit", frame, schema, target="good", num_boost_round=3, seed=i
+                ).version
+                for i in range(versions)
+            ]
+        out.put(made)
+    except Exception as exc:  # the child reports what it got
+        out.put(getattr(exc, "code", type(exc).__name__))
+
+
+def test_two_processes_training_at_once_each_serve_their_registered_versions(
+    store_url: str, keyring_path: Path
+) -> None:
+    """Registration comes before the row: two processes racing for version numbers each end up
+    with versions of their own, every one registered, so every one serves."""
+    frame, schema = german_credit()
+    with Personalizer.open(store_url, keyring=keyring_path, require_sign_off=False) as p:
+        for subject in frame["subject"].iloc[:80]:
+            p.consent.grant(subject, "profiling")
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    children = [
+        ctx.Process(target=_train_in_child, args=(store_url, str(keyring_path), start, 3, out))
+        for _ in range(2)
+    ]
+    for child in children:
+        child.start()
+    start.set()
+    made = [out.get(timeout=240) for _ in children]
+    for child in children:
+        child.join(60)
+    assert all(isinstance(m, list) for m in made), made
+    assert sorted(v for m in made for v in m) == [1, 2, 3, 4, 5, 6]
+    with Personalizer.open(store_url, keyring=keyring_path, require_sign_off=False) as p:
+        for version in range(1, 7):
+            model = p.models.get("credit", version)
+            p.models.check_signed(model)  # registered: it may serve
+            decision = p.decide(frame["subject"].iloc[0], feature_row(frame, schema, 0),
+                                model=model)
+            assert decision.model_version == version
