@@ -21,8 +21,9 @@ import hashlib
 from typing import Any
 
 from .._canonical import sha256_of
+from ..errors import ModelTampered
 
-__all__ = ["GOVERNED_FORMAT", "governed_hash"]
+__all__ = ["GOVERNED_FORMAT", "governed_hash", "governed_of_stored"]
 
 GOVERNED_FORMAT = "whylens.governed-model/1"
 
@@ -37,3 +38,11 @@ def governed_hash(text: bytes, card: Any, schema: Any) -> str:
             "schema": schema,
         }
     )
+
+
+def governed_of_stored(text: bytes, document: Any) -> str:
+    """The governed hash of a ``models`` row: its text and its card column (parsed JSON);
+    :class:`ModelTampered` if the card column is not the document whylens writes."""
+    if not isinstance(document, dict) or "card" not in document or "schema" not in document:
+        raise ModelTampered("a stored model card is not the JSON whylens wrote")
+    return governed_hash(text, document["card"], document["schema"])

@@ -26,9 +26,10 @@ import numpy as np
 from ..errors import ModelNotFound, ModelTampered, SchemaError, StoreError, TrainingError
 from ..types import ModelCard, ReviewPolicy
 from .governance import Governance, SignOff
-from .governed import governed_hash
+from .governed import governed_of_stored
 from .schema import FeatureSchema
 from .training import consented_rows, fit
+from .versions import store_version
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["Model", "ModelRegistry"]
 
 _NAME_MAX = 64
-_CLAIM_ATTEMPTS = 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,47 +271,13 @@ class ModelRegistry:
             threshold=threshold,
             review_policy=review_policy,
         )
-        card, governed = self._store(card, schema, text.encode())
+        card, governed = store_version(self._db, self.governance, card, schema, text.encode())
         with self._lock:
             self._cache[(name, card.version)] = Model(
                 card=card, schema=schema, booster=trained.booster, text=text,
                 governed_hash=governed,
             )
         return card
-
-    def _store(
-        self, card: ModelCard, schema: FeatureSchema, text: bytes
-    ) -> tuple[ModelCard, str]:
-        """Claim the next version number on the ledger (``model.registered``, with the governed
-        hash), then store the row: a row is never in the table without its registration, so a
-        process loading the latest version meanwhile never sees an unregistered one."""
-        name = card.name
-        for _ in range(_CLAIM_ATTEMPTS):
-            latest = self._db.models.latest_version(name) or 0
-            if self.governance is not None:
-                self.governance.catch_up()
-                latest = max(latest, self.governance.latest_registered(name) or 0)
-            card = card.model_copy(update={"version": latest + 1})
-            document = {"card": card.model_dump(mode="json"), "schema": schema.to_json()}
-            stored = json.dumps(document)
-            governed = _governed(text, json.loads(stored))
-            if self.governance is not None and not self.governance.register(
-                name, card.version, governed
-            ):
-                continue  # another process claimed this number first
-            try:
-                self._db.models.insert(
-                    name, card.version, card.kind, card.content_hash, text, stored
-                )
-            except StoreError:
-                if self._db.models.get(name, card.version) is None:
-                    raise
-                continue  # a row of that number exists (stored by an older whylens)
-            return card, governed
-        raise TrainingError(
-            f"could not claim a version number for model {name!r}: other processes kept "
-            "registering the same numbers; train again"
-        )
 
     def _declare_consent(
         self, policy: ReviewPolicy | None, schema: FeatureSchema
@@ -360,7 +326,7 @@ class ModelRegistry:
                 f"model {name!r} v{version}: stored trees do not match their content hash"
             )
         doc = json.loads(document)
-        governed = _governed(text, doc)
+        governed = governed_of_stored(text, doc)
         if self.governance is not None:
             self.governance.check_registered(name, version, governed)
         card = ModelCard.model_validate(doc["card"], strict=False)
@@ -461,12 +427,6 @@ def _check_name(name: object) -> None:
         or not all(c.isalnum() or c in "-_." for c in name)
     ):
         raise TrainingError(f"model name must be 1-{_NAME_MAX} letters, digits, '-', '_' or '.'")
-
-
-def _governed(text: bytes, document: Any) -> str:
-    if not isinstance(document, dict) or "card" not in document or "schema" not in document:
-        raise ModelTampered("a stored model card is not the JSON whylens wrote")
-    return governed_hash(text, document["card"], document["schema"])
 
 
 def _param(value: Any) -> str | int | float | bool:
