@@ -43,6 +43,8 @@ STATUS: dict[type[e.WhylensError], int] = {
     e.ModelTampered: 409,
     e.SubjectDataTampered: 409,
     e.KeyScheduleTampered: 409,
+    e.WitnessOriginConflict: 409,
+    e.KeyScheduleTampered: 409,
     e.ConsentUnavailable: 503,
     e.StoreUnavailable: 503,
     e.ConfigurationError: 400,
