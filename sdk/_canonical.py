@@ -25,7 +25,7 @@ def canonical_json(value: Any) -> bytes:
     # (0.45 ms). For values without floats, with ASCII keys and safe integers, the C JSON
     # encoder writes the very same bytes (the same escapes, code-point order = UTF-16 order on
     # ASCII keys); anything else still goes through rfc8785, the reference.
-    if _plain(value):
+    if _c_encoder_exact(value):
         try:
             return _ENCODE(value).encode("utf-8")
         except UnicodeEncodeError:
@@ -33,7 +33,7 @@ def canonical_json(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
-def _plain(value: Any) -> bool:
+def _c_encoder_exact(value: Any) -> bool:
     """Whether ``value`` is made only of what the C encoder writes exactly as JCS does."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
@@ -41,9 +41,9 @@ def _plain(value: Any) -> bool:
     if kind is int:
         return bool(-_INT_MAX <= value <= _INT_MAX)
     if kind is dict:
-        return all(type(k) is str and k.isascii() and _plain(v) for k, v in value.items())
+        return all(type(k) is str and k.isascii() and _c_encoder_exact(v) for k, v in value.items())
     if kind is list or kind is tuple:
-        return all(_plain(v) for v in value)
+        return all(_c_encoder_exact(v) for v in value)
     return False
 
 
