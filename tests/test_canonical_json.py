@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import random
+import struct
 from typing import Any
 
 import pytest
@@ -48,6 +51,41 @@ def test_the_same_bytes_as_the_reference(value: Any) -> None:
 )
 def test_edge_cases_match(value: Any) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def _floats_of_every_exponent(n: int) -> list[float]:
+    """Random doubles from uniformly random bit patterns (every exponent equally often), and
+    the edges of the forms JCS and repr write: 1e-6, 1e-4, 1e16, 1e21, 2**53, and their
+    neighbours."""
+    rng = random.Random(20261202)
+    out: list[float] = []
+    while len(out) < n:
+        x = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+        if math.isfinite(x):
+            out.append(x)
+    for edge in (1e-7, 1e-6, 1e-5, 1e-4, 1e15, 1e16, 1e20, 1e21, 2.0**53, 0.0, 1.0, 5e-324):
+        for x in (edge, math.nextafter(edge, 0), math.nextafter(edge, math.inf)):
+            out += [x, -x, x * 3, x / 3]
+    out += [-0.0, 0.1, 0.5, 123.456, 9007199254740991.0, 9007199254740993.0]
+    return out
+
+
+def test_floats_of_every_magnitude_are_written_as_the_reference_writes_them() -> None:
+    floats = _floats_of_every_exponent(200_000)
+    for x in floats:
+        assert canonical_json(x) == rfc8785.dumps(x), repr(x)
+    # inside containers too, where integral floats are written as ints in a copy
+    record = {"base_value": 1.0581147403978866, "zero": 0.0, "neg": -0.0, "n": [1.0, 2.5, 1e-5]}
+    assert canonical_json(record) == rfc8785.dumps(record)
+    assert record == {"base_value": 1.0581147403978866, "zero": 0.0, "neg": -0.0,
+                      "n": [1.0, 2.5, 1e-5]}  # the caller's value is not changed
+    assert type(record["zero"]) is float
+
+
+@pytest.mark.parametrize("value", [float("inf"), -float("inf"), [1.0, float("nan")]])
+def test_floats_the_reference_refuses_are_refused(value: Any) -> None:
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical_json(value)
 
 
 @pytest.mark.parametrize("value", [2**53, "\ud800", {1: "x"}, float("nan")])

@@ -26,7 +26,7 @@ from typing import Any
 
 import rfc8785
 
-from .._canonical import canonical_json
+from .._canonical import canonical_json, fast_canonical_json
 from ..errors import LedgerError, LedgerIntegrityError
 
 __all__ = [
@@ -175,12 +175,17 @@ def prepare(stream: object, kind: object, data: object, subject: object) -> Prep
         raise LedgerError(
             f"ledger data for a {kind!r} entry must be a mapping, not {type(data).__name__}"
         )
-    plain = _plain(data, "data", 0, kind)
-    try:
-        data_bytes = canonical_json(plain)
-    except (rfc8785.CanonicalizationError, RecursionError) as exc:  # pragma: no cover - _plain
-        raise LedgerError(f"ledger data for a {kind!r} entry is not canonical JSON") from exc
-    parsed = loads(data_bytes)
+    # plain data (exact types, ASCII keys, no lone surrogates: nearly every entry) is checked and
+    # written in one walk and one C encoding; the rest is copied by _plain, which names the key
+    # path at fault
+    data_bytes = fast_canonical_json(data, max_depth=MAX_DEPTH) if type(data) is dict else None
+    if data_bytes is None:
+        plain = _plain(data, "data", 0, kind)
+        try:
+            data_bytes = canonical_json(plain)
+        except (rfc8785.CanonicalizationError, RecursionError) as exc:  # pragma: no cover
+            raise LedgerError(f"ledger data for a {kind!r} entry is not canonical JSON") from exc
+    parsed = loads(data_bytes)  # the entry's own copy, as every reader of the body sees it
     return PreparedItem(stream, kind, subject, data_bytes, parsed)
 
 
