@@ -1,8 +1,7 @@
 """The ``whylens keys`` commands: KEK rotation, rewrap and retirement, the separate signing key
 and the public key verifiers pin.
 
-Kept apart from :mod:`sdk.cli` (which imports this module to register them on its ``keys``
-group) so that neither grows past a readable size.
+Registered on the ``whylens`` command by :mod:`sdk.cli`.
 """
 
 from __future__ import annotations
@@ -16,18 +15,22 @@ import typer
 from rich.console import Console
 
 from ..errors import KeyringError
-from . import (
+from ._options import (
     DbOption,
     SigningKeyOption,
     YesOption,
-    _confirm,
-    _existing_signing_key,
-    _open,
+    confirm,
     console,
-    keys_app,
+    existing_signing_key,
+    open_store,
 )
 
-__all__ = ["signing_key_app"]
+__all__ = ["keys_app", "signing_key_app"]
+
+keys_app = typer.Typer(
+    help="Keys: KEK rotation, rewrap, retirement; the signing key and its public half.",
+    no_args_is_help=True,
+)
 
 signing_key_app = typer.Typer(
     help="The signing key apart from the keyring (checkpoints, exports, receipts).",
@@ -79,8 +82,8 @@ def keys_migrate_pseudonyms(
         subjects = [line.strip() for line in ids.read_text(encoding="utf-8").splitlines()]
     except OSError as exc:
         raise typer.BadParameter(f"cannot read {ids.name}: {exc.strerror}") from None
-    with _open(db) as p:
-        _confirm("replace the pseudonym key (the old one is destroyed)", yes)
+    with open_store(db) as p:
+        confirm("replace the pseudonym key (the old one is destroyed)", yes)
         done = p.keys.migrate_pseudonyms([s for s in subjects if s], force=force)
     console.print(
         f"reindexed {done.reindexed} subjects, {done.erased} erased ids now lead nowhere, "
@@ -109,10 +112,10 @@ def keys_public(
     if signing_key is not None and not db.exists():
         from ..crypto.signing import FileSigner
 
-        public = FileSigner.load(_existing_signing_key(signing_key) or signing_key)
+        public = FileSigner.load(existing_signing_key(signing_key) or signing_key)
         key, fingerprint = public.public_key_bytes(), public.fingerprint
     else:
-        with _open(db, signing_key) as p:
+        with open_store(db, signing_key) as p:
             key, fingerprint = p.signer.public_key_bytes(), p.signer.fingerprint
     text = base64.b64encode(key).decode() + "\n"
     if out is None:
@@ -151,7 +154,7 @@ def keys_rotate(
 ) -> None:
     """Make a new key-encryption key version current, rewrap the data keys under it, and
     destroy KEK versions the schedule's retention window has passed."""
-    with _open(db, signing_key) as p:
+    with open_store(db, signing_key) as p:
         if if_due:
             report = p.keys.rotate_if_due()
             if report is None:
@@ -187,7 +190,7 @@ def keys_schedule(
     """Store the KEK rotation schedule in the database (applied by `keys rotate --if-due`)."""
     from datetime import timedelta
 
-    with _open(db, signing_key) as p:
+    with open_store(db, signing_key) as p:
         p.keys.set_rotation_schedule(
             every=timedelta(days=every_days), retain=timedelta(days=retain_days)
         )
@@ -200,7 +203,7 @@ def keys_schedule(
 @keys_app.command("rewrap")
 def keys_rewrap(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None) -> None:
     """Rewrap data keys still under an older KEK (resumable, idempotent; data untouched)."""
-    with _open(db, signing_key) as p:
+    with open_store(db, signing_key) as p:
         report = p.keys.rewrap_all()
     console.print(
         f"rewrapped {report.rewrapped} data keys under KEK version {report.kek_version}; "
@@ -222,9 +225,9 @@ def keys_retire(
 
     Rewrap first (``whylens keys rewrap``) so nothing current is still under a retired KEK.
     """
-    with _open(db, signing_key) as p:
+    with open_store(db, signing_key) as p:
         kind = "data-key" if data_keys else "KEK"
-        _confirm(f"retire {kind} versions below {below}", yes)
+        confirm(f"retire {kind} versions below {below}", yes)
         if data_keys:
             p.keys.retire_data_keys(below)
         else:
@@ -235,7 +238,7 @@ def keys_retire(
 @keys_app.command("status")
 def keys_status(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None) -> None:
     """The key provider, KEK versions and how many data keys are under older KEKs."""
-    with _open(db, signing_key) as p:
+    with open_store(db, signing_key) as p:
         provider = p.keys.provider
         older = p.keys.count_below_kek(provider.current_version)
         console.print(
