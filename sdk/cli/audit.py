@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import WhylensError
-from ._options import DbOption, SigningKeyOption, console, open_store
+from ._options import Store, console, store_options
 
 __all__ = ["audit_app"]
 
@@ -18,12 +18,13 @@ audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_he
 
 
 @audit_app.command("verify")
+@store_options
 def audit_verify(
     export: Annotated[
         Path | None, typer.Argument(help="An export folder; omit to verify the database.")
     ] = None,
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    *,
+    store: Store,
     trust: Annotated[
         str | None,
         typer.Option(
@@ -61,7 +62,7 @@ def audit_verify(
             console.print(f"[red]FAILED[/red]: {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
     else:
-        with open_store(db, signing_key) as p:
+        with store.open() as p:
             report = p.audit.verify()
     if report.ok:
         console.print(f"[green]OK[/green]: {report.checked} records verified")
@@ -75,10 +76,10 @@ def audit_verify(
 
 
 @audit_app.command("export")
+@store_options
 def audit_export(
     path: Path,
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    store: Store,
     format: Annotated[str, typer.Option(help="jsonl, csv or parquet")] = "jsonl",
     since: Annotated[str | None, typer.Option(help="ISO time with zone, inclusive")] = None,
     until: Annotated[str | None, typer.Option(help="ISO time with zone, inclusive")] = None,
@@ -96,7 +97,7 @@ def audit_export(
         end = datetime.fromisoformat(until) if until else None
     except ValueError:
         raise typer.BadParameter("use ISO 8601 times such as 2026-11-01T00:00:00+00:00") from None
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         manifest = p.audit.export(
             path, format=format, since=start, until=end, model=model, personal=personal
         )

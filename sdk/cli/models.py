@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ._options import DbOption, SigningKeyOption, console, open_store
+from ._options import Store, console, store_options
 
 __all__ = ["models_app"]
 
@@ -15,9 +14,10 @@ models_app = typer.Typer(help="Model versions: list, sign off, shadow.", no_args
 
 
 @models_app.command("list")
-def models_list(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None) -> None:
+@store_options
+def models_list(store: Store) -> None:
     """Every model version with its hash, metrics, rows left out and sign-off."""
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         for card in p.models.list():
             signed = p.models.sign_off_of(card.name, card.version)
             metrics = ", ".join(f"{k} {v:.4f}" for k, v in card.metrics.items())
@@ -30,28 +30,29 @@ def models_list(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption
 
 
 @models_app.command("sign-off")
+@store_options
 def models_sign_off(
     name: str,
     version: int,
     reviewer: Annotated[str, typer.Option(help="Your staff id.")],
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    store: Store,
     note: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Approve a model version for serving (recorded on the ledger)."""
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         record = p.models.sign_off(name, version, reviewer=reviewer, note=note)
     console.print(f"{name} v{version} signed off by {record.reviewer} (ledger #{record.seq})")
 
 
 @models_app.command("shadow")
+@store_options
 def models_shadow(
     name: str,
     version: Annotated[int | None, typer.Argument(help="Candidate version; omit to stop.")] = None,
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    *,
+    store: Store,
 ) -> None:
     """Score a candidate version beside the serving one; only agreement is logged."""
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         p.models.shadow(name, version)
     console.print(f"{name}: shadow {'off' if version is None else f'v{version}'}")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ._options import DbOption, SigningKeyOption, console, open_store
+from ._options import Store, console, store_options
 
 __all__ = ["review_app"]
 
@@ -15,9 +14,10 @@ review_app = typer.Typer(help="Review held decisions.", no_args_is_help=True)
 
 
 @review_app.command("list")
-def review_list(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None) -> None:
+@store_options
+def review_list(store: Store) -> None:
     """Decisions waiting for a person."""
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         pending = p.reviews.pending()
     if not pending:
         console.print("No decisions are waiting for review.")
@@ -30,30 +30,30 @@ def review_list(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption
 
 
 @review_app.command("approve")
+@store_options
 def review_approve(
     decision_id: str,
     reviewer: Annotated[str, typer.Option(help="Your staff id.")],
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    store: Store,
     note: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Confirm a held decision."""
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         decision = p.reviews.approve(decision_id, reviewer=reviewer, note=note)
     console.print(f"{decision.decision_id}: {decision.status}, outcome {decision.outcome}")
 
 
 @review_app.command("override")
+@store_options
 def review_override(
     decision_id: str,
     outcome: Annotated[str, typer.Option(help="The outcome to apply.")],
     reviewer: Annotated[str, typer.Option(help="Your staff id.")],
     reason: Annotated[str, typer.Option(help="Why (required).")],
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    store: Store,
 ) -> None:
     """Change a decision's outcome, with a reason."""
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         decision = p.reviews.override(
             decision_id, outcome=outcome, reviewer=reviewer, reason=reason
         )

@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from ._options import DbOption, console, sqlite_only
+from ._options import DEFAULT_DB, DbOption, console, sqlite_only
 
 __all__ = ["demo", "init"]
 
 
 def init(
-    db: DbOption = Path("whylens.db"),
+    db: DbOption = DEFAULT_DB,
     keyring: Annotated[
         Path | None,
         typer.Option(help="Where to put the keyring (default: <name>.keyring.json beside it)."),

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import typer
 
-from ._options import DbOption, SigningKeyOption, YesOption, confirm, console, open_store
+from ._options import Store, YesOption, confirm, console, store_options
 
 __all__ = ["subject_app"]
 
@@ -16,20 +15,19 @@ subject_app = typer.Typer(help="Subject rights: export and erase.", no_args_is_h
 
 
 @subject_app.command("export")
-def subject_export(
-    subject: str, db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None
-) -> None:
+@store_options
+def subject_export(subject: str, store: Store) -> None:
     """Everything held about a subject, as JSON (to stdout: it is their personal data)."""
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         data = p.subjects.export(subject)
     sys.stdout.write(json.dumps(data.model_dump(mode="json"), indent=2) + "\n")
 
 
 @subject_app.command("erase")
+@store_options
 def subject_erase(
     subject: str,
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    store: Store,
     yes: YesOption = False,
 ) -> None:
     """Destroy a subject's key and profile (crypto-shredding). Irreversible: asks first.
@@ -37,7 +35,7 @@ def subject_erase(
     Everything encrypted under the subject's key becomes unreadable, in backups too; the ledger
     keeps its pseudonymous records, so proofs still verify. Prints the signed erasure receipt.
     """
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         confirm("erase this subject's data for good", yes)
         receipt = p.subjects.erase(subject)
     console.print_json(receipt.model_dump_json())

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from ._options import DbOption, SigningKeyOption, console, open_store
+from ._options import Store, console, store_options
 
 __all__ = ["tokens_app"]
 
@@ -17,14 +16,14 @@ tokens_app = typer.Typer(help="Bearer tokens of the HTTP API.", no_args_is_help=
 
 
 @tokens_app.command("create")
+@store_options
 def tokens_create(
     role: Annotated[str, typer.Option(help="service, reviewer or compliance")],
     name: Annotated[str, typer.Option(help="Who or what uses it (a staff id or an app name).")],
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    store: Store,
 ) -> None:
     """Make a token and print it once (only its SHA-256 is kept, on the ledger)."""
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         token, info = p.tokens.create(role, name)
     Console(stderr=True).print(
         f"token {info.token_id} for {info.name} ({info.role}); shown once, keep it secret:",
@@ -34,9 +33,10 @@ def tokens_create(
 
 
 @tokens_app.command("list")
-def tokens_list(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None) -> None:
+@store_options
+def tokens_list(store: Store) -> None:
     """Every token: id, role, name, when made, and whether revoked (never the token)."""
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         for t in p.tokens.list():
             console.print(
                 f"{t.token_id}  {t.role:<10} {t.name:<24} {t.created_at:%Y-%m-%d %H:%M}  "
@@ -46,10 +46,9 @@ def tokens_list(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(
-    token_id: str, db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None
-) -> None:
+@store_options
+def tokens_revoke(token_id: str, store: Store) -> None:
     """Revoke a token by id; every worker refuses it from its next request on."""
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         t = p.tokens.revoke(token_id)
     console.print(f"{t.token_id} ({t.name}, {t.role}) revoked", highlight=False)

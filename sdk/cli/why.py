@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from ._options import DbOption, SigningKeyOption, console, open_store
+from ._options import Store, console, store_options
 
 if TYPE_CHECKING:
     from ..types import Audience
@@ -15,10 +14,10 @@ if TYPE_CHECKING:
 __all__ = ["why"]
 
 
+@store_options
 def why(
     decision_id: str,
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    store: Store,
     audience: Annotated[str, typer.Option(help="end_user, reviewer or auditor")] = "end_user",
     locale: Annotated[str, typer.Option(help="en or de")] = "en",
     item: Annotated[str | None, typer.Option(help="Item id, for a recommendation.")] = None,
@@ -27,7 +26,7 @@ def why(
     ] = False,
 ) -> None:
     """Explain a decision or a recommended item."""
-    with open_store(db, signing_key) as p:
+    with store.open() as p:
         if audience not in ("end_user", "reviewer", "auditor"):
             raise typer.BadParameter("use end_user, reviewer or auditor", param_hint="--audience")
         explanation = p.explain(
