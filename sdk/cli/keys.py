@@ -1,8 +1,7 @@
 """The ``whylens keys`` commands: KEK rotation, rewrap and retirement, the separate signing key
 and the public key verifiers pin.
 
-Kept apart from :mod:`sdk.cli` (which imports this module to register them on its ``keys``
-group) so that neither grows past a readable size.
+Registered on the ``whylens`` command by :mod:`sdk.cli`.
 """
 
 from __future__ import annotations
@@ -16,18 +15,24 @@ import typer
 from rich.console import Console
 
 from ..errors import KeyringError
-from . import (
+from ._options import (
+    DEFAULT_DB,
     DbOption,
-    SigningKeyOption,
+    Store,
     YesOption,
-    _confirm,
-    _existing_signing_key,
-    _open,
+    confirm,
     console,
-    keys_app,
+    existing_signing_key,
+    open_store,
+    store_options,
 )
 
-__all__ = ["signing_key_app"]
+__all__ = ["keys_app", "signing_key_app"]
+
+keys_app = typer.Typer(
+    help="Keys: KEK rotation, rewrap, retirement; the signing key and its public half.",
+    no_args_is_help=True,
+)
 
 signing_key_app = typer.Typer(
     help="The signing key apart from the keyring (checkpoints, exports, receipts).",
@@ -63,7 +68,7 @@ def keys_migrate_pseudonyms(
         Path,
         typer.Option(help="A file with every subject id the application knows, one a line."),
     ],
-    db: DbOption = Path("whylens.db"),
+    db: DbOption = DEFAULT_DB,
     force: Annotated[
         bool,
         typer.Option(
@@ -79,8 +84,8 @@ def keys_migrate_pseudonyms(
         subjects = [line.strip() for line in ids.read_text(encoding="utf-8").splitlines()]
     except OSError as exc:
         raise typer.BadParameter(f"cannot read {ids.name}: {exc.strerror}") from None
-    with _open(db) as p:
-        _confirm("replace the pseudonym key (the old one is destroyed)", yes)
+    with open_store(db) as p:
+        confirm("replace the pseudonym key (the old one is destroyed)", yes)
         done = p.keys.migrate_pseudonyms([s for s in subjects if s], force=force)
     console.print(
         f"reindexed {done.reindexed} subjects, {done.erased} erased ids now lead nowhere, "
@@ -90,9 +95,9 @@ def keys_migrate_pseudonyms(
 
 
 @keys_app.command("public")
+@store_options
 def keys_public(
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    store: Store,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Write the trust file here instead of printing the key."),
@@ -106,13 +111,13 @@ def keys_public(
     (``--out whylens.pub``, or ``> whylens.pub``) and give that to the people who verify,
     through a channel other than the export itself; they pass it as ``--trust whylens.pub``.
     """
-    if signing_key is not None and not db.exists():
+    if store.signing_key is not None and not store.db.exists():
         from ..crypto.signing import FileSigner
 
-        public = FileSigner.load(_existing_signing_key(signing_key) or signing_key)
+        public = FileSigner.load(existing_signing_key(store.signing_key) or store.signing_key)
         key, fingerprint = public.public_key_bytes(), public.fingerprint
     else:
-        with _open(db, signing_key) as p:
+        with store.open() as p:
             key, fingerprint = p.signer.public_key_bytes(), p.signer.fingerprint
     text = base64.b64encode(key).decode() + "\n"
     if out is None:
@@ -134,9 +139,9 @@ def keys_public(
 
 
 @keys_app.command("rotate")
+@store_options
 def keys_rotate(
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    store: Store,
     rewrap: Annotated[
         bool, typer.Option(help="Rewrap every data key under the new KEK right away.")
     ] = True,
@@ -151,7 +156,7 @@ def keys_rotate(
 ) -> None:
     """Make a new key-encryption key version current, rewrap the data keys under it, and
     destroy KEK versions the schedule's retention window has passed."""
-    with _open(db, signing_key) as p:
+    with store.open() as p:
         if if_due:
             report = p.keys.rotate_if_due()
             if report is None:
@@ -173,6 +178,7 @@ def keys_rotate(
 
 
 @keys_app.command("schedule")
+@store_options
 def keys_schedule(
     every_days: Annotated[float, typer.Option(help="Rotate the KEK this often (days).")],
     retain_days: Annotated[
@@ -181,13 +187,12 @@ def keys_schedule(
             help="Destroy a superseded KEK this long after (days): the backup retention window."
         ),
     ],
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    store: Store,
 ) -> None:
     """Store the KEK rotation schedule in the database (applied by `keys rotate --if-due`)."""
     from datetime import timedelta
 
-    with _open(db, signing_key) as p:
+    with store.open() as p:
         p.keys.set_rotation_schedule(
             every=timedelta(days=every_days), retain=timedelta(days=retain_days)
         )
@@ -198,9 +203,10 @@ def keys_schedule(
 
 
 @keys_app.command("rewrap")
-def keys_rewrap(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None) -> None:
+@store_options
+def keys_rewrap(store: Store) -> None:
     """Rewrap data keys still under an older KEK (resumable, idempotent; data untouched)."""
-    with _open(db, signing_key) as p:
+    with store.open() as p:
         report = p.keys.rewrap_all()
     console.print(
         f"rewrapped {report.rewrapped} data keys under KEK version {report.kek_version}; "
@@ -209,10 +215,10 @@ def keys_rewrap(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption
 
 
 @keys_app.command("retire")
+@store_options
 def keys_retire(
     below: Annotated[int, typer.Option(help="Retire versions below this one.")],
-    db: DbOption = Path("whylens.db"),
-    signing_key: SigningKeyOption = None,
+    store: Store,
     data_keys: Annotated[
         bool, typer.Option("--data-keys", help="Retire data-key versions instead of KEKs.")
     ] = False,
@@ -222,9 +228,9 @@ def keys_retire(
 
     Rewrap first (``whylens keys rewrap``) so nothing current is still under a retired KEK.
     """
-    with _open(db, signing_key) as p:
+    with store.open() as p:
         kind = "data-key" if data_keys else "KEK"
-        _confirm(f"retire {kind} versions below {below}", yes)
+        confirm(f"retire {kind} versions below {below}", yes)
         if data_keys:
             p.keys.retire_data_keys(below)
         else:
@@ -233,9 +239,10 @@ def keys_retire(
 
 
 @keys_app.command("status")
-def keys_status(db: DbOption = Path("whylens.db"), signing_key: SigningKeyOption = None) -> None:
+@store_options
+def keys_status(store: Store) -> None:
     """The key provider, KEK versions and how many data keys are under older KEKs."""
-    with _open(db, signing_key) as p:
+    with store.open() as p:
         provider = p.keys.provider
         older = p.keys.count_below_kek(provider.current_version)
         console.print(

@@ -1,6 +1,6 @@
 """``whylens consent verify-receipt``: a consent receipt checked offline, against a key the
-verifier pinned or a checkpoint the verifier holds (registered on :mod:`sdk.cli`'s ``consent``
-group; kept apart so that module stays readable)."""
+verifier pinned or a checkpoint the verifier holds (registered on the ``consent`` group by
+:mod:`sdk.cli.consent`; kept apart because it needs no store)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ import typer
 from rich.markup import escape
 
 from ..errors import ProofError
-from . import consent_app, console
+from ._options import console
 
 __all__ = ["consent_verify_receipt"]
 
 _MAX_RECEIPT = 1 << 20  # a receipt is a few kilobytes
 
 
-@consent_app.command("verify-receipt")
 def consent_verify_receipt(
     receipt: Annotated[Path, typer.Argument(help="The receipt's JSON file.")],
     trust: Annotated[
