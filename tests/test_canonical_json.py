@@ -92,3 +92,39 @@ def test_floats_the_reference_refuses_are_refused(value: Any) -> None:
 def test_what_the_reference_refuses_is_refused(value: Any) -> None:
     with pytest.raises(rfc8785.CanonicalizationError):
         canonical_json(value)
+
+
+def test_a_value_changed_by_another_thread_after_its_check_is_never_written() -> None:
+    # the attack: the GIL switches to another thread after data["a"] was checked, while "b" is
+    # walked, and that thread puts NaN in "a". The encoder writes the copy made while checking.
+    import json
+    import sys
+
+    from sdk import _canonical
+    from sdk.ledger.entry import prepare
+
+    inner = [0, 1, 2]
+    data: dict[str, Any] = {"a": 1, "b": inner}
+    code = _canonical._checked_copy.__code__
+
+    def switch(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is code and frame.f_locals.get("value") is inner:
+            data["a"] = float("nan")
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} was written: not JSON")
+
+    sys.settrace(switch)
+    try:
+        item = prepare("s", "k", data, None)
+    finally:
+        sys.settrace(None)
+    assert json.loads(item.data_bytes, parse_constant=refuse) == {"a": 1, "b": [0, 1, 2]}
+
+
+@pytest.mark.parametrize("leaf", [2.0, 1, "x"])
+def test_deep_values_the_reference_writes_are_written(leaf: Any) -> None:
+    value: Any = leaf
+    for _ in range(600):
+        value = [value]
+    assert canonical_json(value) == rfc8785.dumps(value)
