@@ -117,3 +117,47 @@ def test_withdraw_and_repeat_receipts_verify_and_stay_consistent(p: Personalizer
         p.ledger.prove_consistency(g.tree_size, again.tree_size),
         pub,
     )
+
+
+def test_receipts_made_while_another_process_appends_verify_against_the_store(
+    db_path: Path,
+) -> None:
+    # receipts take the body and the checkpoint of the commit this process just made, not a
+    # fresh read: they must still hold the stored bytes and a checkpoint the store extends
+    import subprocess
+    import sys
+
+    from sdk.ledger import open_checkpoint
+
+    with Personalizer.open(db_path) as p:
+        p.consent.grant("warm-up", "analytics")
+    other = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom sdk import Personalizer\n"
+            "with Personalizer.open(sys.argv[1]) as p:\n"
+            "    for i in range(150): p.consent.grant(f'far-{i}', 'analytics')\n",
+            str(db_path),
+        ]
+    )
+    with Personalizer.open(db_path) as p:
+        receipts = [p.consent.grant(f"near-{i}", ["personalization", "analytics"])
+                    for i in range(150)]
+        assert other.wait(timeout=120) == 0
+        pub = p.keyring.public_key_bytes()
+        latest = p.ledger.checkpoint()
+        for r in receipts:
+            verify_receipt(r, pub)
+            assert r.checkpoint is not None and r.tree_size is not None
+            cp = open_checkpoint(r.checkpoint, pub, origin=p.ledger.origin)
+            assert cp.size == r.tree_size >= r.ledger_seqs[0]
+            verify_consistency_proof(
+                cp, latest, p.ledger.prove_consistency(cp.size, latest.size), pub
+            )
+        assert p.ledger.size == 1 + 150 + 150
+    # and from a process that never saw those commits: the stored bodies are the receipts' own
+    with Personalizer.open(db_path) as fresh:
+        for r in receipts[::10]:
+            assert r.entry_body is not None
+            assert fresh.ledger.body(r.ledger_seqs[0]) == r.entry_body.encode()

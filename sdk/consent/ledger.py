@@ -129,10 +129,10 @@ class ConsentLedger:
         for repeated calls. ``acknowledge_gpc_conflict``: the person confirmed this opt-in
         although a Global Privacy Control signal opted them out (see :mod:`sdk.consent.gpc`).
         """
-        self._follower.catch_up()
-        ids = self.purposes.require(purposes)
-        gpc_conflicts = self.gpc.check_grant(subject, ids, acknowledge_gpc_conflict)
-        ref = self.notices.resolve(notice)
+        with self._follower.call():  # one catch-up for the catalog, the notices and GPC
+            ids = self.purposes.require(purposes)
+            gpc_conflicts = self.gpc.check_grant(subject, ids, acknowledge_gpc_conflict)
+            ref = self.notices.resolve(notice)
         if expires_at is not None and (
             not isinstance(expires_at, datetime) or expires_at.tzinfo is None
         ):

@@ -395,7 +395,7 @@ def receipt_for(
             entry_hashes=(entry.hash,),
             recorded=recorded,
         )
-    cp = ledger.checkpoint()
+    cp = ledger.checkpoint_covering(entry.seq)
     record = dpv_record(
         receipt_id=receipt_id,
         entry=entry,
@@ -413,7 +413,7 @@ def receipt_for(
         receipt_id=receipt_id,
         action=first.action,
         entry=entry,
-        body=ledger.body(entry.seq),
+        body=ledger.body_of(entry),
         purposes=purposes,
         at=first.at,
         notice=first.notice,

@@ -17,6 +17,7 @@ chain across processes.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +59,7 @@ from .verify import HEAD_KEY, check_tail, encode_head, verify_ledger
 __all__ = ["Ledger", "LedgerStats"]
 
 _READ_PAGE = 500
+_RECENT_BODIES = 256
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass(frozen=True, slots=True)
 class _State:
@@ -117,6 +119,9 @@ class Ledger(AnchorsMixin, ProofsMixin):
         self._trees = TreeCache()
         self._checked_size = 0
         self._last_cp: Checkpoint | None = None
+        # the bodies this object committed last, for receipts and proofs of what was just
+        # appended without a read that waits behind the next commit's fsync
+        self._recent: OrderedDict[int, bytes] = OrderedDict()
         self._pending_base = -1
         self._cond = threading.Condition()
         # one batch anchors at a time (the sinks and the counters see one caller), while the
@@ -279,6 +284,12 @@ class Ledger(AnchorsMixin, ProofsMixin):
         self._checked_size = seq
         self._last_cp = cp[0]
         self._state = _State(seq, prev, ts, head_text, None)
+        with self._trees.lock:
+            recent = self._recent
+            for row in rows:
+                recent[row[0]] = row[5]
+            while len(recent) > _RECENT_BODIES:
+                recent.popitem(last=False)
         for w, out in zip(batch, made, strict=True):
             w.entries = out
         st = self.stats

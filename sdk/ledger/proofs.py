@@ -17,11 +17,15 @@ from .checkpoint import (
     open_checkpoint,
     sign_checkpoint,
 )
+from .entry import body_hash
 from .merkle import EMPTY_ROOT, MerkleTree
 from .tree import CHECKPOINT_KEY, TreeCache
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from .._store.abc import LedgerReads, LedgerStorage
+    from .entry import LedgerEntry
 
 __all__ = ["ProofsMixin"]
 
@@ -34,6 +38,7 @@ class ProofsMixin:
     _signer: Signer | None
     _trees: TreeCache
     _last_cp: Checkpoint | None
+    _recent: Mapping[int, bytes]
     _checked_size: int
     origin: str
 
@@ -55,6 +60,16 @@ class ProofsMixin:
         if body is None:
             raise LedgerError(f"there is no ledger entry {seq}")
         return body
+
+    def body_of(self, entry: LedgerEntry) -> bytes:
+        """The body bytes of ``entry``: from memory if this object committed it lately (no read
+        that waits behind the next commit's fsync), else as :meth:`body` reads them. Either
+        way bytes whose hash is the entry's."""
+        with self._trees.lock:
+            body = self._recent.get(entry.seq)
+        if body is not None and body_hash(body).hex() == entry.hash:
+            return body
+        return self.body(entry.seq)
 
     def _tree(self, size: int) -> MerkleTree:
         tree = self._trees.catch_up(self._rows, size)
@@ -81,6 +96,14 @@ class ProofsMixin:
         if type(size) is not int or size < 0:
             raise LedgerError("a tree size is an int >= 0")
         return sign_checkpoint(self.origin, size, self._tree(size).root(size), signer)
+
+    def checkpoint_covering(self, seq: int) -> Checkpoint:
+        """A signed checkpoint whose tree holds entry ``seq``: the last one this object
+        committed, if it does (no read of the store), else the stored one (:meth:`checkpoint`)."""
+        cached = self._last_cp
+        if cached is not None and cached.size >= seq:
+            return cached
+        return self.checkpoint()
 
     def _size_or_latest(self, size: int | None) -> int:
         if size is None:
