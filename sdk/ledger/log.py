@@ -284,10 +284,10 @@ class Ledger(AnchorsMixin, ProofsMixin):
         self._checked_size = seq
         self._last_cp = cp[0]
         self._state = _State(seq, prev, ts, head_text, None)
-        with self._trees.lock:
+        with self._trees.lock:  # the lock body_of reads under; only one leader commits
             recent = self._recent
-            for row in rows:
-                recent[row[0]] = row[5]
+            for row_seq, _stream, _kind, _subject, _ts, body, _prev, _digest in rows:
+                recent[row_seq] = body
             while len(recent) > _RECENT_BODIES:
                 recent.popitem(last=False)
         for w, out in zip(batch, made, strict=True):

@@ -98,8 +98,8 @@ class ProofsMixin:
         return sign_checkpoint(self.origin, size, self._tree(size).root(size), signer)
 
     def checkpoint_covering(self, seq: int) -> Checkpoint:
-        """A signed checkpoint whose tree holds entry ``seq``: the last one this object
-        committed, if it does (no read of the store), else the stored one (:meth:`checkpoint`)."""
+        """A signed checkpoint whose tree holds entry ``seq``: the last one this object committed
+        or checked, if it does (no read of the store), else the stored one (:meth:`checkpoint`)."""
         cached = self._last_cp
         if cached is not None and cached.size >= seq:
             return cached
