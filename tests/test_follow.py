@@ -3,6 +3,8 @@ wrote it; nothing read when nothing changed; a probe that can be swapped."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 
 from sdk import Personalizer
 from sdk.errors import LedgerError
-from sdk.ledger import LedgerEntry
+from sdk.ledger import LedgerEntry, SizeProbe
 
 
 class Spy:
@@ -85,3 +87,71 @@ def test_nothing_changed_costs_one_probe_and_a_call_pins_it(p: Personalizer) -> 
         p.consent.state("someone")  # inside one serving call: no second probe
         p.views.catch_up()
     assert probe.calls == 2
+
+
+class _CountedSize:
+    """The real ledger behind a counter of the head reads made through ``size``."""
+
+    def __init__(self, ledger: object) -> None:
+        self.ledger, self.reads = ledger, 0
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        with self._lock:
+            self.reads += 1
+        return self.ledger.size  # type: ignore[attr-defined, no-any-return]
+
+
+_APPENDER = (
+    "import sys\nfrom sdk import Personalizer\n"
+    "with Personalizer.open(sys.argv[1], keyring=sys.argv[2]) as p:\n"
+    "    for i in range(int(sys.argv[3])):\n"
+    "        e = p.ledger.append('notes', 'note.test', {'i': i})\n"
+    "        print(e.seq, flush=True)\n"
+)
+
+
+def test_shared_probe_reads_still_see_every_commit_another_process_acknowledged(
+    store_url: str, keyring_path: Path
+) -> None:
+    """Threads share head reads, yet each answer covers every entry another process had
+    reported committed before the thread asked (a read already in flight is never reused)."""
+    with Personalizer.open(store_url, keyring=keyring_path) as p:
+        counted = _CountedSize(p.ledger)
+        probe = SizeProbe(counted)  # type: ignore[arg-type]
+        child = subprocess.Popen(
+            [sys.executable, "-c", _APPENDER, store_url, str(keyring_path), "300"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        acknowledged = [0]
+        stale: list[tuple[int, int]] = []
+        calls = [0]
+
+        def listen() -> None:
+            assert child.stdout is not None
+            for line in child.stdout:
+                acknowledged[0] = int(line)
+
+        def ask() -> None:
+            while child.poll() is None:
+                before = acknowledged[0]
+                got = probe.position()
+                calls[0] += 1
+                if got < before:
+                    stale.append((before, got))
+
+        listener = threading.Thread(target=listen)
+        askers = [threading.Thread(target=ask) for _ in range(16)]
+        listener.start()
+        for th in askers:
+            th.start()
+        assert child.wait(timeout=180) == 0
+        for th in [listener, *askers]:
+            th.join(timeout=60)
+        assert stale == []
+        assert acknowledged[0] == p.ledger.size
+        assert probe.position() == p.ledger.size
+        assert calls[0] > 300
+        assert counted.reads < calls[0]  # reads were shared

@@ -65,14 +65,58 @@ class ChangeProbe(Protocol):
 
 
 class SizeProbe:
-    """The default probe: ``ledger.size``, one indexed read of the ledger's head."""
+    """The default probe: ``ledger.size``, one indexed read of the ledger's head, shared by the
+    callers that arrive while one is in flight.
+
+    Many threads catching up at once would each queue a read behind the store's commits; here
+    they share reads instead, as a group commit shares a flush. A read answers only the callers
+    that were waiting before it *started*: one that arrives while a read is in flight waits for
+    the next one (which it shares with everyone else arriving meanwhile), so every answer still
+    covers every commit that finished before its caller asked.
+    """
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
+        self._lock = threading.Lock()
+        self._running: _Read | None = None
+        self._next: _Read | None = None
 
     def position(self) -> int:
         """The ledger's size (the seq of its last entry)."""
-        return self._ledger.size
+        after: _Read | None = None
+        with self._lock:
+            if self._running is None:
+                mine = self._running = _Read()
+            elif self._next is None:
+                # this caller makes the next read, once the one in flight is done
+                after, mine = self._running, _Read()
+                self._next = mine
+            else:
+                queued = self._next
+                mine = None
+        if mine is None:
+            queued.done.wait()
+            return queued.size if queued.size is not None else self._ledger.size
+        if after is not None:
+            after.done.wait()
+            with self._lock:
+                self._running, self._next = mine, None
+        try:
+            mine.size = self._ledger.size
+            return mine.size
+        finally:
+            with self._lock:
+                if self._running is mine and self._next is None:
+                    self._running = None
+            mine.done.set()  # a failed read leaves size None: its sharers read for themselves
+
+
+class _Read:
+    __slots__ = ("done", "size")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.size: int | None = None
 
 
 class LedgerFollower:
