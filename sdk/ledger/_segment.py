@@ -98,13 +98,27 @@ def check_page(rows: Sequence[tuple[Any, ...]], st: WalkState, rules: Rules) -> 
         return None
     if not all(map(bytes.startswith, bodies, itertools.repeat(_HEAD))):
         return None
-    leaves = [sha(b"\x00" + body).digest() for body in bodies]
+    leaves = _leaf_hashes(bodies)
     if list(cached) != leaves and any(
         c is not None and c != leaf for c, leaf in zip(cached, leaves, strict=True)
     ):
         return None
     st.size, st.prev, st.last_ts = first + n - 1, digests[-1], tss[-1]
     return leaves
+
+
+_LEAF_PREFIX = hashlib.sha256(b"\x00")
+
+
+def _leaf_hashes(bodies: Sequence[bytes]) -> list[bytes]:
+    """RFC 9162 leaf hashes, ``SHA-256(0x00 || body)``, each from a copy of the prefix's state
+    (no 2 KB concatenation per body)."""
+    out = []
+    for body in bodies:
+        h = _LEAF_PREFIX.copy()
+        h.update(body)
+        out.append(h.digest())
+    return out
 
 
 def _names_ok(pairs: set[tuple[Any, Any]], st: WalkState, rules: Rules) -> bool:
