@@ -121,9 +121,12 @@ class FileWitness:
                 if end is not None:
                     os.ftruncate(fd, end)  # a torn last line, never acknowledged
                 line = json.dumps({"note": checkpoint.note}, separators=(",", ":")) + "\n"
-                os.write(fd, line.encode())
+                record = line.encode()
+                os.write(fd, record)
                 os.fsync(fd)
-                return Anchor(self.name, checkpoint.size, checkpoint.root, checkpoint.note)
+                anchor = Anchor(self.name, checkpoint.size, checkpoint.root, checkpoint.note)
+                self._took_own(fd, record, anchor, checkpoint.origin)
+                return anchor
             except OSError as exc:
                 msg = f"cannot append to {self.name}: {exc}"
                 raise WitnessError(msg) from None
@@ -178,6 +181,17 @@ class FileWitness:
                 raise self._other_origin(held)
         cut = self._read if self._read < st.st_size else None
         return best, cut
+
+    def _took_own(self, fd: int, record: bytes, anchor: Anchor, origin: str) -> None:
+        """Count the record just appended as read (under the lock and the ``flock``), so the
+        next append reads and parses nothing when no one else wrote in between. Only when the
+        file ends exactly with it, right after what this instance had read; otherwise the next
+        append reads on from where reading stopped, this record included."""
+        if os.fstat(fd).st_size != self._read + len(record):
+            return
+        self._fold(record[:-1], b'{"note":"' + origin.encode() + b"\\n", origin)
+        self._read += len(record)
+        self._best = anchor
 
     def _other_origin(self, held: str) -> WitnessOriginConflict:
         return WitnessOriginConflict(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from test_witness import Witness, _origin_and_key, _seal, witness_for  # noqa: F
 from sdk import Personalizer
 from sdk.crypto.keyring import Keyring
 from sdk.errors import LedgerRollback, WitnessOriginConflict
-from sdk.ledger import open_checkpoint, sign_checkpoint
+from sdk.ledger import Checkpoint, MerkleTree, open_checkpoint, sign_checkpoint
 from sdk.ledger.witness import WitnessSink
 from sdk.ledger.witness_file import DirectoryWitness, FileWitness, default_witness_path
 from sdk.ledger.witness_http import HttpWitness
@@ -209,3 +210,75 @@ def test_an_http_witness_that_does_not_know_its_pinned_log_is_a_conflict(
         Personalizer.open(store_url, keyring=keyring_path, witness=[client])
     with pytest.raises(WitnessOriginConflict):
         client.latest("whylens.local/ledger/another")
+
+
+# -- what a log instance remembers of its own appends ------------------------------------------
+
+_OTHER_WRITER = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from sdk.crypto.keyring import Keyring
+from sdk.ledger import sign_checkpoint
+from sdk.ledger.merkle import MerkleTree, leaf_hash
+from sdk.ledger.witness_file import FileWitness
+tree = MerkleTree([leaf_hash(b"e%d" % i) for i in range(8)])
+cp = sign_checkpoint(sys.argv[3], 6, tree.root(6), Keyring.load(sys.argv[4]))
+FileWitness(sys.argv[2]).anchor(cp, lambda old: tree.consistency_path(old, 6))
+"""
+
+
+def _prove(tree: MerkleTree, size: int, old: int) -> list[bytes]:
+    return tree.consistency_path(old, size)
+
+
+def _signed_prefixes(tmp_path: Path) -> tuple[MerkleTree, list[Checkpoint], Path]:
+    """A tree of 8 leaves, signed checkpoints of each of its prefixes, and the keyring's path."""
+    from sdk.ledger.merkle import leaf_hash
+
+    ring_path = tmp_path / "ring.json"
+    ring = Keyring.create(ring_path)
+    tree = MerkleTree([leaf_hash(b"e%d" % i) for i in range(8)])
+    cps = [sign_checkpoint("example.test/log", n, tree.root(n), ring) for n in range(9)]
+    return tree, cps, ring_path
+
+
+def test_a_record_another_process_appends_after_this_instances_own_is_read(
+    tmp_path: Path,
+) -> None:
+    """The instance counts its own last record as read; another process's append after it is
+    still read: the next, smaller checkpoint is not appended behind it."""
+    import subprocess
+    import sys
+
+    tree, cps, ring_path = _signed_prefixes(tmp_path)
+    log = tmp_path / "w.log"
+    mine = FileWitness(log)
+    for n in (2, 3):
+        mine.anchor(cps[n], partial(_prove, tree, n))
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-c", _OTHER_WRITER, str(root), str(log), "example.test/log"]
+    subprocess.run([*cmd, str(ring_path)], check=True, timeout=120)
+    got = mine.anchor(cps[4], lambda old: tree.consistency_path(old, 4))
+    assert got.size == 6
+    sizes = [int(json.loads(line)["note"].split("\n")[1]) for line in log.read_text().splitlines()]
+    assert sizes == [2, 3, 6]
+
+
+def test_attack_a_forged_record_appended_after_this_instances_own_is_a_conflict(
+    tmp_path: Path,
+) -> None:
+    """An attacker appends (without the lock) a record for the next size with another root
+    right after this instance's own append; the next anchor of that size must see the fork."""
+    from sdk.errors import WitnessConflict
+
+    tree, cps, _ = _signed_prefixes(tmp_path)
+    log = tmp_path / "w.log"
+    mine = FileWitness(log)
+    mine.anchor(cps[3], lambda old: tree.consistency_path(old, 3))
+    last = log.read_bytes().splitlines()[-1].decode()
+    forged = last.replace("\\n3\\n", "\\n4\\n", 1)  # size 4, the root of 3: unsigned for 4
+    assert forged != last
+    with open(log, "a") as handle:
+        handle.write(forged + "\n")
+    with pytest.raises(WitnessConflict, match="another root for 4 entries"):
+        mine.anchor(cps[4], lambda old: tree.consistency_path(old, 4))
