@@ -282,6 +282,11 @@ class FeatureSchema:
         self.declared_concepts: tuple[Concept, ...] = tuple(concepts or ())
         self.concepts: tuple[Concept, ...] = _derive_concepts(items, self.declared_concepts)
         self._concepts = {c.name: c for c in self.concepts}
+        members: dict[str, list[str]] = {}
+        for f in items:
+            members.setdefault(f.concept, []).append(f.name)
+        # asked for per concept on every explanation worded: computed once
+        self._members = {concept: tuple(names) for concept, names in members.items()}
 
     def __iter__(self) -> Iterator[Feature]:
         return iter(self.features)
@@ -356,7 +361,7 @@ class FeatureSchema:
 
     def members(self, concept: str) -> tuple[str, ...]:
         """Names of the features in ``concept``, in column order."""
-        return tuple(f.name for f in self.features if f.concept == concept)
+        return self._members.get(concept, ())
 
     def to_json(self) -> list[dict[str, Any]] | dict[str, Any]:
         """JSON-able form (stored with every model version).
