@@ -3,9 +3,12 @@ wrote it; nothing read when nothing changed; a probe that can be swapped."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +158,63 @@ def test_shared_probe_reads_still_see_every_commit_another_process_acknowledged(
         assert probe.position() == p.ledger.size
         assert calls[0] > 300
         assert counted.reads < calls[0]  # reads were shared
+
+
+def test_a_caller_interrupted_while_waiting_its_turn_leaves_no_one_waiting(
+    p: Personalizer,
+) -> None:
+    """The caller that is to make the next read is interrupted (a signal, KeyboardInterrupt)
+    while the read before it is in flight: the callers sharing its read, and every later
+    caller, still get answers (they read for themselves), nobody waits forever."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers run in the main thread only")
+    gate, entered = threading.Event(), threading.Event()
+
+    class FirstReadWaits:
+        """The real ledger; its first ``size`` read waits for the gate."""
+
+        def __init__(self, ledger: object) -> None:
+            self.ledger, self.first = ledger, True
+
+        @property
+        def size(self) -> int:
+            if self.first:
+                self.first = False
+                entered.set()
+                gate.wait(30)
+            return self.ledger.size  # type: ignore[attr-defined, no-any-return]
+
+    probe = SizeProbe(FirstReadWaits(p.ledger))  # type: ignore[arg-type]
+    leader = threading.Thread(target=probe.position)
+    leader.start()
+    assert entered.wait(30)
+    answers: list[int] = []
+    sharer = threading.Thread(target=lambda: answers.append(probe.position()))
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    def later() -> None:
+        sharer.start()  # queues behind the main thread's turn, to share its read
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    old = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        threading.Timer(0.3, later).start()
+        with pytest.raises(Interrupted):
+            probe.position()  # waits for its turn behind the leader's read
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    gate.set()
+    leader.join(30)
+    sharer.join(30)
+    assert not sharer.is_alive() and answers == [p.ledger.size]
+    late: list[int] = []
+    after = threading.Thread(target=lambda: late.append(probe.position()))
+    after.start()
+    after.join(30)
+    assert not after.is_alive() and late == [p.ledger.size]

@@ -97,18 +97,21 @@ class SizeProbe:
         if mine is None:
             queued.done.wait()
             return queued.size if queued.size is not None else self._ledger.size
-        if after is not None:
-            after.done.wait()
-            with self._lock:
-                self._running, self._next = mine, None
         try:
+            if after is not None:
+                after.done.wait()
+                with self._lock:
+                    self._running, self._next = mine, None
             mine.size = self._ledger.size
             return mine.size
         finally:
             with self._lock:
+                if self._next is mine:  # interrupted before its turn: the next caller reads
+                    self._next = None
                 if self._running is mine and self._next is None:
                     self._running = None
-            mine.done.set()  # a failed read leaves size None: its sharers read for themselves
+            # a read that failed, or never ran, leaves size None: its sharers read themselves
+            mine.done.set()
 
 
 class _Read:
