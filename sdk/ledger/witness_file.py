@@ -42,6 +42,12 @@ _CHUNK = 1 << 20
 _MAX_RECORD = 64 * 1024  # a record is a few hundred bytes (a note is at most 4 KiB)
 
 
+def _record_head(origin: str) -> bytes:
+    """How a record of the writer's own layout for ``origin`` starts (``{"note":"`` and the
+    note's first line, the origin, up to its escaped newline)."""
+    return b'{"note":"' + origin.encode() + b"\\n"
+
+
 def default_witness_path(keyring_path: Path) -> Path:
     """``shop.keyring.json`` -> ``shop.keyring.witness.log`` in the same folder."""
     name = keyring_path.name.removesuffix(".json")
@@ -155,7 +161,7 @@ class FileWitness:
         if (st.st_dev, st.st_ino) != self._file_id or st.st_size < self._read:
             # another file, or this one cut shorter than what was read: read it all again
             self._file_id, self._read, self._best, self._top = (st.st_dev, st.st_ino), 0, None, None
-        head = b'{"note":"' + origin.encode() + b"\\n"
+        head = _record_head(origin)
         pending = b""
         at = self._read
         while at < st.st_size:
@@ -189,7 +195,7 @@ class FileWitness:
         append reads on from where reading stopped, this record included."""
         if os.fstat(fd).st_size != self._read + len(record):
             return
-        self._fold(record[:-1], b'{"note":"' + origin.encode() + b"\\n", origin)
+        self._fold(record[:-1], _record_head(origin), origin)
         self._read += len(record)
         self._best = anchor
 
